@@ -1,0 +1,167 @@
+"""The ``actionrec`` command: a thin Typer layer over the library.
+
+Each command parses options into the library's option objects, calls one library function, and prints.
+``ActionrecError`` becomes one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .errors import ActionrecError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Recognize fighting moves in video and play MK.js with them.")
+bench_app = typer.Typer(no_args_is_help=False, help="Benchmarks that print figures (medians after warm-up).")
+app.add_typer(bench_app, name="bench")
+
+WEIGHTS_HELP = "MobileNet weights .h5 (default: $ACTIONREC_MOBILENET_WEIGHTS, then Keras' cache/download)"
+
+
+def command(fn):
+    """Turn ActionrecError into a clean one-line message; quiet TensorFlow's start-up chatter."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        try:
+            return fn(*args, **kwargs)
+        except ActionrecError as exc:
+            typer.secho(f"error: {exc}", fg="red", err=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            typer.secho("interrupted; finished work is saved and a rerun resumes", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def frame_spec(fps: float, size: str, grayscale: bool):
+    from .video import FrameSpec
+
+    try:
+        w, h = (int(v) for v in size.lower().split("x"))
+    except ValueError:
+        raise ActionrecError(f"--size {size!r}: expected WIDTHxHEIGHT, e.g. 100x56") from None
+    return FrameSpec(fps=fps, width=w, height=h, grayscale=grayscale)
+
+
+FPS = typer.Option(10.0, help="Resample clips to this frame rate (the article: every 100 ms)")
+SIZE = typer.Option("100x56", help="Model input WIDTHxHEIGHT (the article: 100x56)")
+GRAY = typer.Option(False, "--grayscale", help="Gray frames replicated to 3 channels (the article's browser path)")
+CACHE = typer.Option(None, help="Embedding cache folder (default: DATASET/.cache/embeddings)")
+WEIGHTS = typer.Option(None, help=WEIGHTS_HELP)
+
+
+@app.command()
+@command
+def inspect(dataset: Path, background: str = typer.Option("other", help="Label of frames outside every annotated segment")):
+    """Print classes, clips, frames, duration, fps and groups; list every problem found."""
+    from .datasets import inspect as run
+
+    report = run(dataset, background=background)
+    typer.echo(f"dataset {dataset}: {report.clips} clips, {report.frames} frames, {report.seconds:.1f} s")
+    typer.echo(f"{'label':<24}{'clips':>7}{'frames':>9}{'seconds':>10}")
+    for row in report.rows:
+        typer.echo(f"{row['label']:<24}{row['clips']:>7}{row['frames']:>9}{row['seconds']:>10.1f}")
+    rates = ", ".join(f"{r:g}" for r in report.fps) or "-"
+    typer.echo(f"fps: {rates}")
+    typer.echo(f"groups ({len(report.groups)}): " + ", ".join(f"{g} ({n})" for g, n in sorted(report.groups.items())))
+    if report.problems:
+        typer.secho(f"{len(report.problems)} problem(s):", fg="red", err=True)
+        for p in report.problems:
+            typer.secho(f"  - {p}", err=True)
+        raise typer.Exit(1)
+    typer.echo("no problems found")
+
+
+@app.command()
+@command
+def embed(dataset: Path, fps: float = FPS, size: str = SIZE, grayscale: bool = GRAY, cache: Optional[Path] = CACHE, weights: Optional[Path] = WEIGHTS):
+    """Embed every frame of every clip with MobileNet, cached per clip (a killed run resumes)."""
+    from .datasets import load_dataset
+    from .embed import default_cache_dir, embed_dataset
+    from .progress import Progress
+    from .video import probe
+
+    ds = load_dataset(dataset)
+    spec = frame_spec(fps, size, grayscale)
+    total = sum(_expected_frames(probe(c.path), spec.fps) for c in ds.clips)
+    bar = Progress("embed", total=total)
+    out = embed_dataset(ds.clips, spec, cache or default_cache_dir(dataset), weights=weights, progress=bar)
+    bar.close()
+    typer.echo(f"{len(out)} clips, {sum(len(e.times) for e in out.values())} frames embedded or cached")
+
+
+def _expected_frames(info, fps: float) -> int:
+    return info.frames if fps <= 0 or fps >= info.fps else int(info.duration * fps + 0.999)
+
+
+@app.command()
+@command
+def train(
+    dataset: Path,
+    model: str = typer.Option("lstm", help="frame (the article's baseline) or lstm"),
+    out: Path = typer.Option(..., help="Model directory to write, e.g. models/NAME"),
+    window: int = typer.Option(16, help="LSTM window: frames at the model rate"),
+    stride: int = typer.Option(1, help="Step between training windows"),
+    label_policy: str = typer.Option("last", help="Window label for annotated videos: last, center or majority"),
+    epochs: int = typer.Option(60, help="Maximum epochs (early stopping on held-out groups)"),
+    learning_rate: float = typer.Option(1e-3, help="Adam learning rate"),
+    article: bool = typer.Option(False, help="Frame model with the article's settings: Adam(1e-6), 500 epochs, no dropout or class weights"),
+    augment: int = typer.Option(0, help="Augmented copies per training clip, made on the fly and cached"),
+    seed: int = typer.Option(0, help="Seed for every random step"),
+    fps: float = FPS,
+    size: str = SIZE,
+    grayscale: bool = GRAY,
+    cache: Optional[Path] = CACHE,
+    weights: Optional[Path] = WEIGHTS,
+):
+    """Train the frame baseline or the LSTM on a dataset and write a model directory."""
+    from .pipeline import TrainSpec, train_on_dataset
+
+    spec = TrainSpec.from_cli(
+        model=model, window=window, stride=stride, label_policy=label_policy, epochs=epochs,
+        learning_rate=learning_rate, article=article, augment=augment, seed=seed,
+    )
+    trained = train_on_dataset(
+        dataset, spec, frame_spec(fps, size, grayscale), cache_dir=cache, weights=weights, out=out, verbose=1
+    )
+    typer.echo(
+        f"wrote {out}: {trained.kind} model, classes {', '.join(trained.classes)}; "
+        f"{trained.config['epochs_run']} epochs, {trained.config['train_windows']} training windows"
+    )
+
+
+@app.command()
+@command
+def predict(model: Path, clip: Path, weights: Optional[Path] = WEIGHTS, as_json: bool = typer.Option(False, "--json", help="Print JSON lines")):
+    """Print the predicted class and probabilities for every frame of a clip."""
+    from .pipeline import predict_clip
+
+    result = predict_clip(model, clip, weights=weights)
+    classes = result.classes
+    if not as_json:
+        typer.echo(f"{'time':>7}  {'class':<18}" + "".join(f"{c:>16}" for c in classes))
+    for t, probs in zip(result.times, result.proba):
+        best = classes[int(probs.argmax())]
+        if as_json:
+            typer.echo(json.dumps({"time": round(float(t), 3), "class": best, "proba": {c: round(float(p), 4) for c, p in zip(classes, probs)}}))
+        else:
+            typer.echo(f"{t:7.2f}  {best:<18}" + "".join(f"{p:16.3f}" for p in probs))
+    if result.warmup:
+        typer.echo(f"(first {result.warmup} frames: the window is not full yet; earlier frames are repeated)", err=True)
+
+
+def main() -> None:  # pragma: no cover - console entry for `python -m actionrec`
+    app(prog_name="actionrec")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""The stages glued together for one dataset: clips -> embeddings -> windows -> a trained model.
+
+The CLI's ``train``, ``predict`` and ``evaluate`` and the demo all go through here, so each stage is
+called the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import write_json
+from .datasets import Clip, Dataset, load_dataset
+from .embed import ClipEmbeddings, Embedder, EmbedderConfig, default_cache_dir, embed_dataset
+from .errors import ActionrecError
+from .models import FrameOptions, LSTMOptions, TrainOptions, TrainedModel, article_settings, load_model, train
+from .progress import Progress
+from .video import FrameSpec, iter_source_frames
+from .windows import WindowSet, make_windows
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """What to train: the model kind and every option, as one object written next to the outputs."""
+
+    kind: str = "lstm"
+    frame: FrameOptions = field(default_factory=FrameOptions)
+    lstm: LSTMOptions = field(default_factory=LSTMOptions)
+    train: TrainOptions = field(default_factory=TrainOptions)
+    augment: int = 0  # augmented copies per training clip
+
+    @classmethod
+    def from_cli(cls, model: str, window: int, stride: int, label_policy: str, epochs: int,
+                 learning_rate: float, article: bool, augment: int, seed: int) -> "TrainSpec":
+        lstm = LSTMOptions(window=window, stride=stride, label_policy=label_policy)
+        if article:
+            frame, opts = article_settings()
+            opts = TrainOptions(**{**asdict(opts), "seed": seed})
+        else:
+            frame, opts = FrameOptions(), TrainOptions(epochs=epochs, learning_rate=learning_rate, seed=seed)
+        return cls(kind=model, frame=frame, lstm=lstm, train=opts, augment=augment)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class EmbeddedDataset:
+    """A dataset with every clip's embeddings, ready to be cut into windows."""
+
+    dataset: Dataset
+    config: EmbedderConfig
+    clips: list[Clip]
+    embeddings: dict[str, ClipEmbeddings]
+
+    def windows(self, n: int, stride: int = 1, policy: str = "last", clips: list[Clip] | None = None) -> WindowSet:
+        return make_windows(self.clips if clips is None else clips, self.embeddings, n=n, stride=stride, policy=policy)
+
+
+def embed_dataset_dir(
+    dataset: str | Path | Dataset,
+    frame_spec: FrameSpec,
+    cache_dir: str | os.PathLike | None = None,
+    weights: str | os.PathLike | None = None,
+    embedder: Embedder | None = None,
+    show_progress: bool = True,
+) -> EmbeddedDataset:
+    ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
+    cache_dir = cache_dir or default_cache_dir(ds.root)
+    config = embedder.config if embedder else EmbedderConfig.with_weights(frame_spec, weights)
+    bar = Progress("embed", unit="frames") if show_progress else None
+    embs = embed_dataset(ds.clips, frame_spec, cache_dir, weights=weights, embedder=embedder, progress=bar)
+    if bar:
+        bar.close()
+    return EmbeddedDataset(ds, config, list(ds.clips), embs)
+
+
+def fit(data: EmbeddedDataset, spec: TrainSpec, clips: list[Clip] | None = None, classes: list[str] | None = None, verbose: int = 0) -> TrainedModel:
+    """Train ``spec.kind`` on (some of) the dataset's clips: frames for the baseline, windows for the LSTM."""
+    if spec.kind == "frame":
+        windows = data.windows(1, 1, "last", clips)
+    elif spec.kind == "lstm":
+        windows = data.windows(spec.lstm.window, spec.lstm.stride, spec.lstm.label_policy, clips)
+    else:
+        raise ActionrecError(f"--model {spec.kind!r}: expected frame or lstm")
+    classes = classes or data.dataset.labels
+    return train(windows, spec.kind, data.config, classes=classes, frame=spec.frame, lstm=spec.lstm, options=spec.train, verbose=verbose)
+
+
+def train_on_dataset(
+    dataset: str | Path,
+    spec: TrainSpec,
+    frame_spec: FrameSpec,
+    cache_dir: str | os.PathLike | None = None,
+    weights: str | os.PathLike | None = None,
+    out: str | Path | None = None,
+    verbose: int = 0,
+) -> TrainedModel:
+    data = embed_dataset_dir(dataset, frame_spec, cache_dir, weights)
+    if spec.augment:
+        from .augmented import add_augmented_clips
+
+        data = add_augmented_clips(data, data.clips, spec.augment, seed=spec.train.seed, weights=weights)
+    trained = fit(data, spec, verbose=verbose)
+    trained.config["dataset"] = str(Path(dataset).resolve())
+    trained.config["spec"] = spec.to_dict()
+    if out is not None:
+        trained.save(out)
+    return trained
+
+
+@dataclass
+class ClipPrediction:
+    classes: list[str]
+    times: np.ndarray
+    proba: np.ndarray  # (N, k): one row per frame
+    warmup: int  # leading frames whose window had to be padded
+
+
+def predict_clip(model: str | Path | TrainedModel, clip: str | Path, weights: str | os.PathLike | None = None,
+                 embedder: Embedder | None = None) -> ClipPrediction:
+    """Per-frame probabilities for a clip; the LSTM sees, at each frame, the window ending there."""
+    trained = model if isinstance(model, TrainedModel) else load_model(model)
+    embedder = embedder or Embedder(trained.frame_spec, weights)
+    trained.check_embedder(embedder.config, source=f"embeddings for {clip}")
+    frames, times = [], []
+    for t, f in iter_source_frames(clip, trained.frame_spec):
+        frames.append(f)
+        times.append(t)
+    if not frames:
+        raise ActionrecError(f"{clip}: clip has zero frames")
+    emb = embedder.embed(np.stack(frames))
+    n = trained.window
+    # Until n frames exist, repeat the first one: the same rule as the live ring buffer at start-up.
+    padded = np.concatenate([np.repeat(emb[:1], n - 1, axis=0), emb]) if n > 1 else emb
+    idx = np.arange(len(emb))[:, None] + np.arange(n)[None, :]
+    proba = trained.predict_windows(padded[idx])
+    return ClipPrediction(trained.classes, np.asarray(times), proba, warmup=min(n - 1, len(emb)))
+
+
+def write_run_config(path: str | Path, **config) -> None:
+    """Every run writes the config it used next to its outputs."""
+    write_json(path, config)
