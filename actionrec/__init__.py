@@ -3,7 +3,7 @@
 Pipeline, one module per stage, data flowing one way:
 
     video -> frames -> augment -> embed -> windows -> models -> evaluate
-                                                           \-> stream -> bridge (the game)
+                                                           +-> stream -> bridge (the game)
 """
 
 __version__ = "0.1.0"

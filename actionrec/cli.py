@@ -159,6 +159,87 @@ def predict(model: Path, clip: Path, weights: Optional[Path] = WEIGHTS, as_json:
         typer.echo(f"(first {result.warmup} frames: the window is not full yet; earlier frames are repeated)", err=True)
 
 
+@app.command()
+@command
+def evaluate(
+    dataset: Path,
+    folds: int = typer.Option(3, help="Grouped stratified folds: no person is in training and test at once"),
+    out: Path = typer.Option(..., help="Report folder, e.g. reports/NAME"),
+    window: int = typer.Option(16, help="LSTM window: frames at the model rate"),
+    stride: int = typer.Option(2, help="Step between training windows"),
+    label_policy: str = typer.Option("last", help="Window label for annotated videos: last, center or majority"),
+    epochs: int = typer.Option(60, help="Maximum epochs per model and fold (early stopping on held-out people)"),
+    augment: int = typer.Option(0, help="Augmented copies of each training clip (test folds are never augmented)"),
+    seed: int = typer.Option(0, help="Seed for folds, initialization and augmentation"),
+    fps: float = FPS,
+    size: str = SIZE,
+    grayscale: bool = GRAY,
+    cache: Optional[Path] = CACHE,
+    weights: Optional[Path] = WEIGHTS,
+):
+    """Frame baseline vs LSTM on people the model never saw: report.json, report.md and plots."""
+    from .evaluate import evaluate as run, evaluate_options, print_table
+    from .pipeline import embed_dataset_dir
+
+    options = evaluate_options(folds=folds, window=window, stride=stride, label_policy=label_policy, epochs=epochs, augment=augment, seed=seed)
+    data = embed_dataset_dir(dataset, frame_spec(fps, size, grayscale), cache, weights)
+    report = run(data, out, options, log=typer.echo)
+    typer.echo("")
+    typer.echo(print_table(report))
+    typer.echo(f"\nwrote {out}/report.json, report.md and plots")
+
+
+@app.command()
+@command
+def augment(
+    dataset: Path,
+    out: Path = typer.Option(..., help="Folder for the augmented dataset (outside DATASET)"),
+    copies: int = typer.Option(16, help="Augmented copies per clip (the article: 16)"),
+    seed: int = typer.Option(0, help="Same seed, same augmented data"),
+    recipe: str = typer.Option("article", help="article, FILE.py:FUNCTION or MODULE:FUNCTION returning an imgaug augmenter"),
+    flip_pair: list[str] = typer.Option([], help="Extra label pair swapped by horizontal flips, A=B (left/right pairs are found automatically)"),
+    flip_prob: float = typer.Option(0.5, help="Probability of a horizontal flip per copy"),
+    noise: float = typer.Option(0.0, help="Per-frame Gaussian noise sigma on top of the clip's transform"),
+    originals: bool = typer.Option(True, help="Also copy each original clip into OUT, so OUT trains on its own"),
+    fps: float = FPS,
+    size: str = SIZE,
+    grayscale: bool = GRAY,
+):
+    """Write augmented copies of every clip (one transform per clip) plus preview.png; a killed run resumes."""
+    from .augment import augment_dataset, load_recipe, parse_flip_pairs
+    from .datasets import load_dataset
+    from .progress import Progress
+
+    ds = load_dataset(dataset)
+    bar = Progress("augment", total=len(ds.clips) * (copies + int(originals)), unit="clips")
+    summary = augment_dataset(
+        dataset, out, copies=copies, seed=seed, augmenter=load_recipe(recipe), recipe_name=recipe,
+        flip_pairs=parse_flip_pairs(flip_pair), flip_probability=flip_prob, noise_sigma=noise,
+        spec=frame_spec(fps, size, grayscale), originals=originals, progress=bar,
+    )
+    bar.close()
+    typer.echo(f"{summary.written} clips written, {summary.skipped} already there, {summary.flipped} flipped")
+    if summary.flip_pairs:
+        typer.echo("flip pairs: " + ", ".join(f"{a}<->{b}" for a, b in summary.flip_pairs))
+    if summary.unflippable:
+        typer.echo("never flipped (sided, no partner): " + ", ".join(summary.unflippable))
+    typer.echo(f"preview: {out / 'preview.png'}")
+
+
+@bench_app.command("augment")
+@command
+def bench_augment_cmd(
+    frames: int = typer.Option(300, help="Frames per repetition"),
+    window: int = typer.Option(10, help="Frames sharing one transform"),
+    recipe: str = typer.Option("article", help="Recipe spec, as for `augment`"),
+):
+    """Milliseconds per frame for the augmentation recipe at 100x56."""
+    from .augment import bench_augment, load_recipe
+
+    r = bench_augment(n_frames=frames, window=window, recipe=load_recipe(recipe))
+    typer.echo(json.dumps(r, indent=2))
+
+
 def main() -> None:  # pragma: no cover - console entry for `python -m actionrec`
     app(prog_name="actionrec")
 

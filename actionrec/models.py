@@ -38,6 +38,7 @@ class FrameOptions:
 
     units: int = 1024
     dropout: float = 0.3
+    normalize: bool = False  # standardize each embedding dimension with training-set statistics (hurt on small data)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ class LSTMOptions:
     stride: int = 1  # between training windows
     label_policy: str = "last"  # for annotated videos: the label "now"
     projection: int = 128  # per-frame Dense before the LSTM (0 = none): faster, and less overfitting
+    normalize: bool = False  # standardize each embedding dimension with training-set statistics (hurt on small data)
+    motion: bool = True  # also feed frame-to-frame differences: motion, with the person's look cancelled out
     units: int = 128
     layers: int = 1
     dropout: float = 0.3
@@ -64,23 +67,54 @@ class TrainOptions:
 
 def article_settings() -> tuple[FrameOptions, TrainOptions]:
     """The article's baseline as published: no dropout, Adam(1e-6), 500 epochs, no class balancing."""
-    return FrameOptions(units=1024, dropout=0.0), TrainOptions(epochs=500, learning_rate=1e-6, patience=0, class_weight=False)
+    return FrameOptions(units=1024, dropout=0.0, normalize=False), TrainOptions(epochs=500, learning_rate=1e-6, patience=0, class_weight=False)
 
 
-def _build(kind: str, n_classes: int, window: int, frame: FrameOptions, lstm: LSTMOptions, lr: float):
+def _frame_deltas_layer():
+    import keras
+
+    @keras.saving.register_keras_serializable(package="actionrec")
+    class FrameDeltas(keras.layers.Layer):
+        """[e_t, e_t - e_(t-1)] per frame (0 for the first): a registered layer, so safe mode loads it."""
+
+        def call(self, x):
+            from keras import ops
+
+            prev = ops.concatenate([x[:, :1], x[:, :-1]], axis=1)
+            return ops.concatenate([x, x - prev], axis=-1)
+
+        def compute_output_shape(self, shape):
+            return (*shape[:-1], 2 * shape[-1])
+
+    return FrameDeltas
+
+
+def __getattr__(name):  # keep Keras out of import time, yet expose ``models.FrameDeltas``
+    if name == "FrameDeltas":
+        global FrameDeltas
+        FrameDeltas = _frame_deltas_layer()
+        return FrameDeltas
+    raise AttributeError(name)
+
+
+def _build(kind: str, n_classes: int, window: int, frame: FrameOptions, lstm: LSTMOptions, lr: float, stats: tuple[np.ndarray, np.ndarray]):
     import keras
     from keras import layers
 
+    FrameDeltas = __getattr__("FrameDeltas")
     binary = n_classes == 2
     head = layers.Dense(1 if binary else n_classes, activation="sigmoid" if binary else "softmax", name="probs")
     if kind == "frame":
         inputs = keras.Input((EMBEDDING_DIM,), name="embedding")
-        x = layers.Dense(frame.units, activation="relu")(inputs)
+        x = layers.Normalization(mean=stats[0], variance=stats[1])(inputs) if frame.normalize else inputs
+        x = layers.Dense(frame.units, activation="relu")(x)
         if frame.dropout:
             x = layers.Dropout(frame.dropout)(x)
     else:
         inputs = keras.Input((window, EMBEDDING_DIM), name="window")
-        x = layers.Dropout(lstm.dropout)(inputs) if lstm.dropout else inputs
+        x = layers.Normalization(mean=stats[0], variance=stats[1])(inputs) if lstm.normalize else inputs
+        x = FrameDeltas()(x) if lstm.motion else x
+        x = layers.Dropout(lstm.dropout)(x) if lstm.dropout else x
         if lstm.projection:
             x = layers.Dense(lstm.projection, activation="relu", name="projection")(x)
         for i in range(lstm.layers):
@@ -124,11 +158,11 @@ def _batches(windows: WindowSet, rows: np.ndarray, y: np.ndarray, batch: int, fl
 
 
 def split_validation(groups: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Boolean masks (train, val) holding whole groups out for early stopping. No val if < 2 groups."""
+    """Boolean masks (train, val) holding whole groups out for early stopping (none with < 3 groups)."""
     uniq = np.unique(groups)
-    if fraction <= 0 or len(uniq) < 2:
+    k = int(round(fraction * len(uniq)))
+    if k < 1 or len(uniq) < 3:  # with 2 people, holding one out would halve the training data
         return np.ones(len(groups), bool), np.zeros(len(groups), bool)
-    k = max(1, int(round(fraction * len(uniq))))
     val_groups = np.random.default_rng(seed).choice(uniq, size=min(k, len(uniq) - 1), replace=False)
     val = np.isin(groups, val_groups)
     return ~val, val
@@ -211,6 +245,8 @@ class TrainedModel:
 def load_model(directory: str | Path) -> TrainedModel:
     import keras
 
+    __getattr__("FrameDeltas")  # registers the custom layer before deserializing
+
     directory = Path(directory)
     cfg_path, model_path = directory / CONFIG_FILE, directory / MODEL_FILE
     if not directory.is_dir():
@@ -266,9 +302,11 @@ def train(
     y = np.array([lookup.get(lab, -1) for lab in windows.labels], np.int64)
 
     keras.utils.set_random_seed(options.seed)
-    model = _build(kind, len(classes), windows.n, frame, lstm, options.learning_rate)
     tr_mask, val_mask = split_validation(windows.groups[rows], options.val_fraction, options.seed)
     tr_rows, val_rows = rows[tr_mask], rows[val_mask]
+    seen = windows.frames[np.unique(windows.index[tr_rows])]
+    stats = (seen.mean(axis=0), seen.var(axis=0) + 1e-6)
+    model = _build(kind, len(classes), windows.n, frame, lstm, options.learning_rate, stats)
     flat = kind == "frame"
     train_data = _batches(windows, tr_rows, y, options.batch_size, flat, options.seed)
     val_data = _batches(windows, val_rows, y, 512, flat, None) if len(val_rows) else None

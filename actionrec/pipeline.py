@@ -55,6 +55,8 @@ class EmbeddedDataset:
     config: EmbedderConfig
     clips: list[Clip]
     embeddings: dict[str, ClipEmbeddings]
+    cache_dir: Path
+    weights: str | os.PathLike | None = None
 
     def windows(self, n: int, stride: int = 1, policy: str = "last", clips: list[Clip] | None = None) -> WindowSet:
         return make_windows(self.clips if clips is None else clips, self.embeddings, n=n, stride=stride, policy=policy)
@@ -75,7 +77,7 @@ def embed_dataset_dir(
     embs = embed_dataset(ds.clips, frame_spec, cache_dir, weights=weights, embedder=embedder, progress=bar)
     if bar:
         bar.close()
-    return EmbeddedDataset(ds, config, list(ds.clips), embs)
+    return EmbeddedDataset(ds, config, list(ds.clips), embs, Path(cache_dir), weights)
 
 
 def fit(data: EmbeddedDataset, spec: TrainSpec, clips: list[Clip] | None = None, classes: list[str] | None = None, verbose: int = 0) -> TrainedModel:
@@ -103,7 +105,7 @@ def train_on_dataset(
     if spec.augment:
         from .augmented import add_augmented_clips
 
-        data = add_augmented_clips(data, data.clips, spec.augment, seed=spec.train.seed, weights=weights)
+        data, _ = add_augmented_clips(data, data.clips, spec.augment, seed=spec.train.seed)
     trained = fit(data, spec, verbose=verbose)
     trained.config["dataset"] = str(Path(dataset).resolve())
     trained.config["spec"] = spec.to_dict()

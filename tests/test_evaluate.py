@@ -1,0 +1,142 @@
+"""Sequence model and the side-by-side evaluation (issue 3), on synthetic frames where order is the label.
+
+``slide/left`` and ``slide/right`` clips are the same frames of a disc crossing the picture, played in
+opposite orders; a frame model cannot tell them apart, an LSTM over the window can.
+"""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from actionrec.datasets import load_dataset
+from actionrec.errors import ActionrecError
+from actionrec.evaluate import evaluate, evaluate_options, grouped_folds
+from actionrec.pipeline import embed_dataset_dir
+from actionrec.video import FrameSpec, write_video
+
+PEOPLE = ["ann", "bob", "cat", "dan"]
+
+
+def disc_frames(rng: np.random.Generator, n: int = 20) -> np.ndarray:
+    """A disc crossing a noisy background left to right, at 100x56 (people differ only a little in colour)."""
+    bg = rng.integers(90, 150, 3)
+    color = tuple(int(v) for v in rng.integers(0, 50, 3) + np.array([200, 30, 30]))
+    y = int(rng.integers(18, 38))
+    frames = []
+    for x in np.linspace(12, 88, n):
+        f = np.empty((56, 100, 3), np.uint8)
+        f[:] = bg
+        f = np.clip(f + rng.normal(0, 6, f.shape), 0, 255).astype(np.uint8)
+        cv2.circle(f, (int(x), y), 10, color, -1)
+        frames.append(f)
+    return np.stack(frames)
+
+
+def build_order_dataset(root, clips_per_class: int = 4, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for person in PEOPLE:
+        for i in range(clips_per_class):
+            frames = disc_frames(rng)
+            for label, seq in (("slide/right", frames), ("slide/left", frames[::-1])):
+                rel = f"{label}/{person}_{i}.avi"
+                write_video(root / rel, seq, fps=10)
+                rows.append(f"{rel},{person}")
+            still = np.repeat(frames[int(rng.integers(0, len(frames)))][None], len(frames), axis=0)
+            rel = f"still/idle/{person}_{i}.avi"
+            write_video(root / rel, still, fps=10)
+            rows.append(f"{rel},{person}")
+    (root / "groups.csv").write_text("clip,group\n" + "\n".join(rows) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def order_data(tmp_path_factory, weights_path):
+    root = build_order_dataset(tmp_path_factory.mktemp("order"))
+    return embed_dataset_dir(root, FrameSpec(), weights=weights_path, show_progress=False)
+
+
+@pytest.fixture(scope="module")
+def order_report(order_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    options = evaluate_options(folds=2, window=8, stride=1, epochs=40, seed=1)
+    return out, evaluate(order_data, out, options, log=lambda *_: None)
+
+
+def test_lstm_separates_order_frame_baseline_cannot(order_report):
+    _, report = order_report
+    lstm = report["models"]["lstm"]["per_class"]
+    last = report["models"]["frame_last"]["per_class"]
+    mean = report["models"]["frame_mean"]["per_class"]
+    sides = ("slide/left", "slide/right")
+    f1 = {name: np.mean([m[s]["f1"] for s in sides]) for name, m in (("lstm", lstm), ("last", last), ("mean", mean))}
+    assert f1["lstm"] >= 0.8, f1
+    # Same frames in both classes: the best a frame model can do is chance between left and right.
+    assert f1["last"] <= 0.65 and f1["mean"] <= 0.65, f1
+    assert f1["lstm"] >= max(f1["last"], f1["mean"]) + 0.2, f1
+
+
+def test_report_schema_and_files(order_report):
+    out, report = order_report
+    on_disk = json.loads((out / "report.json").read_text())
+    assert on_disk["classes"] == ["slide/left", "slide/right", "still/idle"]
+    assert on_disk["folds"] == 2
+    for level in (on_disk["models"], on_disk["coarse"]["models"]):
+        assert set(level) == {"frame_last", "frame_mean", "lstm"}
+        for m in level.values():
+            assert 0 <= m["accuracy"] <= 1 and 0 <= m["macro_f1"] <= 1
+            k = len(m["confusion"])
+            assert k == len(m["per_class"]) and all(len(row) == k for row in m["confusion"])
+            assert set(next(iter(m["per_class"].values()))) >= {"precision", "recall", "f1"}
+    assert on_disk["coarse"]["classes"] == ["slide", "still"]
+    # Confusions are summed over folds: every test window counted once per model.
+    assert sum(map(sum, on_disk["models"]["lstm"]["confusion"])) == on_disk["windows"]
+    assert on_disk["config"]["evaluate"]["folds"] == 2
+    assert "| lstm |" in (out / "report.md").read_text()
+    for name in ("confusion_lstm_fine.png", "confusion_frame_last_coarse.png", "learning_curves.png"):
+        assert (out / name).stat().st_size > 1000
+
+
+def test_no_person_in_training_and_test(order_report, order_data):
+    _, report = order_report
+    for fold in report["groups_per_fold"]:
+        assert fold["test"] and not set(fold["train"]) & set(fold["test"])
+    tested = sorted(g for fold in report["groups_per_fold"] for g in fold["test"])
+    assert tested == sorted(PEOPLE)  # every person is tested exactly once
+    for tr, te in grouped_folds(order_data.clips, 2, seed=5):
+        assert not {order_data.clips[i].group for i in tr} & {order_data.clips[i].group for i in te}
+
+
+def test_interrupted_evaluation_resumes_finished_folds(order_data, order_report):
+    out, report = order_report
+    fold_files = sorted((out / "folds").glob("fold*.npz"))
+    assert len(fold_files) == 2
+    before = [f.stat().st_mtime_ns for f in fold_files]
+    log = []
+    again = evaluate(order_data, out, evaluate_options(folds=2, window=8, stride=1, epochs=40, seed=1), log=log.append)
+    assert [f.stat().st_mtime_ns for f in fold_files] == before
+    assert sum("done earlier" in line for line in log) == 2
+    assert again["models"]["lstm"]["macro_f1"] == report["models"]["lstm"]["macro_f1"]
+
+
+def test_bad_evaluation_inputs(order_data, tmp_path):
+    with pytest.raises(ActionrecError, match="4 group.*5 folds"):
+        grouped_folds(order_data.clips, 5, seed=0)
+    lonely = [c for c in order_data.clips if not (c.label == "still/idle" and c.group != "ann")]
+    with pytest.raises(ActionrecError, match="still/idle.*single group"):
+        grouped_folds(lonely, 2, seed=0)
+    with pytest.raises(ActionrecError, match="empty"):
+        grouped_folds([], 2, seed=0)
+    with pytest.raises(ActionrecError, match="shorter than the window"):
+        order_data.windows(n=50)
+
+
+def test_short_clips_are_skipped_and_counted(order_data):
+    windows = order_data.windows(n=20)
+    assert len(windows) == len(order_data.clips)  # 20-frame clips give exactly one window each
+    short = load_dataset(order_data.dataset.root)
+    assert short.labels == ["slide/left", "slide/right", "still/idle"]
