@@ -240,6 +240,48 @@ def bench_augment_cmd(
     typer.echo(json.dumps(r, indent=2))
 
 
+@app.command()
+@command
+def synth(
+    out: Path,
+    people: int = typer.Option(6, help="Synthetic people (each one a group)"),
+    clips_per_class: int = typer.Option(6, help="Clips per person and move"),
+    sparring: int = typer.Option(1, help="Continuous annotated sparring videos per person"),
+    sparring_seconds: float = typer.Option(40.0, help="Length of each sparring video"),
+    seed: int = typer.Option(0, help="Same seed, same videos"),
+):
+    """Render synthetic fighters: class-folder clips, annotated sparring videos, groups.csv, preview.png."""
+    from .synth import synthesize
+
+    s = synthesize(out, people=people, clips_per_class=clips_per_class, seed=seed, sparring_per_person=sparring, sparring_seconds=sparring_seconds)
+    typer.echo(f"{s.clips} clips and {s.sparring} sparring videos in {out} ({s.rendered} rendered now, {s.seconds:.1f} s)")
+    typer.echo("per class: " + ", ".join(f"{k} {v}" for k, v in sorted(s.class_counts.items())))
+    typer.echo(f"preview: {s.preview}")
+
+
+@app.command()
+@command
+def demo(
+    out: Optional[Path] = typer.Option(None, help="Output folder (default runs/demo, or runs/demo-quick with --quick)"),
+    quick: bool = typer.Option(False, help="A small run (about 3 minutes) for a first look and the tests"),
+    seed: int = typer.Option(0, help="Seed for synthesis, folds and training"),
+    weights: Optional[Path] = WEIGHTS,
+):
+    """Synthesize fighters, embed, evaluate frame baseline vs LSTM on unseen people, save a ready LSTM."""
+    from .demo import DemoOptions, run_demo
+
+    options = DemoOptions.quick(seed=seed) if quick else DemoOptions(seed=seed)
+    if out is not None:
+        from dataclasses import replace
+
+        options = replace(options, out=out)
+    result = run_demo(options, weights=weights, log=typer.echo)
+    typer.echo("")
+    typer.echo(result.table)
+    typer.echo(f"\nreport: {result.report_dir}/report.md   model: {result.model_dir}   ({result.seconds / 60:.1f} min)")
+    typer.echo(f"next: actionrec replay --model {result.model_dir} VIDEO   or   actionrec live --model {result.model_dir} --source 0")
+
+
 def main() -> None:  # pragma: no cover - console entry for `python -m actionrec`
     app(prog_name="actionrec")
 
