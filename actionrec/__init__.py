@@ -1,4 +1,4 @@
-"""actionrec: recognize fighting moves in video and play MK.js with them.
+r"""actionrec: recognize fighting moves in video and play MK.js with them.
 
 Pipeline, one module per stage, data flowing one way:
 

@@ -1,7 +1,8 @@
 """Atomic writes: a temp file in the same folder, fsync, then rename.
 
 A killed process leaves either the old file or the new one, never half of one. Every cache, model and
-report in actionrec is written through these helpers.
+report in actionrec is written through these helpers. Temp names carry the writer's pid, so the next process
+writing in a folder removes what a killed writer left there (``.NAME.<pid>.<random>.tmp...``).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -26,7 +28,8 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix if suffix is None else suffix
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+    remove_stale_temps(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=f".tmp{suffix}", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -74,7 +77,8 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    remove_stale_temps(path.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent))
     try:
         yield tmp
         old = None
@@ -87,6 +91,45 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}.{os.getpid()}."
+
+
+# What ``_temp_prefix`` + mkstemp/mkdtemp make, and the ``.old-<pid>`` folder ``atomic_dir`` swaps out.
+_TEMP_NAME = re.compile(r"^\..+\.(?:(?P<pid>\d+)\.[a-z0-9_]+\.tmp.*|old-(?P<old>\d+))$")
+
+
+_swept: set[Path] = set()  # folders already cleaned by this process
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> None:
+    """Delete temp files/folders in ``folder`` whose writer no longer runs (it was killed mid-write).
+
+    Done once per folder and process: a cache folder of thousands of files is not rescanned per write.
+    """
+    folder = Path(folder).resolve()
+    if folder in _swept or not folder.is_dir():
+        return
+    _swept.add(folder)
+    for entry in folder.iterdir():
+        m = _TEMP_NAME.match(entry.name) if entry.name.startswith(".") else None
+        if m and not _alive(int(m["pid"] or m["old"])):
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def _json_default(obj: Any) -> Any:

@@ -24,7 +24,7 @@ def add_augmented_clips(
     data: EmbeddedDataset, clips: list[Clip], copies: int, seed: int = 0, options: AugmentOptions | None = None
 ) -> tuple[EmbeddedDataset, list[Clip]]:
     """``data`` extended with ``copies`` augmented versions of each clip, and the list of the new clips."""
-    options = options or AugmentOptions(flip_map=FlipMap(data.dataset.labels))
+    options = options or AugmentOptions(flip_map=FlipMap(data.labels))
     augmenter = WindowAugmenter(options)
     recipe = options.recipe or article_recipe()
     tag_base = f"aug-{recipe_fingerprint(recipe)}-f{options.flip_probability:g}-n{options.noise_sigma:g}"

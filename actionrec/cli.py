@@ -226,6 +226,24 @@ def augment(
     typer.echo(f"preview: {out / 'preview.png'}")
 
 
+@bench_app.command("embed")
+@command
+def bench_embed_cmd(
+    fps: float = FPS,
+    size: str = SIZE,
+    grayscale: bool = GRAY,
+    batch_size: int = typer.Option(32, help="Frames per model call"),
+    seconds: float = typer.Option(20.0, help="Measuring time, split between the two paths"),
+    video: Optional[Path] = typer.Option(None, help="Video to decode (default: a synthetic 30 fps 320x240 clip)"),
+    weights: Optional[Path] = WEIGHTS,
+):
+    """Frames/s of the full path (decode, resample, resize, embed) next to the model forward alone."""
+    from .bench import bench_embed
+
+    r = bench_embed(frame_spec(fps, size, grayscale), batch_size=batch_size, seconds=seconds, weights=weights, video=video)
+    typer.echo(json.dumps(r, indent=2))
+
+
 @bench_app.command("augment")
 @command
 def bench_augment_cmd(
@@ -280,6 +298,96 @@ def demo(
     typer.echo(result.table)
     typer.echo(f"\nreport: {result.report_dir}/report.md   model: {result.model_dir}   ({result.seconds / 60:.1f} min)")
     typer.echo(f"next: actionrec replay --model {result.model_dir} VIDEO   or   actionrec live --model {result.model_dir} --source 0")
+
+
+HOOK_HELP = "Map a class to a Detect hook, CLASS=HOOK (e.g. kick/back=onPunch); defaults punch/*->onPunch, kick/*->onKick, stand->onStand"
+
+
+def _hooks(pairs: list[str]) -> dict[str, str]:
+    from .bridge import DEFAULT_HOOKS
+
+    hooks = dict(DEFAULT_HOOKS)
+    for pair in pairs:
+        if "=" not in pair:
+            raise ActionrecError(f"--hook {pair!r}: expected CLASS=HOOK, e.g. kick/back=onKick")
+        cls, hook = (x.strip() for x in pair.split("=", 1))
+        hooks[cls] = hook
+    return hooks
+
+
+@app.command()
+@command
+def live(
+    model: Path = typer.Option(..., help="Model directory (e.g. runs/demo/model)"),
+    source: str = typer.Option("0", help="Camera index, video file or stream URL"),
+    game_dir: Optional[Path] = typer.Option(None, help="Your MK.js checkout's game/ folder; without it, the practice page"),
+    host: str = typer.Option("127.0.0.1", help="Address to serve on (only this machine by default)"),
+    port: int = typer.Option(8765, help="Port for the page and the WebSocket"),
+    hook: list[str] = typer.Option([], help=HOOK_HELP),
+    wait_for_page: bool = typer.Option(False, help="Start reading the source once a page has connected"),
+    weights: Optional[Path] = WEIGHTS,
+):
+    """Play MK.js (or the practice page) from a camera, video file or stream URL."""
+    from .bridge import LiveOptions, run_live
+    from .stream import parse_source
+
+    options = LiveOptions(source=parse_source(source), host=host, port=port, game_dir=game_dir, hooks=_hooks(hook), wait_for_page=wait_for_page)
+    report = run_live(model, options, weights, log=typer.echo)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@command
+def replay(
+    video: Path,
+    model: Path = typer.Option(..., help="Model directory"),
+    annotations: Optional[Path] = typer.Option(None, help="annotations.csv to score the events against"),
+    as_json: bool = typer.Option(False, "--json", help="Print events and the score as JSON lines"),
+    weights: Optional[Path] = WEIGHTS,
+):
+    """Run the live loop on a file as fast as possible; print the events, and score them if annotated."""
+    from dataclasses import asdict
+
+    from .embed import Embedder
+    from .events import format_score
+    from .models import load_model
+    from .stream import replay as run
+
+    trained = load_model(model)
+    embedder = Embedder(trained.frame_spec, weights)
+
+    def show(event) -> None:
+        if as_json:
+            typer.echo(json.dumps({"event": event.kind, "class": event.fine, "prob": round(float(event.prob), 4), "t": round(float(event.t), 3)}))
+        else:
+            typer.echo(f"{event.t:8.2f} s  {event.kind:<6} {event.fine:<18} p={event.prob:.2f}")
+
+    result = run(trained, embedder, video, annotations=annotations, on_event=show)
+    typer.echo(f"{len(result.times)} frames at {result.fps:.0f} fps; {len(result.events)} events", err=as_json)
+    if result.score is not None:
+        if as_json:
+            typer.echo(json.dumps({"score": asdict(result.score)}, default=float))
+        else:
+            typer.echo(format_score(result.score))
+
+
+@bench_app.command("stream")
+@command
+def bench_stream_cmd(
+    video: Path,
+    model: Path = typer.Option(..., help="Model directory"),
+    browser: bool = typer.Option(True, help="Acknowledge hooks from headless Chromium (else a Python client)"),
+    weights: Optional[Path] = WEIGHTS,
+):
+    """Live play with VIDEO as the camera: sustained fps, step time, capture-to-hook latency."""
+    from .bridge import CHROMIUM, bench_stream
+    from .embed import Embedder
+    from .models import load_model
+
+    trained = load_model(model)
+    figures = bench_stream(trained, Embedder(trained.frame_spec, weights), video, chromium=CHROMIUM if browser else None, log=typer.echo)
+    typer.echo(json.dumps(figures, indent=2))
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m actionrec`

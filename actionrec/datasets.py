@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ActionrecError
-from .video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, image_files, probe
+from .video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, check_clip, probe
 
 ANNOTATIONS = "annotations.csv"
 GROUPS = "groups.csv"
@@ -134,8 +134,11 @@ def _rel(path: Path, root: Path) -> str:
 
 def _scan_class_folders(root: Path, annotated: set[str], problem):
     """Yield (clip path, label) for ``root/<label>/<clip>`` and ``root/<coarse>/<fine>/<clip>``."""
-    for top in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        yield from _scan_label_dir(root, top, top.name, annotated, problem, depth=1)
+    for top in sorted(p for p in root.iterdir() if not p.name.startswith(".")):
+        if top.is_dir():
+            yield from _scan_label_dir(root, top, top.name, annotated, problem, depth=1)
+        elif top.suffix.lower() in VIDEO_EXTENSIONS and top.name not in annotated:
+            problem(f"{top}: video at the dataset root has no label; move it into DATASET/<label>/ or list it in {ANNOTATIONS}")
 
 
 def _scan_label_dir(root: Path, folder: Path, label: str, annotated: set[str], problem, depth: int):
@@ -216,12 +219,18 @@ def _read_annotations(root: Path, background: str, problem) -> dict[str, tuple[S
     out = {}
     for video, segs in by_video.items():
         segs.sort(key=lambda s: s.start)
-        for a, b in zip(segs, segs[1:]):
-            if b.start < a.end - 1e-9 and a.label != b.label:
-                problem(
-                    f"{path}: {video}: segments {a.start}-{a.end} ({a.label}) and "
-                    f"{b.start}-{b.end} ({b.label}) overlap with different labels"
-                )
+        # Compare each segment with every earlier one still open, not just its neighbour: a long
+        # segment can overlap several later ones.
+        open_segs: list[Segment] = []
+        for b in segs:
+            open_segs = [a for a in open_segs if a.end > b.start + 1e-9]
+            for a in open_segs:
+                if a.label != b.label:
+                    problem(
+                        f"{path}: {video}: segments {a.start}-{a.end} ({a.label}) and "
+                        f"{b.start}-{b.end} ({b.label}) overlap with different labels"
+                    )
+            open_segs.append(b)
         out[video] = tuple(segs)
     return out
 
@@ -247,9 +256,7 @@ def check_media(dataset: Dataset) -> list[str]:
     problems = []
     for clip in dataset.clips:
         try:
-            info = probe(clip.path)
-            if clip.path.is_dir():
-                image_files(clip.path)
+            info = check_clip(clip.path)
         except ActionrecError as exc:
             problems.append(str(exc))
             continue

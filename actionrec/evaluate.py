@@ -198,7 +198,7 @@ def evaluate(data: EmbeddedDataset, out: str | Path, options: EvaluateOptions = 
     """Run the K folds (resuming finished ones), write report.json / report.md / plots into ``out``."""
     out = Path(out)
     clips = data.clips
-    classes = data.dataset.labels
+    classes = data.labels
     splits = grouped_folds(clips, options.folds, options.seed)
     key = _config_key(data, options)
     fold_dir = out / "folds"
@@ -228,7 +228,7 @@ def evaluate(data: EmbeddedDataset, out: str | Path, options: EvaluateOptions = 
         "groups_per_fold": [{"train": r.train_groups, "test": r.test_groups} for r in results],
         "skipped_short_clips": sorted({s for r in results for s in r.skipped}),
     }
-    if data.dataset.nested:
+    if any("/" in c for c in classes):
         report["coarse"] = {"classes": sorted({coarse(c) for c in classes}), "models": summarize(results, classes, "coarse")}
     write_reports(out, report, results)
     return report

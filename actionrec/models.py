@@ -266,7 +266,10 @@ def load_model(directory: str | Path) -> TrainedModel:
     except Exception as exc:
         raise ActionrecError(f"{model_path}: cannot load Keras model ({type(exc).__name__}: {exc})") from None
     history_path = directory / HISTORY_FILE
-    history = json.loads(history_path.read_text()) if history_path.is_file() else {}
+    try:
+        history = json.loads(history_path.read_text()) if history_path.is_file() else {}
+    except ValueError as exc:
+        raise ActionrecError(f"{history_path}: not valid JSON ({exc}); expected the training history") from None
     return TrainedModel(keras_model, kind, classes, embedder, config, history)
 
 

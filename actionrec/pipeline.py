@@ -58,6 +58,11 @@ class EmbeddedDataset:
     cache_dir: Path
     weights: str | os.PathLike | None = None
 
+    @property
+    def labels(self) -> list[str]:
+        """Labels that frames really carry (the background only if some frame is outside every segment)."""
+        return sorted({lab for c in self.clips for lab in c.labels_at(self.embeddings[c.id].times)})
+
     def windows(self, n: int, stride: int = 1, policy: str = "last", clips: list[Clip] | None = None) -> WindowSet:
         return make_windows(self.clips if clips is None else clips, self.embeddings, n=n, stride=stride, policy=policy)
 
@@ -72,7 +77,7 @@ def embed_dataset_dir(
 ) -> EmbeddedDataset:
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
     cache_dir = cache_dir or default_cache_dir(ds.root)
-    config = embedder.config if embedder else EmbedderConfig.with_weights(frame_spec, weights)
+    config = embedder.for_spec(frame_spec).config if embedder else EmbedderConfig.with_weights(frame_spec, weights)
     bar = Progress("embed", unit="frames") if show_progress else None
     embs = embed_dataset(ds.clips, frame_spec, cache_dir, weights=weights, embedder=embedder, progress=bar)
     if bar:
@@ -88,7 +93,7 @@ def fit(data: EmbeddedDataset, spec: TrainSpec, clips: list[Clip] | None = None,
         windows = data.windows(spec.lstm.window, spec.lstm.stride, spec.lstm.label_policy, clips)
     else:
         raise ActionrecError(f"--model {spec.kind!r}: expected frame or lstm")
-    classes = classes or data.dataset.labels
+    classes = classes or data.labels
     return train(windows, spec.kind, data.config, classes=classes, frame=spec.frame, lstm=spec.lstm, options=spec.train, verbose=verbose)
 
 

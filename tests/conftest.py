@@ -1,0 +1,147 @@
+"""Shared fixtures: the real MobileNet weights, the real fixture clips, and tiny datasets built from them.
+
+Every test runs against real parts: the ImageNet weights in ../shared/weights and the clips in
+../shared/fixtures/real. Datasets are built fresh in a tmp dir per test (both layouts), from short cuts of
+the real clips so that embedding them takes a second or two.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+REAL = SHARED / "fixtures" / "real"
+PUNCH_AVI = REAL / "ucf101_punch_g03_c01.avi"  # 108 frames, 320x240, 25 fps
+EXERCISE_AVI = REAL / "exercise_other.avi"  # 393 frames, 384x288, 10 fps
+
+# Set at import time (before any test imports keras) so every test and subprocess sees the weights.
+WEIGHTS = Path(os.environ.setdefault("ACTIONREC_MOBILENET_WEIGHTS", str(SHARED / "weights" / "mobilenet_1_0_224_tf_no_top.h5")))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@functools.lru_cache(maxsize=None)
+def _source_frames(path: Path) -> np.ndarray:
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    cap.release()
+    assert frames, f"cannot decode fixture {path}"
+    arr = np.stack(frames)
+    arr.setflags(write=False)
+    return arr
+
+
+def source_frames(path: Path, start: int = 0, count: int | None = None) -> np.ndarray:
+    """RGB frames (N, H, W, 3) of a real fixture clip at its own size and rate (decoded once per session)."""
+    frames = _source_frames(Path(path))
+    return frames[start : None if count is None else start + count]
+
+
+def write_clip(path: Path, frames: np.ndarray, fps: float = 25.0) -> Path:
+    """Write RGB frames as a video (.avi = MJPG, .mp4 = mp4v) through actionrec's own writer."""
+    from actionrec.video import write_video
+
+    write_video(path, frames, fps)
+    return path
+
+
+def write_frame_folder(folder: Path, frames: np.ndarray, ext: str = ".jpg") -> Path:
+    """Write RGB frames as numbered images 1.jpg, 2.jpg, ... (unpadded on purpose: tests natural order)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, f in enumerate(frames, start=1):
+        assert cv2.imwrite(str(folder / f"{i}{ext}"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    return folder
+
+
+def build_class_dataset(root: Path, frames: int = 20) -> Path:
+    """Layout 1, both clip kinds, nested fine labels, and groups.csv; ``frames`` source frames per clip.
+
+    root/punch/jab/p1.avi            (punch fixture, frames 0..)      group alice
+    root/punch/hook/p2/1.jpg ...     (punch fixture, a frame folder)  group bob
+    root/other/o1.avi                (exercise fixture)               group alice
+    root/other/o2/1.jpg ...          (exercise fixture, frame folder) group bob
+    Labels: other, punch/hook, punch/jab.
+    """
+    punch, exercise = source_frames(PUNCH_AVI), source_frames(EXERCISE_AVI)
+    write_clip(root / "punch" / "jab" / "p1.avi", punch[:frames], fps=25)
+    write_frame_folder(root / "punch" / "hook" / "p2", punch[40 : 40 + frames])
+    write_clip(root / "other" / "o1.avi", exercise[:frames], fps=10)
+    write_frame_folder(root / "other" / "o2", exercise[200 : 200 + frames])
+    (root / "groups.csv").write_text(
+        "clip,group\npunch/jab/p1.avi,alice\npunch/hook/p2,bob\nother/o1.avi,alice\nother/o2,bob\n"
+    )
+    return root
+
+
+def build_annotated_dataset(root: Path, frames: int = 60) -> Path:
+    """Layout 2: two 10 fps videos of the exercise fixture with annotations.csv and groups.csv.
+
+    videos/a.avi: punch 1.0-2.0 s, kick 3.0-4.0 s, the rest ``other``; videos/b.avi: punch 0.5-1.5 s.
+    """
+    exercise = source_frames(EXERCISE_AVI)
+    write_clip(root / "videos" / "a.avi", exercise[:frames], fps=10)
+    write_clip(root / "videos" / "b.avi", exercise[100 : 100 + frames], fps=10)
+    (root / "annotations.csv").write_text(
+        "video,start,end,label\n"
+        "videos/a.avi,1.0,2.0,punch\n"
+        "videos/a.avi,3.0,4.0,kick\n"
+        "videos/b.avi,0.5,1.5,punch\n"
+    )
+    (root / "groups.csv").write_text("clip,group\nvideos/a.avi,alice\nvideos/b.avi,bob\n")
+    return root
+
+
+@pytest.fixture(scope="session")
+def weights_path() -> Path:
+    """Path of the real MobileNet v1 no-top ImageNet weights (.h5)."""
+    if not WEIGHTS.is_file():
+        pytest.skip(f"MobileNet weights not found at {WEIGHTS}")
+    return WEIGHTS
+
+
+@pytest.fixture(scope="session")
+def punch_avi() -> Path:
+    """The real UCF101 punch clip (108 frames, 320x240, 25 fps)."""
+    return PUNCH_AVI
+
+
+@pytest.fixture(scope="session")
+def exercise_avi() -> Path:
+    """The real calisthenics clip, class "other" (393 frames, 384x288, 10 fps)."""
+    return EXERCISE_AVI
+
+
+@pytest.fixture(scope="session")
+def embedder(weights_path):
+    """One real ``Embedder`` (100x56, 10 fps, RGB, batch 32) loaded once; ``embedder.for_spec(spec)`` for
+    another rate or grayscale shares its model."""
+    from actionrec.embed import Embedder
+
+    return Embedder(weights=weights_path)
+
+
+@pytest.fixture
+def class_dataset(tmp_path) -> Path:
+    """A fresh layout-1 dataset (see ``build_class_dataset``) in a tmp dir."""
+    return build_class_dataset(tmp_path / "classes")
+
+
+@pytest.fixture
+def annotated_dataset(tmp_path) -> Path:
+    """A fresh layout-2 dataset (see ``build_annotated_dataset``) in a tmp dir."""
+    return build_annotated_dataset(tmp_path / "annotated")
+
+
+def leftover_temp_files(root: Path) -> list[Path]:
+    """Files or folders under ``root`` that an atomic write left behind (``.NAME.xxxx.tmp...``)."""
+    return [p for p in Path(root).rglob(".*") if ".tmp" in p.name or ".old-" in p.name]

@@ -1,0 +1,128 @@
+"""The ``actionrec`` command on tiny real datasets: inspect, embed, train, predict, and clean errors."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import PUNCH_AVI, leftover_temp_files
+from typer.testing import CliRunner
+
+from actionrec.cli import app
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def assert_one_line_error(result, *fragments: str) -> None:
+    """Exit status 2, one ``error: ...`` line on stderr naming what is wrong, no traceback."""
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.output
+    for text in fragments:
+        assert text in lines[0], (text, lines[0])
+
+
+def test_inspect_clean_dataset(class_dataset):
+    result = run("inspect", class_dataset)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "4 clips, 80 frames" in out and "no problems found" in out
+    for label in ("other", "punch/hook", "punch/jab"):
+        assert label in out
+    assert "fps: 10, 25, 30" in out and "groups (2): alice (2), bob (2)" in out
+
+
+def test_inspect_reports_every_problem_with_status_1(class_dataset):
+    root = class_dataset
+    (root / "kick").mkdir()
+    (root / "other" / "noise.mp4").write_bytes(np.random.default_rng(0).integers(0, 256, 5000, np.uint8).tobytes())
+    (root / "punch" / "hook" / "p2" / "notes.txt").write_text("x")
+    with open(root / "groups.csv", "a") as fh:
+        fh.write("ghost.avi,carol\n")
+    result = run("inspect", root)
+    assert result.exit_code == 1
+    assert "4 problem(s):" in result.stderr
+    for text in ("'kick' has no clips", "noise.mp4", "notes.txt", "'ghost.avi' is not in the dataset"):
+        assert text in result.stderr
+    assert "5 clips, 60 frames" in result.stdout  # what could be read is still summarized
+
+
+def test_embed_train_predict(class_dataset, annotated_dataset, tmp_path):
+    result = run("embed", class_dataset)
+    assert result.exit_code == 0, result.output
+    assert "4 clips, 42 frames embedded or cached" in result.stdout
+    assert "frames/s" in result.stderr  # the progress line
+    cache = class_dataset / ".cache" / "embeddings"
+    assert len(list(cache.rglob("*.npz"))) == 4
+
+    out = tmp_path / "models" / "frame"
+    result = run("train", class_dataset, "--model", "frame", "--out", out, "--epochs", "2")
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out}: frame model, classes other, punch/hook, punch/jab; 2 epochs" in result.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "history.json", "model.keras"]
+    assert leftover_temp_files(tmp_path) == [] and leftover_temp_files(class_dataset) == []
+
+    result = run("predict", out, PUNCH_AVI, "--json")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 43 and lines[1]["time"] == 0.12
+    assert set(lines[0]["proba"]) == {"other", "punch/hook", "punch/jab"}
+    assert abs(sum(lines[0]["proba"].values()) - 1) < 1e-3
+
+    # The annotated layout through the same commands; the LSTM with a short window.
+    lstm = tmp_path / "models" / "lstm"
+    result = run("train", annotated_dataset, "--model", "lstm", "--window", "4", "--out", lstm, "--epochs", "2")
+    assert result.exit_code == 0, result.output
+    assert "classes kick, other, punch" in result.stdout
+    result = run("predict", lstm, annotated_dataset / "videos" / "a.avi")
+    assert result.exit_code == 0, result.output
+    rows = result.stdout.splitlines()
+    assert rows[0].split() == ["time", "class", "kick", "other", "punch"] and len(rows) == 61
+    assert "first 3 frames" in result.stderr
+
+
+def test_errors_are_one_line_with_status_2(class_dataset, tmp_path):
+    assert_one_line_error(run("inspect", tmp_path / "nope"), str(tmp_path / "nope"), "does not exist")
+    assert_one_line_error(run("embed", class_dataset, "--size", "100by56"), "--size '100by56'", "WIDTHxHEIGHT")
+    assert_one_line_error(run("embed", class_dataset, "--size", "16x16"), "at least 32x32")
+    assert_one_line_error(run("embed", class_dataset, "--weights", tmp_path / "w.h5"), str(tmp_path / "w.h5"), "not found")
+    text = tmp_path / "text.h5"
+    text.write_text("not weights")
+    assert_one_line_error(run("embed", class_dataset, "--weights", text), str(text), "not usable as MobileNet")
+    assert not (class_dataset / ".cache").exists() or not list((class_dataset / ".cache").rglob("*.npz"))
+
+    (class_dataset / "kick").mkdir()
+    out = tmp_path / "m"
+    assert_one_line_error(run("train", class_dataset, "--model", "frame", "--out", out), "'kick' has no clips")
+    assert not out.exists()
+    assert_one_line_error(run("predict", tmp_path / "no_model", PUNCH_AVI), "model directory does not exist")
+
+
+def test_predict_on_a_corrupt_clip(class_dataset, tmp_path):
+    shutil.rmtree(class_dataset / "punch" / "hook")  # two classes: a faster model
+    (class_dataset / "groups.csv").unlink()  # it names the removed clip
+    out = tmp_path / "frame"
+    assert run("train", class_dataset, "--model", "frame", "--out", out, "--epochs", "1").exit_code == 0
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00" * 4096)
+    assert_one_line_error(run("predict", out, bad), str(bad), "cannot open it as a video")
+    (out / "config.json").unlink()
+    assert_one_line_error(run("predict", out, PUNCH_AVI), str(out), "no config.json")
+
+
+@pytest.mark.slow
+def test_real_process_error_has_no_traceback(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "actionrec.cli", "inspect", str(tmp_path / "missing")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"error: {tmp_path / 'missing'}: dataset folder does not exist"]

@@ -1,0 +1,167 @@
+"""Both dataset layouts built from the real clips, and every structural problem ``inspect`` must list."""
+
+import shutil
+
+import numpy as np
+import pytest
+from conftest import PUNCH_AVI, build_annotated_dataset, build_class_dataset
+
+from actionrec.datasets import coarse, inspect, load_dataset
+from actionrec.errors import ActionrecError
+
+
+def test_class_folders_with_nested_labels_frame_folders_and_groups(class_dataset):
+    ds = load_dataset(class_dataset)
+    assert ds.labels == ["other", "punch/hook", "punch/jab"]
+    assert ds.nested and sorted({coarse(lab) for lab in ds.labels}) == ["other", "punch"]
+    by_id = {c.id: c for c in ds.clips}
+    assert set(by_id) == {"other/o1.avi", "other/o2", "punch/hook/p2", "punch/jab/p1.avi"}
+    assert by_id["punch/hook/p2"].label == "punch/hook" and by_id["punch/hook/p2"].path.is_dir()
+    assert {c.id: c.group for c in ds.clips} == {
+        "other/o1.avi": "alice", "other/o2": "bob", "punch/hook/p2": "bob", "punch/jab/p1.avi": "alice"
+    }
+    assert ds.groups == ["alice", "bob"]
+
+
+def test_each_clip_is_its_own_group_without_groups_csv(class_dataset):
+    (class_dataset / "groups.csv").unlink()
+    ds = load_dataset(class_dataset)
+    assert [c.group for c in ds.clips] == [c.id for c in ds.clips]
+
+
+def test_annotated_videos_label_frames_and_background(annotated_dataset):
+    ds = load_dataset(annotated_dataset, background="idle")
+    assert ds.labels == ["idle", "kick", "punch"]
+    a = next(c for c in ds.clips if c.id == "videos/a.avi")
+    assert a.is_annotated and a.group == "alice"
+    times = np.array([0.0, 0.99, 1.0, 1.5, 2.0, 3.2, 4.0, 5.9])
+    assert a.labels_at(times) == ["idle", "idle", "punch", "punch", "idle", "kick", "idle", "idle"]
+
+
+def test_inspect_counts_both_layouts(class_dataset, annotated_dataset):
+    report = inspect(class_dataset)
+    assert report.problems == []
+    assert report.clips == 4 and report.frames == 80
+    assert {r["label"]: r["clips"] for r in report.rows} == {"other": 2, "punch/hook": 1, "punch/jab": 1}
+    assert report.fps == [10.0, 25.0, 30.0] and report.groups == {"alice": 2, "bob": 2}
+    report = inspect(annotated_dataset)
+    assert report.problems == [] and report.seconds == pytest.approx(12.0)
+    seconds = {r["label"]: r["seconds"] for r in report.rows}
+    assert seconds == pytest.approx({"kick": 1.0, "punch": 2.0, "other": 9.0})
+
+
+def test_both_layouts_mixed_in_one_dataset(tmp_path):
+    root = build_annotated_dataset(tmp_path / "mixed")
+    build_class_dataset(root)
+    (root / "groups.csv").unlink()
+    ds = load_dataset(root)
+    assert len(ds.clips) == 6  # the annotated videos/ folder is not read as a label
+    assert ds.labels == ["kick", "other", "punch", "punch/hook", "punch/jab"]
+
+
+# --- structural problems: one clear error naming the file, and inspect lists them all --------------------
+
+
+def _strict_error(root, match):
+    with pytest.raises(ActionrecError, match=match) as err:
+        load_dataset(root)
+    return str(err.value)
+
+
+def test_missing_and_empty_dataset(tmp_path):
+    assert str(tmp_path / "nope") in _strict_error(tmp_path / "nope", "does not exist")
+    (tmp_path / "empty").mkdir()
+    assert "expected class folders" in _strict_error(tmp_path / "empty", "dataset is empty")
+
+
+def test_empty_label_folder(class_dataset):
+    (class_dataset / "kick").mkdir()
+    msg = _strict_error(class_dataset, "label 'kick' has no clips")
+    assert str(class_dataset / "kick") in msg
+
+
+def test_stray_files(class_dataset):
+    (class_dataset / "other" / "readme.txt").write_text("hi")
+    assert "readme.txt" in _strict_error(class_dataset, "not a video")
+    (class_dataset / "other" / "readme.txt").unlink()
+    shutil.copy(PUNCH_AVI, class_dataset / "loose.avi")
+    assert "loose.avi" in _strict_error(class_dataset, "has no label")
+
+
+def test_empty_label_in_annotations(annotated_dataset):
+    with open(annotated_dataset / "annotations.csv", "a") as fh:
+        fh.write("videos/b.avi,3.0,4.0,\n")
+    msg = _strict_error(annotated_dataset, "empty label")
+    assert f"{annotated_dataset / 'annotations.csv'}:5" in msg  # file and line
+
+
+def test_bad_annotation_rows(annotated_dataset):
+    csv = annotated_dataset / "annotations.csv"
+    for row, match in [
+        ("videos/missing.avi,0,1,punch", "'videos/missing.avi' not found"),
+        ("videos/a.avi,2,1,punch", "0 <= start < end"),
+        ("videos/a.avi,one,2,punch", "must be seconds"),
+    ]:
+        csv.write_text(f"video,start,end,label\n{row}\n")
+        assert str(csv) in _strict_error(annotated_dataset, match)
+    csv.write_text("clip,from,to,what\n")
+    assert "expected video,start,end,label" in _strict_error(annotated_dataset, "header")
+
+
+def test_overlapping_segments_with_different_labels(annotated_dataset):
+    csv = annotated_dataset / "annotations.csv"
+    # The long "punch" overlaps the "kick", which is not its neighbour once sorted by start.
+    csv.write_text("video,start,end,label\nvideos/a.avi,0,5,punch\nvideos/a.avi,1,2,punch\nvideos/a.avi,3,4,kick\n")
+    msg = _strict_error(annotated_dataset, "overlap with different labels")
+    assert "0.0-5.0 (punch)" in msg and "3.0-4.0 (kick)" in msg
+    csv.write_text("video,start,end,label\nvideos/a.avi,0,2,punch\nvideos/a.avi,1,3,punch\nvideos/b.avi,0,1,kick\n")
+    assert load_dataset(annotated_dataset).labels == ["kick", "other", "punch"]  # same label may overlap
+
+
+def test_groups_csv_naming_unknown_clip_or_empty_group(class_dataset):
+    with open(class_dataset / "groups.csv", "a") as fh:
+        fh.write("punch/jab/ghost.avi,carol\n")
+    msg = _strict_error(class_dataset, "'punch/jab/ghost.avi' is not in the dataset")
+    assert f"{class_dataset / 'groups.csv'}:6" in msg
+    (class_dataset / "groups.csv").write_text("clip,group\nother/o2,\n")
+    _strict_error(class_dataset, "empty group")
+
+
+def test_segment_past_the_video_end(annotated_dataset):
+    with open(annotated_dataset / "annotations.csv", "a") as fh:
+        fh.write("videos/b.avi,5.0,9.0,kick\n")
+    ds = load_dataset(annotated_dataset)  # structure is fine; the video's length is a media check
+    problems = inspect(annotated_dataset).problems
+    assert len(problems) == 1 and "videos/b.avi: segment 5.0-9.0 (kick) goes past the video's end at 6.00 s" in problems[0]
+    assert len(ds.clips) == 2
+
+
+def test_inspect_lists_every_problem_at_once(class_dataset):
+    root = class_dataset
+    (root / "kick").mkdir()  # empty label
+    (root / "other" / "noise.mp4").write_bytes(np.random.default_rng(1).integers(0, 256, 9000, np.uint8).tobytes())
+    data = PUNCH_AVI.read_bytes()
+    (root / "punch" / "jab" / "cut.avi").write_bytes(data[: len(data) // 2])  # truncated
+    (root / "punch" / "hook" / "p2" / "notes.txt").write_text("x")  # non-image in a frame folder
+    with open(root / "groups.csv", "a") as fh:
+        fh.write("punch/jab/ghost.avi,carol\n")
+    (root / "annotations.csv").write_text(
+        "video,start,end,label\npunch/jab/p1.avi,0,0.5,jab\npunch/jab/p1.avi,0.2,0.6,cross\n"
+        "other/o1.avi,0,1,\nother/o1.avi,30,31,wave\n"
+    )
+    report = inspect(root)
+    expected = [
+        "label 'kick' has no clips",
+        "noise.mp4: OpenCV cannot open it",
+        "cut.avi: frame 107 (the last its header lists) cannot be read",
+        "p2: frame folder holds non-image file(s) notes.txt",
+        "'punch/jab/ghost.avi' is not in the dataset",
+        "overlap with different labels",
+        "empty label",
+        "segment 30.0-31.0 (wave) goes past the video's end",
+    ]
+    for text in expected:
+        assert sum(text in p for p in report.problems) == 1, (text, report.problems)
+    assert len(report.problems) == len(expected)
+    # The healthy clips are still counted.
+    assert report.clips == 6 and report.frames >= 60

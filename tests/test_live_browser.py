@@ -1,0 +1,203 @@
+"""Real headless Chromium against the bridge: hooks fire, the page reconnects, and live play end to end."""
+
+import time
+from pathlib import Path
+
+import pytest
+
+from actionrec.bridge import Bridge, LiveOptions, LiveSession, Site
+from actionrec.datasets import coarse
+from actionrec.events import read_annotations, segments_for
+from actionrec.trigger import Event
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+def wait_until(predicate, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def calls(page):
+    return [c["hook"] for c in page.evaluate("window.detectCalls")]
+
+
+def test_page_calls_hooks_and_reconnects_after_reload_and_drops(page):
+    bridge = Bridge(Site(), port=0, hello={"classes": ["kick/front", "other/idle", "punch/jab"]}).start()
+    try:
+        page.goto(bridge.url)
+        page.wait_for_function("window.ActionrecBridge && window.ActionrecBridge.connected()")
+        wait_until(lambda: bridge.clients == 1, what="the page's socket")
+        bridge.publish_event(Event("punch", "punch/jab", 0.9, 1.0), time.time())
+        bridge.publish_event(Event("kick", "kick/front", 0.8, 2.0), time.time())
+        bridge.publish_event(Event("stand", "other/idle", 0.9, 3.0), time.time())
+        page.wait_for_function("window.detectCalls.length === 3")
+        assert calls(page) == ["onPunch", "onKick", "onStand"]
+        wait_until(lambda: len(bridge.latency.seconds) == 3, what="three acknowledgements")
+
+        page.reload()  # a new page: its own Detect, its own socket
+        page.wait_for_function("window.ActionrecBridge.connected()")
+        wait_until(lambda: bridge.clients == 1, what="one socket after the reload")
+        bridge.publish_event(Event("kick", "kick/back", 0.7, 4.0), time.time())
+        page.wait_for_function("window.detectCalls.length === 1")
+        assert calls(page) == ["onKick"]
+
+        bridge.disconnect_clients()  # the server drops the socket: the page comes back by itself
+        page.wait_for_function("!window.ActionrecBridge.connected()")
+        page.wait_for_function("window.ActionrecBridge.connected()", timeout=5000)
+        wait_until(lambda: bridge.clients == 1, what="the page to reconnect")
+        bridge.publish_event(Event("punch", "punch/cross", 0.7, 5.0), time.time())
+        page.wait_for_function("window.detectCalls.length === 2")
+        assert calls(page) == ["onKick", "onPunch"]
+        assert page.evaluate("window.hookLog.map(h => h.fine)") == ["kick/back", "punch/cross"]
+        assert len(bridge.latency.seconds) == 5 and max(bridge.latency.seconds) < 2.0
+    finally:
+        bridge.stop()
+
+
+def test_hook_map_from_the_page_overrides_the_default(page):
+    bridge = Bridge(Site(), port=0).start()
+    try:
+        page.goto(bridge.url)
+        page.evaluate("window.ActionrecHooks = {'kick/back': 'onPunch', 'kick/*': 'onKick', 'stand': 'onStand'}")
+        page.wait_for_function("window.ActionrecBridge.connected()")
+        wait_until(lambda: bridge.clients == 1, what="the page's socket")
+        for fine in ("kick/back", "kick/front"):
+            bridge.publish_event(Event("kick", fine, 0.9, 1.0), time.time())
+        bridge.publish_event(Event("punch", "punch/jab", 0.9, 2.0), time.time())  # no hook mapped
+        page.wait_for_function("window.hookLog.length === 3")
+        assert calls(page) == ["onPunch", "onKick"]
+        wait_until(lambda: bridge.latency.missing_hooks == 1, what="the unmapped event's acknowledgement")
+    finally:
+        bridge.stop()
+
+
+GAME_INDEX = """<!DOCTYPE html><html><head><script>
+// A stand-in for MK.js's game/index.html: in 'webcaminput' mode the game defines window.Detect.
+var mk = { moves: [], start: function (options) {
+  if (options.gameType === 'webcaminput') {
+    window.Detect = { onPunch: function () { mk.moves.push('high-punch'); },
+                      onKick: function () { mk.moves.push('low-kick'); },
+                      onStand: function () { mk.moves.push('stand'); } };
+  }
+} };
+</script></head><body><div id="arena"></div>
+<script>mk.start({ arena: {}, gameType: 'basic' });</script>
+</body></html>"""
+
+
+def test_game_dir_page_gets_webcam_input_and_bridge(page, tmp_path):
+    (tmp_path / "index.html").write_text(GAME_INDEX)
+    bridge = Bridge(Site(tmp_path), port=0).start()
+    try:
+        page.goto(bridge.url)
+        page.wait_for_function("window.ActionrecBridge && window.ActionrecBridge.connected()")
+        wait_until(lambda: bridge.clients == 1, what="the game page's socket")
+        for kind, fine in (("kick", "kick/back"), ("punch", "punch/jab"), ("stand", "other/idle")):
+            bridge.publish_event(Event(kind, fine, 0.9, 1.0), time.time())
+        page.wait_for_function("mk.moves.length === 3")
+        assert page.evaluate("mk.moves") == ["low-kick", "high-punch", "stand"]
+    finally:
+        bridge.stop()
+
+
+@pytest.fixture(scope="module")
+def sparring(tmp_path_factory, embedder):
+    """Synthetic sparring (2 people, 15 s each) and an LSTM trained on all of it, sparring included.
+
+    Training on the played video is deliberate: this test checks the live plumbing end to end, not how
+    well the model generalizes (replay metrics on held-out people measure that).
+    """
+    from actionrec.models import LSTMOptions, TrainOptions
+    from actionrec.pipeline import TrainSpec, embed_dataset_dir, fit
+    from actionrec.synth import synthesize
+
+    root = tmp_path_factory.mktemp("synth") / "data"
+    synthesize(root, people=2, clips_per_class=2, seed=3, sparring_per_person=1, sparring_seconds=15)
+    data = embed_dataset_dir(root, embedder.config.frame_spec, embedder=embedder, show_progress=False)
+    spec = TrainSpec(kind="lstm", lstm=LSTMOptions(window=8),
+                     train=TrainOptions(epochs=30, val_fraction=0.0, seed=0))
+    return root, fit(data, spec)
+
+
+HOOK_OF = {"punch": "onPunch", "kick": "onKick"}
+
+
+def test_live_play_on_a_sparring_video_fires_the_annotated_moves(page, sparring, embedder):
+    root, model = sparring
+    video = root / "sparring" / "p00_s00.mp4"
+    moves = [s for s in segments_for(read_annotations(root / "annotations.csv"), video) if coarse(s.label) in HOOK_OF]
+    session = LiveSession(model, embedder, LiveOptions(source=str(video), port=0, wait_for_page=True, linger=0.5),
+                          log=lambda line: None)
+    url = session.start()
+    try:
+        page.goto(url)
+        assert session.wait(timeout=60), "the video did not finish playing"
+    finally:
+        session.stop()
+    report = session.report()
+    assert not report.failed and "end of video" in report.message
+    assert report.frames + report.dropped == session.grabber.read
+
+    calls = [c["hook"] for c in page.evaluate("window.detectCalls")]
+    fired = [(round(h["t"], 2), h["fine"], h["prob"]) for h in page.evaluate("window.hookLog")]
+    assert [c for c in calls if c != "onStand"] == [HOOK_OF[coarse(m.label)] for m in moves], (fired, moves)
+    assert calls[-1] == "onStand" and "onStand onStand" not in " ".join(calls)  # back to stand after each move
+
+    hooks = [h for h in page.evaluate("window.hookLog") if h["kind"] != "stand"]
+    for hook, move in zip(hooks, moves):
+        # The frame that fired was captured during the move (or just after it), on the video's clock...
+        assert move.start - 0.1 <= hook["t"] <= move.end + 0.5, (hook, move)
+        # ...and the game's hook ran soon after that frame was captured.
+        assert 0 <= hook["at"] / 1000 - hook["captured_at"] < 0.5, hook
+    assert report.hooks_acknowledged == len(calls) and report.hook_ms[1] < 500
+
+
+def test_live_source_dying_mid_stream_ends_cleanly_and_tells_the_page(page, sparring, embedder, tmp_path):
+    _, model = sparring
+    data = (Path(__file__).resolve().parents[2] / "shared/fixtures/real/ucf101_punch_g03_c01.avi").read_bytes()
+    broken = tmp_path / "cut.avi"
+    broken.write_bytes(data[: len(data) // 2])  # a real clip cut in half: frames stop coming mid-stream
+    lines = []
+    session = LiveSession(model, embedder, LiveOptions(source=str(broken), port=0, wait_for_page=True, linger=0.5),
+                          log=lines.append)
+    url = session.start()
+    try:
+        page.goto(url)
+        assert session.wait(timeout=30), "the loop did not stop when the source died"
+        page.wait_for_function("document.getElementById('stats').textContent.includes('ended early')")
+    finally:
+        session.stop()
+    report = session.report()
+    assert report.failed and "ended early" in report.message and "of 108 frames" in report.message
+    assert 0 < report.frames + report.dropped < 108
+    assert report.message in lines

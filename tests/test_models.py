@@ -1,0 +1,152 @@
+"""The frame baseline and the LSTM on real embeddings: save/load round trip, safe loading, and refusals."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from conftest import PUNCH_AVI, build_class_dataset, leftover_temp_files
+
+from actionrec.embed import EmbedderConfig
+from actionrec.errors import ActionrecError
+from actionrec.models import (CONFIG_FILE, MODEL_FILE, FrameOptions, LSTMOptions, TrainOptions, load_model,
+                              split_validation, train)
+from actionrec.pipeline import TrainSpec, embed_dataset_dir, fit, predict_clip
+from actionrec.video import FrameSpec
+
+FAST = TrainOptions(epochs=2, batch_size=32, patience=0)
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory, embedder):
+    """The class-folder dataset (30 source frames per clip), embedded once for the module."""
+    root = build_class_dataset(tmp_path_factory.mktemp("models") / "data", frames=30)
+    return embed_dataset_dir(root, FrameSpec(), embedder=embedder, show_progress=False)
+
+
+@pytest.fixture(scope="module")
+def frame_model_dir(embedded, tmp_path_factory):
+    trained = fit(embedded, TrainSpec(kind="frame", train=FAST))
+    return trained, trained.save(tmp_path_factory.mktemp("out") / "frame")
+
+
+def test_frame_model_round_trip(frame_model_dir, embedded):
+    trained, directory = frame_model_dir
+    assert sorted(p.name for p in directory.iterdir()) == ["config.json", "history.json", "model.keras"]
+    assert leftover_temp_files(directory.parent) == []
+    config = json.loads((directory / CONFIG_FILE).read_text())
+    assert config["kind"] == "frame" and config["classes"] == ["other", "punch/hook", "punch/jab"]
+    assert config["coarse_classes"] == ["other", "punch"] and config["window"] == 1
+    assert EmbedderConfig.from_dict(config["embedder"]) == embedded.config
+    assert {"tensorflow", "keras", "numpy", "actionrec"} <= set(config["versions"])
+    assert config["epochs_run"] == 2 and len(json.loads((directory / "history.json").read_text())["loss"]) == 2
+
+    loaded = load_model(directory)
+    x = embedded.windows(1).last_frames()
+    before, after = trained.predict_frames(x), loaded.predict_frames(x)
+    assert before.shape == (len(x), 3)
+    np.testing.assert_allclose(after, before, atol=1e-6)
+    np.testing.assert_allclose(before.sum(axis=1), 1, atol=1e-5)
+    np.testing.assert_allclose(loaded.predict_window(x[:1][None][0]), before[0], atol=1e-5)
+    np.testing.assert_allclose(loaded.to_coarse(before)[:, 1], before[:, 1] + before[:, 2], atol=1e-6)
+
+
+def test_lstm_round_trip(embedded, tmp_path):
+    spec = TrainSpec(kind="lstm", lstm=LSTMOptions(window=4, stride=2, units=16, projection=16), train=FAST)
+    trained = fit(embedded, spec)
+    assert trained.window == 4 and trained.config["lstm"]["units"] == 16
+    loaded = load_model(trained.save(tmp_path / "lstm"))
+    windows = embedded.windows(4).sequences()
+    assert windows.shape[1:] == (4, 1024)
+    np.testing.assert_allclose(loaded.predict_windows(windows), trained.predict_windows(windows), atol=1e-6)
+    np.testing.assert_allclose(loaded.predict_window(windows[3]), trained.predict_windows(windows[3:4])[0], atol=1e-5)
+
+
+def test_two_classes_use_a_sigmoid_and_give_two_columns(embedded):
+    two = [c for c in embedded.clips if c.label in ("other", "punch/jab")]
+    trained = fit(embedded, TrainSpec(kind="frame", train=FAST), clips=two, classes=["other", "punch/jab"])
+    assert trained.keras_model.output_shape == (None, 1)
+    p = trained.predict_frames(embedded.windows(1, clips=two).last_frames())
+    assert p.shape[1] == 2 and np.allclose(p.sum(axis=1), 1)
+
+
+def test_predict_clip_per_frame(frame_model_dir, embedder):
+    _, directory = frame_model_dir
+    result = predict_clip(directory, PUNCH_AVI, embedder=embedder)
+    assert result.proba.shape == (43, 3) and len(result.times) == 43 and result.warmup == 0
+    assert np.allclose(result.proba.sum(axis=1), 1, atol=1e-5)
+
+
+def test_model_refuses_embeddings_from_another_embedder_config(frame_model_dir, embedder):
+    trained, directory = frame_model_dir
+    other = replace(trained.embedder_config, frame_spec=FrameSpec(grayscale=True))
+    with pytest.raises(ActionrecError, match="another embedder config.*grayscale: False vs True"):
+        trained.check_embedder(other)
+    with pytest.raises(ActionrecError, match=f"embeddings for {PUNCH_AVI}.*fps: 10.0 vs 5.0"):
+        predict_clip(directory, PUNCH_AVI, embedder=embedder.for_spec(FrameSpec(fps=5)))
+
+
+def test_model_directory_problems(frame_model_dir, tmp_path):
+    _, good = frame_model_dir
+    with pytest.raises(ActionrecError, match="does not exist"):
+        load_model(tmp_path / "nothing")
+    no_config = tmp_path / "no_config"
+    no_config.mkdir()
+    (no_config / MODEL_FILE).write_bytes((good / MODEL_FILE).read_bytes())
+    with pytest.raises(ActionrecError, match=f"{no_config}: model directory has no config.json"):
+        load_model(no_config)
+    (no_config / CONFIG_FILE).write_text("{not json")
+    with pytest.raises(ActionrecError, match=f"{no_config / CONFIG_FILE}: not a valid model config"):
+        load_model(no_config)
+    (no_config / CONFIG_FILE).write_text((good / CONFIG_FILE).read_text())
+    (no_config / MODEL_FILE).write_text("not a keras file")
+    with pytest.raises(ActionrecError, match=f"{no_config / MODEL_FILE}: cannot load Keras model"):
+        load_model(no_config)
+    (no_config / MODEL_FILE).unlink()
+    with pytest.raises(ActionrecError, match="has no model.keras"):
+        load_model(no_config)
+
+
+def test_load_model_is_safe_mode(frame_model_dir, tmp_path):
+    """A .keras file with a Python lambda inside is refused: loading it would run arbitrary code."""
+    import keras
+
+    _, good = frame_model_dir
+    inputs = keras.Input((1024,))
+    evil = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))
+    directory = tmp_path / "evil"
+    directory.mkdir()
+    evil.save(directory / MODEL_FILE)
+    (directory / CONFIG_FILE).write_text((good / CONFIG_FILE).read_text())
+    with pytest.raises(ActionrecError, match="cannot load Keras model.*(unsafe|safe_mode)"):
+        load_model(directory)
+
+
+def test_training_refusals(embedded):
+    windows = embedded.windows(1)
+    only_other = np.flatnonzero(windows.labels == "other")
+    with pytest.raises(ActionrecError, match="at least 2 classes"):
+        train(windows, "frame", embedded.config, rows=only_other, options=FAST)
+    with pytest.raises(ActionrecError, match="expected one of frame, lstm"):
+        train(windows, "gru", embedded.config, options=FAST)
+    with pytest.raises(ActionrecError, match="single frames"):
+        train(embedded.windows(4), "frame", embedded.config, options=FAST)
+    with pytest.raises(ActionrecError, match=r"not among the model's classes"):
+        train(windows, "frame", embedded.config, classes=["other", "punch/jab"], options=FAST)
+
+
+def test_validation_holds_out_whole_groups():
+    groups = np.array(["a", "a", "b", "b", "b", "c", "d", "e"])
+    tr, val = split_validation(groups, 0.4, seed=3)
+    assert val.any() and tr.any()
+    assert not set(groups[tr]) & set(groups[val])
+    assert np.array_equal(split_validation(groups, 0.4, seed=3)[1], val)  # seeded
+    tr, val = split_validation(np.array(["solo"] * 5), 0.4, seed=0)
+    assert tr.all() and not val.any()
+
+
+def test_article_settings_are_reachable():
+    spec = TrainSpec.from_cli(model="frame", window=16, stride=1, label_policy="last", epochs=5,
+                              learning_rate=1e-3, article=True, augment=0, seed=7)
+    assert spec.frame == FrameOptions(units=1024, dropout=0.0)
+    assert (spec.train.learning_rate, spec.train.epochs, spec.train.class_weight, spec.train.seed) == (1e-6, 500, False, 7)

@@ -1,0 +1,144 @@
+"""Decoding, resampling and resizing on the real fixture clips, and every bad video we must refuse."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import EXERCISE_AVI, PUNCH_AVI, leftover_temp_files, source_frames, write_clip, write_frame_folder
+
+from actionrec.errors import ActionrecError
+from actionrec.video import FrameSpec, check_clip, iter_source_frames, prepare, probe, read_clip
+
+
+def test_probe_real_clips():
+    punch, exercise = probe(PUNCH_AVI), probe(EXERCISE_AVI)
+    assert (punch.frames, punch.fps, punch.width, punch.height) == (108, 25.0, 320, 240)
+    assert (exercise.frames, exercise.fps, exercise.width, exercise.height) == (393, 10.0, 384, 288)
+    assert punch.duration == pytest.approx(108 / 25)
+
+
+def test_resample_25_to_10_fps_keeps_first_frame_at_or_after_each_tick():
+    frames, times = read_clip(PUNCH_AVI, FrameSpec())
+    # Source frames at k/25 s, last at 4.28 s: ticks 0.0 .. 4.2 s give 43 frames.
+    assert frames.shape == (43, 56, 100, 3) and frames.dtype == np.uint8
+    ticks = np.arange(43) * 0.1
+    assert np.all(times >= ticks - 1e-9) and np.all(times - ticks < 1 / 25 + 1e-9)
+    assert np.allclose(times * 25, np.round(times * 25))  # the source frames' own timestamps
+
+
+def test_fps_zero_keeps_every_frame_and_frames_are_rgb_area_resized():
+    frames, times = read_clip(PUNCH_AVI, FrameSpec(fps=0))
+    assert len(frames) == 108 and np.allclose(np.diff(times), 1 / 25)
+    cap = cv2.VideoCapture(str(PUNCH_AVI))
+    ok, bgr = cap.read()
+    cap.release()
+    expected = cv2.cvtColor(cv2.resize(bgr, (100, 56), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+    # Halving steps then area: nearly one direct area resize; and RGB, not BGR, order.
+    diff = np.abs(frames[0].astype(int) - expected)
+    assert ok and diff.mean() < 1.0 and diff.max() <= 16
+    assert np.abs(frames[0][..., ::-1].astype(int) - expected).mean() > 5 * diff.mean()
+
+
+def test_other_sizes_and_grayscale_replicated():
+    frames, _ = read_clip(EXERCISE_AVI, FrameSpec(fps=5, width=224, height=224, grayscale=True))
+    assert frames.shape == (197, 224, 224, 3)  # 393 frames at 10 fps -> every other one
+    assert np.array_equal(frames[..., 0], frames[..., 1]) and np.array_equal(frames[..., 1], frames[..., 2])
+    assert frames.std() > 10  # real pictures, not a blank
+
+
+def test_prepare_rejects_nothing_and_keeps_exact_size_frames():
+    rgb = source_frames(PUNCH_AVI, 0, 1)[0]
+    bgr = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), (100, 56))
+    assert np.array_equal(prepare(bgr, FrameSpec()), bgr[:, :, ::-1])
+
+
+def test_frame_folder_in_numeric_order(tmp_path):
+    # PNG is lossless, so each decoded frame must be exactly the one written at that index.
+    src = source_frames(PUNCH_AVI, 0, 12)
+    folder = write_frame_folder(tmp_path / "clip", src, ext=".png")
+    frames, times = read_clip(folder, FrameSpec(fps=0, width=320, height=240))
+    assert np.array_equal(frames, src)  # 2.png before 10.png
+    assert np.allclose(times, np.arange(12) / 30)  # a frame folder is taken as 30 fps
+    info = probe(folder)
+    assert (info.frames, info.fps, info.width, info.height) == (12, 30.0, 320, 240)
+    assert len(read_clip(folder, FrameSpec())[0]) == 4  # 30 -> 10 fps: every third image
+
+
+def test_write_video_round_trip_is_atomic(tmp_path):
+    src = source_frames(EXERCISE_AVI, 0, 15)
+    for name in ("a.avi", "b.mp4"):
+        path = write_clip(tmp_path / name, src, fps=15)
+        info = probe(path)
+        assert (info.frames, info.fps, info.width, info.height) == (15, 15.0, 384, 288)
+        frames, _ = read_clip(path, FrameSpec(fps=0, width=384, height=288))
+        assert np.abs(frames.astype(int) - src).mean() < 8  # lossy codecs, same pictures
+    assert leftover_temp_files(tmp_path) == []
+    with pytest.raises(ActionrecError, match="zero frames"):
+        write_clip(tmp_path / "empty.avi", np.zeros((0, 8, 8, 3), np.uint8))
+    assert not (tmp_path / "empty.avi").exists()
+
+
+def test_frame_spec_validation():
+    with pytest.raises(ActionrecError, match="at least 32x32"):
+        FrameSpec(width=16)
+    with pytest.raises(ActionrecError, match="frame rate"):
+        FrameSpec(fps=-1)
+
+
+# --- bad input: each one clear ActionrecError naming the file -------------------------------------------
+
+
+def _expect_error(path: Path, match: str, spec: FrameSpec = FrameSpec()) -> None:
+    for call in (lambda: read_clip(path, spec), lambda: check_clip(path)):
+        with pytest.raises(ActionrecError, match=match) as err:
+            call()
+        assert str(path) in str(err.value)
+
+
+def test_random_bytes_named_mp4(tmp_path):
+    path = tmp_path / "noise.mp4"
+    path.write_bytes(np.random.default_rng(0).integers(0, 256, 50_000, dtype=np.uint8).tobytes())
+    _expect_error(path, "cannot open it as a video")
+
+
+def test_missing_and_empty_video_files(tmp_path):
+    _expect_error(tmp_path / "nope.avi", "no such video file")
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    _expect_error(tmp_path / "empty.mp4", "cannot open it as a video")
+
+
+def test_truncated_video(tmp_path):
+    data = PUNCH_AVI.read_bytes()
+    path = tmp_path / "half.avi"
+    path.write_bytes(data[: len(data) // 2])
+    # OpenCV quietly stops at the cut; we must not take half a clip for a whole one.
+    _expect_error(path, "truncated or corrupt")
+    head = tmp_path / "head.avi"
+    head.write_bytes(data[:4000])
+    _expect_error(head, "cannot open it as a video")
+
+
+def test_zero_frame_video(tmp_path):
+    path = tmp_path / "zero.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    writer.release()
+    _expect_error(path, "zero (readable )?frames")
+
+
+def test_frame_folder_with_non_images(tmp_path):
+    folder = write_frame_folder(tmp_path / "clip", source_frames(PUNCH_AVI, 0, 3))
+    (folder / "notes.txt").write_text("not a frame")
+    _expect_error(folder, r"non-image file\(s\) notes.txt")
+    (folder / "notes.txt").unlink()
+    (folder / "4.jpg").write_text("a text file named like an image")
+    with pytest.raises(ActionrecError, match="4.jpg"):
+        check_clip(folder)  # inspect finds it without decoding every image
+    with pytest.raises(ActionrecError, match="4.jpg: not a readable image"):
+        read_clip(folder, FrameSpec(fps=0))
+
+
+def test_empty_frame_folder(tmp_path):
+    (tmp_path / "clip").mkdir()
+    with pytest.raises(ActionrecError, match="no images"):
+        list(iter_source_frames(tmp_path / "clip", FrameSpec()))
