@@ -19,7 +19,7 @@ from .errors import ActionrecError
 from .models import FrameOptions, LSTMOptions, TrainOptions, TrainedModel, article_settings, load_model, train
 from .progress import Progress
 from .video import FrameSpec, iter_source_frames
-from .windows import WindowSet, make_windows
+from .windows import WindowSet, make_windows, trailing_windows
 
 
 @dataclass(frozen=True)
@@ -140,12 +140,8 @@ def predict_clip(model: str | Path | TrainedModel, clip: str | Path, weights: st
     if not frames:
         raise ActionrecError(f"{clip}: clip has zero frames")
     emb = embedder.embed(np.stack(frames))
-    n = trained.window
-    # Until n frames exist, repeat the first one: the same rule as the live ring buffer at start-up.
-    padded = np.concatenate([np.repeat(emb[:1], n - 1, axis=0), emb]) if n > 1 else emb
-    idx = np.arange(len(emb))[:, None] + np.arange(n)[None, :]
-    proba = trained.predict_windows(padded[idx])
-    return ClipPrediction(trained.classes, np.asarray(times), proba, warmup=min(n - 1, len(emb)))
+    proba = trained.predict_windows(trailing_windows(emb, trained.window))
+    return ClipPrediction(trained.classes, np.asarray(times), proba, warmup=min(trained.window - 1, len(emb)))
 
 
 def write_run_config(path: str | Path, **config) -> None:

@@ -113,3 +113,12 @@ def make_windows(
         end_times=np.asarray(ends, dtype=np.float64),
         skipped=skipped,
     )
+
+
+def trailing_windows(embeddings: np.ndarray, n: int) -> np.ndarray:
+    """(N, 1024) -> (N, n, 1024): the window ending at every frame, as the live loop sees it.
+
+    Until n frames exist the first frame is repeated, the ring buffer's rule at start-up.
+    """
+    rows = np.arange(len(embeddings))[:, None] + np.arange(n)[None, :] - (n - 1)
+    return embeddings[np.maximum(rows, 0)]
