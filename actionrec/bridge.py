@@ -54,9 +54,10 @@ MAX_UNACKNOWLEDGED = 1000  # events remembered for latency while waiting for the
 
 
 class Site:
-    """The files behind the server: the practice page, or a MK.js ``game/`` folder with the bridge injected."""
+    """The files behind the server: a built-in page of ``web/`` (the practice page unless ``page`` names
+    another, e.g. ``record.html``), or a MK.js ``game/`` folder with the bridge injected."""
 
-    def __init__(self, game_dir: str | Path | None = None) -> None:
+    def __init__(self, game_dir: str | Path | None = None, page: str = "practice.html") -> None:
         self.game_dir = Path(game_dir).resolve() if game_dir is not None else None
         if self.game_dir is not None:
             index = self.game_dir / "index.html"
@@ -64,7 +65,7 @@ class Site:
                 raise ActionrecError(f"{game_dir}: no index.html; expected the game/ folder of an MK.js checkout")
             self._index = inject_bridge(index.read_text(encoding="utf-8"), index)
         else:
-            self._index = (WEB_DIR / "practice.html").read_text(encoding="utf-8")
+            self._index = (WEB_DIR / page).read_text(encoding="utf-8")
 
     def get(self, path: str) -> tuple[bytes, str] | None:
         """(body, content type) for a URL path, or None if there is no such file."""
@@ -125,6 +126,14 @@ class HookLatency:
         return p50 * 1000, p95 * 1000
 
 
+def preview_jpeg(bgr: np.ndarray, width: int) -> bytes | None:
+    """A camera frame shrunk to ``width`` pixels and JPEG-encoded for the page (None if encoding failed)."""
+    h = max(1, round(bgr.shape[0] * width / bgr.shape[1]))
+    ok, jpeg = cv2.imencode(".jpg", cv2.resize(bgr, (width, h), interpolation=cv2.INTER_AREA),
+                            [cv2.IMWRITE_JPEG_QUALITY, 70])
+    return jpeg.tobytes() if ok else None
+
+
 class Bridge:
     """The server. Thread-safe ``publish_*`` methods feed it from the inference thread.
 
@@ -133,13 +142,15 @@ class Bridge:
 
     def __init__(self, site: Site, host: str = "127.0.0.1", port: int = 8765,
                  hooks: dict[str, str] | None = None, hello: dict | None = None,
-                 on_connect: Callable[[], None] | None = None) -> None:
+                 on_connect: Callable[[], None] | None = None,
+                 on_message: Callable[[dict], None] | None = None) -> None:
         self.site = site
         self.host = host
         self.port = port  # 0 picks a free port; the real one is known after start()
         self.hooks = dict(hooks or DEFAULT_HOOKS)
         self.hello = dict(hello or {})
         self.on_connect = on_connect
+        self.on_message = on_message  # called (on the server's thread) with each page message that is not an ack
         self.latency = HookLatency()
         self.acks: list[dict] = []
         self._clients: set[ServerConnection] = set()
@@ -168,9 +179,11 @@ class Bridge:
         return self
 
     def stop(self) -> None:
-        if self._loop is not None and self._server is not None:
-            self._loop.call_soon_threadsafe(self._server.close)
-        self._thread.join(timeout=5.0)
+        """Close the server; safe to call again, or before ``start()``."""
+        if self._server is not None:
+            self._call(self._server.close)
+        if self._thread.ident is not None:
+            self._thread.join(timeout=5.0)
 
     def disconnect_clients(self) -> None:
         """Close every page's socket (they reconnect by themselves)."""
@@ -277,8 +290,12 @@ class Bridge:
         try:
             msg = json.loads(raw)
         except ValueError:
-            return  # the page only sends JSON acknowledgements; ignore anything else
-        if not isinstance(msg, dict) or msg.get("type") != "ack":
+            return  # pages send JSON (acknowledgements, record commands); ignore anything else
+        if not isinstance(msg, dict):
+            return
+        if msg.get("type") != "ack":
+            if self.on_message is not None:
+                self.on_message(msg)
             return
         received = time.time()
         self.acks.append(msg)
@@ -330,20 +347,20 @@ class LiveReport:
 class LiveSession:
     """Camera -> classifier -> trigger -> bridge -> page, until the source ends or ``stop()``."""
 
-    def __init__(self, model, embedder, options: LiveOptions, log: Callable[[str], None] = print) -> None:
-        self.model = model
+    def __init__(self, session, options: LiveOptions, log: Callable[[str], None] = print) -> None:
+        self.session = session  # a runtime.InferenceSession
         self.options = options
         self.log = log
         site = Site(options.game_dir)  # before opening the camera: a bad game folder fails first
         self.grabber = FrameGrabber(options.source, realtime=True)
-        self.classifier = StreamClassifier.for_model(model, embedder, source_fps=max(60.0, self.grabber.fps))
-        self.policy = TriggerPolicy(model.classes, options.trigger)
+        self.classifier = StreamClassifier.for_session(session, source_fps=max(60.0, self.grabber.fps))
+        self.policy = TriggerPolicy(session.classes, options.trigger)
         self.stats = StreamStats()
         self.events: list[dict] = []
         self._go = threading.Event()
         self._stop = threading.Event()
         self._done = threading.Event()
-        hello = {"classes": model.classes, "source": describe_source(options.source)}
+        hello = {"classes": session.classes, "source": describe_source(options.source)}
         self.bridge = Bridge(site, options.host, options.port, options.hooks, hello, on_connect=self._go.set)
         self._thread = threading.Thread(target=self._run, name="actionrec-inference", daemon=True)
 
@@ -418,24 +435,20 @@ class LiveSession:
             self._done.set()
 
     def _send_preview(self, bgr: np.ndarray, probs: np.ndarray, t: float) -> None:
-        w = self.options.preview_width
-        h = max(1, round(bgr.shape[0] * w / bgr.shape[1]))
-        ok, jpeg = cv2.imencode(".jpg", cv2.resize(bgr, (w, h), interpolation=cv2.INTER_AREA),
-                                [cv2.IMWRITE_JPEG_QUALITY, 70])
-        if ok:
-            self.bridge.publish_frame(jpeg.tobytes())
+        jpeg = preview_jpeg(bgr, self.options.preview_width)
+        if jpeg is not None:
+            self.bridge.publish_frame(jpeg)
         self.bridge.publish({"type": "probs", "t": round(t, 3), "probs": [round(float(p), 4) for p in probs]})
 
 
 def run_live(model_dir: str | Path, options: LiveOptions, weights: str | Path | None = None,
-             log: Callable[[str], None] = print) -> LiveReport:
+             log: Callable[[str], None] = print, backend: str = "auto", threads: int = 1) -> LiveReport:
     """The ``live`` command: serve the page, play until the source ends or Ctrl-C, print figures."""
-    from .embed import Embedder
-    from .models import load_model
+    from .runtime import InferenceSession, SessionOptions
 
-    model = load_model(model_dir)
-    embedder = Embedder(model.frame_spec, weights)
-    session = LiveSession(model, embedder, options, log)
+    inference = InferenceSession(SessionOptions(model_dir, backend=backend, num_threads=threads, weights=weights))
+    log(f"inference: {inference.backend} ({inference.reason})")
+    session = LiveSession(inference, options, log)
     url = session.start()
     log(f"serving {url}  (source: {describe_source(options.source)}; open the page in a browser)")
     try:
@@ -455,7 +468,7 @@ CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync")
 
 
-def bench_stream(model, embedder, video: str | Path, trigger: TriggerOptions | None = None,
+def bench_stream(session, video: str | Path, trigger: TriggerOptions | None = None,
                  chromium: str | None = CHROMIUM, log: Callable[[str], None] = print) -> dict:
     """Live play with ``video`` as the camera (at its own rate) and the practice page in headless Chromium.
 
@@ -465,7 +478,7 @@ def bench_stream(model, embedder, video: str | Path, trigger: TriggerOptions | N
     """
     options = LiveOptions(source=str(video), port=0, wait_for_page=True, trigger=trigger or TriggerOptions(),
                           report_every=math.inf, linger=0.5)
-    session = LiveSession(model, embedder, options, log=lambda line: None)
+    session = LiveSession(session, options, log=lambda line: None)
     url = session.start()
     try:
         if chromium is not None:

@@ -57,6 +57,8 @@ SIZE = typer.Option("100x56", help="Model input WIDTHxHEIGHT (the article: 100x5
 GRAY = typer.Option(False, "--grayscale", help="Gray frames replicated to 3 channels (the article's browser path)")
 CACHE = typer.Option(None, help="Embedding cache folder (default: DATASET/.cache/embeddings)")
 WEIGHTS = typer.Option(None, help=WEIGHTS_HELP)
+BACKEND = typer.Option("auto", help="auto (the TFLite export when present, else Keras), litert or keras")
+THREADS = typer.Option(1, help="LiteRT threads (1 leaves the other core to the camera thread)")
 
 
 @app.command()
@@ -325,6 +327,8 @@ def live(
     port: int = typer.Option(8765, help="Port for the page and the WebSocket"),
     hook: list[str] = typer.Option([], help=HOOK_HELP),
     wait_for_page: bool = typer.Option(False, help="Start reading the source once a page has connected"),
+    backend: str = BACKEND,
+    threads: int = THREADS,
     weights: Optional[Path] = WEIGHTS,
 ):
     """Play MK.js (or the practice page) from a camera, video file or stream URL."""
@@ -332,7 +336,7 @@ def live(
     from .stream import parse_source
 
     options = LiveOptions(source=parse_source(source), host=host, port=port, game_dir=game_dir, hooks=_hooks(hook), wait_for_page=wait_for_page)
-    report = run_live(model, options, weights, log=typer.echo)
+    report = run_live(model, options, weights, log=typer.echo, backend=backend, threads=threads)
     if report.failed:
         raise typer.Exit(1)
 
@@ -344,18 +348,18 @@ def replay(
     model: Path = typer.Option(..., help="Model directory"),
     annotations: Optional[Path] = typer.Option(None, help="annotations.csv to score the events against"),
     as_json: bool = typer.Option(False, "--json", help="Print events and the score as JSON lines"),
+    backend: str = BACKEND,
+    threads: int = THREADS,
     weights: Optional[Path] = WEIGHTS,
 ):
     """Run the live loop on a file as fast as possible; print the events, and score them if annotated."""
     from dataclasses import asdict
 
-    from .embed import Embedder
     from .events import format_score
-    from .models import load_model
+    from .runtime import InferenceSession, SessionOptions
     from .stream import replay as run
 
-    trained = load_model(model)
-    embedder = Embedder(trained.frame_spec, weights)
+    session = InferenceSession(SessionOptions(model, backend=backend, num_threads=threads, weights=weights))
 
     def show(event) -> None:
         if as_json:
@@ -363,7 +367,7 @@ def replay(
         else:
             typer.echo(f"{event.t:8.2f} s  {event.kind:<6} {event.fine:<18} p={event.prob:.2f}")
 
-    result = run(trained, embedder, video, annotations=annotations, on_event=show)
+    result = run(session, video, annotations=annotations, on_event=show)
     typer.echo(f"{len(result.times)} frames at {result.fps:.0f} fps; {len(result.events)} events", err=as_json)
     if result.score is not None:
         if as_json:
@@ -378,16 +382,34 @@ def bench_stream_cmd(
     video: Path,
     model: Path = typer.Option(..., help="Model directory"),
     browser: bool = typer.Option(True, help="Acknowledge hooks from headless Chromium (else a Python client)"),
+    backend: str = BACKEND,
+    threads: int = THREADS,
     weights: Optional[Path] = WEIGHTS,
 ):
     """Live play with VIDEO as the camera: sustained fps, step time, capture-to-hook latency."""
     from .bridge import CHROMIUM, bench_stream
-    from .embed import Embedder
-    from .models import load_model
+    from .runtime import InferenceSession, SessionOptions
 
-    trained = load_model(model)
-    figures = bench_stream(trained, Embedder(trained.frame_spec, weights), video, chromium=CHROMIUM if browser else None, log=typer.echo)
+    session = InferenceSession(SessionOptions(model, backend=backend, num_threads=threads, weights=weights))
+    figures = bench_stream(session, video, chromium=CHROMIUM if browser else None, log=typer.echo)
     typer.echo(json.dumps(figures, indent=2))
+
+
+@app.command()
+@command
+def export(
+    model: Path,
+    format: list[str] = typer.Option(["tflite"], "--format", help="tflite (for LiteRT, used by live and replay) and/or savedmodel"),
+    weights: Optional[Path] = WEIGHTS,
+):
+    """Write a fast inference copy of MODEL into its directory (checked against Keras within 1e-3)."""
+    from .export import export_model
+
+    record = export_model(model, tuple(format), weights=weights)
+    for name, info in record.get("files", {}).items():
+        typer.echo(f"wrote {model / name}" + (f"  sha256 {info['sha256'][:12]}" if isinstance(info, dict) and "sha256" in info else ""))
+    if "check" in record:
+        typer.echo("max difference to Keras: " + ", ".join(f"{k} {v:.2e}" for k, v in record["check"].items() if isinstance(v, float)))
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m actionrec`

@@ -10,12 +10,17 @@ without TensorFlow and without the Flex delegate):
   two-class sigmoid model already gives both columns; the frame model reads the window's last frame).
 - ``savedmodel/`` (optional): endpoints ``embed`` and ``classify`` with a free batch size, for TF serving.
 
-Chosen by measurement on 2 shared cores at 100x56 (see ``runtime.measure_stream_step`` and the report):
-LiteRT + XNNPACK on one thread embeds a frame in ~1.8 ms against ~5-7 ms for the Keras model in a traced
-``tf.function`` and far worse for an XLA-compiled one (XLA's CPU depthwise convolutions are slow at
-batch 1); the LSTM window takes ~0.3 ms against ~2.7 ms (tf.function) and ~1.0 ms (XLA). Unrolling the
-LSTM gave nothing over TFLite's WHILE loop, so the model is converted as trained. A uint8 input keeps the
-frame 4x smaller and measured no slower than float.
+Chosen by measurement (``runtime.measure_engines``; 2 shared cores, 100x56, LSTM n = 16, p50 ms):
+
+    engine                      embed one frame   LSTM window
+    LiteRT + XNNPACK, 1 thread       1.6-1.9         0.4
+    LiteRT + XNNPACK, 2 threads      2.0-2.3         0.9
+    Keras in a tf.function           5.9-6.4         3.1-3.4
+    the same, XLA (jit_compile)     23               1.4-1.6
+
+XLA's CPU depthwise convolutions are slow at batch 1. Unrolling the LSTM gave nothing over TFLite's WHILE
+loop, so the model is converted as trained. A uint8 input measured the same as float (1.49 vs 1.51 ms)
+and keeps the frame 4x smaller.
 
 The export record in ``config.json`` (file sha256s, the model.keras it came from, versions, the measured
 agreement) is written last and is the commit point: each file is replaced atomically, and a file that
@@ -27,7 +32,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import tempfile
 import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -69,15 +73,14 @@ def export_model(model_dir: str | Path, formats: tuple[str, ...] = ("tflite",),
 
     files: dict[str, dict] = {}
     check: dict = {}
-    with tempfile.TemporaryDirectory(prefix="actionrec-export-") as tmp:
-        if "tflite" in formats:
-            emb_bytes = _to_tflite(_embedder_graph(embedder, batch=1), Path(tmp) / "embedder")
-            cls_bytes = _to_tflite(_classifier_graph(trained, batch=1), Path(tmp) / "classifier")
-            check = _check_agreement(emb_bytes, cls_bytes, embedder, trained)
-            write_bytes(model_dir / EMBEDDER_FILE, emb_bytes)
-            write_bytes(model_dir / CLASSIFIER_FILE, cls_bytes)
-            files[EMBEDDER_FILE] = _file_entry(model_dir / EMBEDDER_FILE)
-            files[CLASSIFIER_FILE] = _file_entry(model_dir / CLASSIFIER_FILE)
+    if "tflite" in formats:
+        emb_bytes = _to_tflite(_embedder_graph(embedder, batch=1))
+        cls_bytes = _to_tflite(_classifier_graph(trained, batch=1))
+        check = _check_agreement(emb_bytes, cls_bytes, embedder, trained)
+        write_bytes(model_dir / EMBEDDER_FILE, emb_bytes)
+        write_bytes(model_dir / CLASSIFIER_FILE, cls_bytes)
+        files[EMBEDDER_FILE] = _file_entry(model_dir / EMBEDDER_FILE)
+        files[CLASSIFIER_FILE] = _file_entry(model_dir / CLASSIFIER_FILE)
     if "savedmodel" in formats:
         with atomic_dir(model_dir / SAVEDMODEL_DIR) as out:
             _write_savedmodel(out, embedder, trained)
@@ -103,13 +106,19 @@ def export_model(model_dir: str | Path, formats: tuple[str, ...] = ("tflite",),
     return record
 
 
+def export_record(model_dir: str | Path) -> dict | None:
+    """The export record in the model's config.json, or None when the model was never exported."""
+    path = Path(model_dir) / CONFIG_FILE
+    try:
+        return json.loads(path.read_text()).get(EXPORT_KEY)
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ActionrecError(f"{path}: unreadable model config ({exc})") from None
+
+
 def export_problem(model_dir: str | Path) -> str | None:
     """Why the TFLite export in ``model_dir`` must not be used, or None when it is present and matching."""
     model_dir = Path(model_dir)
-    try:
-        record = json.loads((model_dir / CONFIG_FILE).read_text()).get(EXPORT_KEY) or {}
-    except (OSError, ValueError, AttributeError) as exc:
-        return f"{model_dir / CONFIG_FILE}: unreadable ({exc})"
+    record = export_record(model_dir) or {}
     files = record.get("files", {})
     if EMBEDDER_FILE not in files or CLASSIFIER_FILE not in files:
         return f"{model_dir}: no TFLite export recorded in {CONFIG_FILE} (run `actionrec export {model_dir}`)"
@@ -156,11 +165,22 @@ def _classifier_graph(trained: TrainedModel, batch: int | None):
     return keras.Model(window, p, name="classifier")
 
 
-def _to_tflite(graph, scratch: Path) -> bytes:
+def _to_tflite(graph) -> bytes:
+    """Convert a fixed-shape Keras graph from its traced function, variables frozen into constants.
+
+    Straight from the concrete function: 4x faster than writing and reloading a SavedModel (what
+    ``from_keras_model`` does for Keras 3). The converter freezes only variables it can reach through
+    the trackable object, so the Keras variables' TF variables are attached to one.
+    """
     import tensorflow as tf
 
-    graph.export(str(scratch), format="tf_saved_model", verbose=False)
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(scratch))
+    # A static batch-1 signature: with a free batch size the LSTM's loop has no static shape for the
+    # converter to lower to builtin ops.
+    signature = [tf.TensorSpec(x.shape, x.dtype) for x in graph.inputs]
+    forward = tf.function(lambda x: graph(x, training=False), input_signature=signature)
+    holder = tf.Module()
+    holder.tf_variables = [v.value for v in graph.variables]
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([forward.get_concrete_function()], holder)
     # Builtin ops only: LiteRT then runs the file alone, with XNNPACK, and no Flex (TensorFlow) kernels.
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     try:

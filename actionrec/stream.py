@@ -243,12 +243,11 @@ class StreamClassifier:
     buffer: RingBuffer
 
     @classmethod
-    def for_model(cls, model, embedder, source_fps: float = 60.0) -> "StreamClassifier":
-        """Wire a ``models.TrainedModel`` and an ``embed.Embedder`` made with the model's settings."""
-        model.check_embedder(embedder.config, source="the live embedder's frames")
-        spec = model.frame_spec
-        buffer = RingBuffer(model.window, spec.fps, ring_capacity(model.window, spec.fps, source_fps))
-        return cls(embedder.embed_one, model.predict_window, spec, buffer)
+    def for_session(cls, session, source_fps: float = 60.0) -> "StreamClassifier":
+        """Wire a ``runtime.InferenceSession`` (LiteRT fast path, or the Keras reference)."""
+        spec = session.frame_spec
+        buffer = RingBuffer(session.window, spec.fps, ring_capacity(session.window, spec.fps, source_fps))
+        return cls(session.embed_one, session.predict_window, spec, buffer)
 
     def step(self, bgr: np.ndarray, t: float) -> np.ndarray:
         """Embed this frame (once), add it to the buffer, and classify the window ending at it."""
@@ -336,18 +335,18 @@ class ReplayResult:
         return ProbRun(self.times, self.probs, self.segments, len(self.times) / fps)
 
 
-def replay(model, embedder, video: str | os.PathLike, annotations: str | os.PathLike | None = None,
+def replay(session, video: str | os.PathLike, annotations: str | os.PathLike | None = None,
            trigger: TriggerOptions | None = None, on_event: Callable[[Event], None] | None = None,
            late: float = 0.5) -> ReplayResult:
     """Run the live loop over a video file as fast as possible (no frame dropped); score it if annotated.
 
-    ``model`` is a ``TrainedModel``, ``embedder`` an ``Embedder`` with the model's settings.
+    ``session`` is a ``runtime.InferenceSession`` for the model.
     """
     video = Path(video)
     segments = tuple(segments_for(read_annotations(annotations), video)) if annotations is not None else None
     grabber = FrameGrabber(str(video), realtime=False)
-    classifier = StreamClassifier.for_model(model, embedder, source_fps=max(60.0, grabber.fps))
-    policy = TriggerPolicy(model.classes, trigger)
+    classifier = StreamClassifier.for_session(session, source_fps=max(60.0, grabber.fps))
+    policy = TriggerPolicy(session.classes, trigger)
     events: list[Event] = []
     times, probs = [], []
     started = time.perf_counter()

@@ -132,13 +132,16 @@ def test_game_dir_page_gets_webcam_input_and_bridge(page, tmp_path):
 
 @pytest.fixture(scope="module")
 def sparring(tmp_path_factory, embedder):
-    """Synthetic sparring (2 people, 15 s each) and an LSTM trained on all of it, sparring included.
+    """Synthetic sparring (2 people, 15 s each) and an LSTM trained on all of it, sparring included,
+    saved and exported to TFLite: the live loop runs the production fast path (LiteRT).
 
     Training on the played video is deliberate: this test checks the live plumbing end to end, not how
     well the model generalizes (replay metrics on held-out people measure that).
     """
+    from actionrec.export import export_model
     from actionrec.models import LSTMOptions, TrainOptions
     from actionrec.pipeline import TrainSpec, embed_dataset_dir, fit
+    from actionrec.runtime import InferenceSession, SessionOptions
     from actionrec.synth import synthesize
 
     root = tmp_path_factory.mktemp("synth") / "data"
@@ -146,17 +149,21 @@ def sparring(tmp_path_factory, embedder):
     data = embed_dataset_dir(root, embedder.config.frame_spec, embedder=embedder, show_progress=False)
     spec = TrainSpec(kind="lstm", lstm=LSTMOptions(window=8),
                      train=TrainOptions(epochs=30, val_fraction=0.0, seed=0))
-    return root, fit(data, spec)
+    model_dir = fit(data, spec).save(root.parent / "model")
+    export_model(model_dir)
+    session = InferenceSession(SessionOptions(model_dir))
+    assert session.backend == "litert", session.reason
+    return root, session
 
 
 HOOK_OF = {"punch": "onPunch", "kick": "onKick"}
 
 
-def test_live_play_on_a_sparring_video_fires_the_annotated_moves(page, sparring, embedder):
-    root, model = sparring
+def test_live_play_on_a_sparring_video_fires_the_annotated_moves(page, sparring):
+    root, inference = sparring
     video = root / "sparring" / "p00_s00.mp4"
     moves = [s for s in segments_for(read_annotations(root / "annotations.csv"), video) if coarse(s.label) in HOOK_OF]
-    session = LiveSession(model, embedder, LiveOptions(source=str(video), port=0, wait_for_page=True, linger=0.5),
+    session = LiveSession(inference, LiveOptions(source=str(video), port=0, wait_for_page=True, linger=0.5),
                           log=lambda line: None)
     url = session.start()
     try:
@@ -182,13 +189,13 @@ def test_live_play_on_a_sparring_video_fires_the_annotated_moves(page, sparring,
     assert report.hooks_acknowledged == len(calls) and report.hook_ms[1] < 500
 
 
-def test_live_source_dying_mid_stream_ends_cleanly_and_tells_the_page(page, sparring, embedder, tmp_path):
-    _, model = sparring
+def test_live_source_dying_mid_stream_ends_cleanly_and_tells_the_page(page, sparring, tmp_path):
+    _, inference = sparring
     data = (Path(__file__).resolve().parents[2] / "shared/fixtures/real/ucf101_punch_g03_c01.avi").read_bytes()
     broken = tmp_path / "cut.avi"
     broken.write_bytes(data[: len(data) // 2])  # a real clip cut in half: frames stop coming mid-stream
     lines = []
-    session = LiveSession(model, embedder, LiveOptions(source=str(broken), port=0, wait_for_page=True, linger=0.5),
+    session = LiveSession(inference, LiveOptions(source=str(broken), port=0, wait_for_page=True, linger=0.5),
                           log=lines.append)
     url = session.start()
     try:

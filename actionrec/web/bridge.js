@@ -8,6 +8,8 @@
  *   override it with window.ActionrecHooks = {...}.
  * - Acknowledges every event ({type: 'ack', seq, hook, ran}) so the server can measure
  *   capture-to-hook latency.
+ * - ActionrecBridge.send(message) sends a JSON message to the server (the record page's buttons use it;
+ *   dropped while disconnected).
  * - Re-dispatches what it receives as window events for pages that show it: 'actionrec:status',
  *   'actionrec:hello', 'actionrec:event', 'actionrec:hook', 'actionrec:probs', 'actionrec:frame'
  *   (a JPEG Blob), 'actionrec:stats', 'actionrec:end'.
@@ -99,6 +101,7 @@
 
   window.ActionrecBridge = {
     hookFor: hookFor,
+    send: send,
     connected: function () {
       return socket !== null && socket.readyState === WebSocket.OPEN;
     }
