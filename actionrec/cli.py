@@ -18,7 +18,7 @@ import typer
 from .errors import ActionrecError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Recognize fighting moves in video and play MK.js with them.")
-bench_app = typer.Typer(no_args_is_help=False, help="Benchmarks that print figures (medians after warm-up).")
+bench_app = typer.Typer(no_args_is_help=False, invoke_without_command=True, help="Benchmarks that print figures (medians after warm-up). Without a subcommand: every stage in one run.")
 app.add_typer(bench_app, name="bench")
 
 WEIGHTS_HELP = "MobileNet weights .h5 (default: $ACTIONREC_MOBILENET_WEIGHTS, then Keras' cache/download)"
@@ -228,6 +228,27 @@ def augment(
     typer.echo(f"preview: {out / 'preview.png'}")
 
 
+@bench_app.callback()
+@command
+def bench(
+    ctx: typer.Context,
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the figures to this JSON file"),
+    seconds: float = typer.Option(20.0, help="Measuring time for the embed comparison"),
+    weights: Optional[Path] = WEIGHTS,
+):
+    """Every stage in one process and one run: decode, embed vs raw model, augment, LSTM step, stream step, memory."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from .atomic import write_json
+    from .bench import bench_all, format_table
+
+    results = bench_all(seconds=seconds, weights=weights, log=lambda m: typer.echo(m, err=True))
+    typer.echo(format_table(results))
+    if json_path:
+        write_json(json_path, results)
+        typer.echo(f"wrote {json_path}")
+
+
 @bench_app.command("embed")
 @command
 def bench_embed_cmd(
@@ -412,7 +433,7 @@ def export(
         typer.echo("max difference to Keras: " + ", ".join(f"{k} {v:.2e}" for k, v in record["check"].items() if isinstance(v, float)))
 
 
-def main() -> None:  # pragma: no cover - console entry for `python -m actionrec`
+def main() -> None:  # console entry for `python -m actionrec`
     app(prog_name="actionrec")
 
 

@@ -1,0 +1,5 @@
+"""``python -m actionrec``: the same as the ``actionrec`` command."""
+
+from .cli import main
+
+main()
