@@ -433,6 +433,33 @@ def export(
         typer.echo("max difference to Keras: " + ", ".join(f"{k} {v:.2e}" for k, v in record["check"].items() if isinstance(v, float)))
 
 
+@app.command()
+@command
+def record(
+    dataset: Path,
+    person: str = typer.Option(..., help="Who is recording (their group in groups.csv)"),
+    moves: str = typer.Option(..., help="Comma-separated labels, e.g. punch/jab,kick/roundhouse"),
+    reps: int = typer.Option(5, help="Takes per move"),
+    source: str = typer.Option("0", help="Camera index, video file or stream URL"),
+    continuous: bool = typer.Option(False, help="One video plus annotations.csv rows instead of a clip per take"),
+    idle: bool = typer.Option(True, help="An other/idle take between moves"),
+    countdown: float = typer.Option(3.0, help="Seconds of countdown before each take"),
+    take_seconds: float = typer.Option(3.0, help="Seconds per take"),
+    seed: int = typer.Option(0, help="Seed for the shuffled order of takes"),
+    host: str = typer.Option("127.0.0.1", help="Address to serve the recording page on"),
+    port: int = typer.Option(8766, help="Port for the recording page"),
+):
+    """Record labeled clips of yourself: a served page cues each take; clips go into DATASET with groups.csv."""
+    from .record import RecordOptions, run_record
+    from .stream import parse_source
+
+    options = RecordOptions(dataset=dataset, person=person, moves=moves, reps=reps, source=parse_source(source), idle=idle,
+                            countdown=countdown, take_seconds=take_seconds, seed=seed, continuous=continuous, host=host, port=port)
+    summary = run_record(options, log=typer.echo)
+    if not summary.complete:
+        raise typer.Exit(1)
+
+
 def main() -> None:  # console entry for `python -m actionrec`
     app(prog_name="actionrec")
 

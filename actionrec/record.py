@@ -285,8 +285,9 @@ class _ClipSink:
     def __init__(self, root: Path, person: str, fps: float) -> None:
         self.root, self.person, self.fps = root, person, fps
         self.groups = _CsvRows(root / GROUPS, ["clip", "group"])
-        self._numbers: dict[str, int] = {}
-        self._file: _VideoFile | None = None
+        self._numbers: dict[str, int] = {}  # label -> next clip number
+        self._file: _VideoFile | None = None  # the take being recorded...
+        self._take: tuple[int, str] = (0, "")  # ...its id and label
 
     def gap(self, bgr: np.ndarray, times: int) -> None:
         pass  # countdown frames are not kept
@@ -558,7 +559,7 @@ class Recorder:
             except Exception as exc:
                 self.error = self.error or exc
             summary = self.summary()
-            self._publish_state(None, "done" if not self._queue and self._current is None else "stopped")
+            self._publish_state(None, "done" if summary.complete else "stopped")
             self.bridge.publish({"type": "end", "message": summary.message, "failed": self.error is not None,
                                  "summary": summary.lines()})
             self._done.set()
