@@ -13,11 +13,9 @@ gives the same bytes, whatever the global random state.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import importlib
 import importlib.util
-import io
 import json
 import math
 import re
@@ -34,7 +32,7 @@ import imgaug.parameters as iap
 import numpy as np
 
 from .atomic import write_bytes, write_json, write_text
-from .datasets import ANNOTATIONS, GROUPS, Clip, load_dataset
+from .datasets import ANNOTATIONS, GROUPS, Clip, format_csv, load_dataset
 from .errors import ActionrecError
 from .progress import ProgressFn
 from .video import FrameSpec, probe, read_clip, write_video
@@ -549,9 +547,9 @@ def augment_dataset(
             if progress:
                 progress(1)
 
-    write_text(out_root / GROUPS, _csv(["clip", "group"], groups))
+    write_text(out_root / GROUPS, format_csv(["clip", "group"], groups))
     if annotations:
-        write_text(out_root / ANNOTATIONS, _csv(["video", "start", "end", "label"], annotations))
+        write_text(out_root / ANNOTATIONS, format_csv(["video", "start", "end", "label"], annotations))
     first = ds.clips[0]
     frames, _ = read_clip(first.path, spec)
     save_preview(out_root / PREVIEW, frames[len(frames) // 2], window, seed)
@@ -613,9 +611,3 @@ def _start_or_resume(out_root: Path, config: dict) -> None:
     write_json(path, {**config, "complete": False})
 
 
-def _csv(header: list[str], rows: Iterable[tuple]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buf.getvalue()

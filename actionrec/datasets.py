@@ -14,7 +14,9 @@ keep a person out of training and test at once. Without it each clip is its own 
 from __future__ import annotations
 
 import csv
+import io
 import math
+import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,10 +191,8 @@ def _read_csv(path: Path, columns: list[str], problem) -> list[tuple[int, dict[s
         return []
 
 
-def _read_annotations(root: Path, background: str, problem) -> dict[str, tuple[Segment, ...]]:
-    path = root / ANNOTATIONS
-    if not path.exists():
-        return {}
+def parse_annotations(path: Path, problem) -> dict[str, list[Segment]]:
+    """``video,start,end,label`` rows -> {video: segments sorted by start}; bad rows go to ``problem``."""
     by_video: dict[str, list[Segment]] = defaultdict(list)
     for line, row in _read_csv(path, ["video", "start", "end", "label"], problem):
         where = f"{path}:{line}"
@@ -211,14 +211,33 @@ def _read_annotations(root: Path, background: str, problem) -> dict[str, tuple[S
         if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end <= start:
             problem(f"{where}: segment {start}..{end} must have 0 <= start < end")
             continue
-        vpath = root / video
-        if not vpath.is_file():
-            problem(f"{where}: video {video!r} not found under {root}")
-            continue
         by_video[Path(video).as_posix()].append(Segment(start, end, label))
-    out = {}
-    for video, segs in by_video.items():
+    for segs in by_video.values():
         segs.sort(key=lambda s: s.start)
+    return dict(by_video)
+
+
+def read_annotations(path: str | os.PathLike) -> dict[str, list[Segment]]:
+    """An ``annotations.csv`` anywhere (e.g. ``replay --annotations``); the first bad row raises."""
+    path = Path(path)
+    if not path.is_file():
+        raise ActionrecError(f"{path}: no such annotations file")
+
+    def fail(msg: str) -> None:
+        raise ActionrecError(msg)
+
+    return parse_annotations(path, fail)
+
+
+def _read_annotations(root: Path, background: str, problem) -> dict[str, tuple[Segment, ...]]:
+    path = root / ANNOTATIONS
+    if not path.exists():
+        return {}
+    out = {}
+    for video, segs in parse_annotations(path, problem).items():
+        if not (root / video).is_file():
+            problem(f"{path}: video {video!r} not found under {root}")
+            continue
         # Compare each segment with every earlier one still open, not just its neighbour: a long
         # segment can overlap several later ones.
         open_segs: list[Segment] = []
@@ -233,6 +252,15 @@ def _read_annotations(root: Path, background: str, problem) -> dict[str, tuple[S
             open_segs.append(b)
         out[video] = tuple(segs)
     return out
+
+
+def format_csv(header: list[str], rows) -> str:
+    """CSV text with ``\\n`` line ends, as every actionrec CSV (groups, annotations) is written."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue()
 
 
 def _read_groups(root: Path, clip_ids: set[str], problem) -> dict[str, str]:

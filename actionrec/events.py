@@ -13,7 +13,6 @@ gesture-detection work: ``1 - edit_distance / len(annotated moves)``, floored at
 
 from __future__ import annotations
 
-import csv
 import itertools
 import os
 from dataclasses import asdict, dataclass, replace
@@ -26,7 +25,6 @@ from .errors import ActionrecError
 from .datasets import Segment, coarse
 from .trigger import ATTACKS, OTHER, Event, TriggerOptions, TriggerPolicy
 
-ANNOTATION_COLUMNS = ("video", "start", "end", "label")
 
 
 @dataclass(frozen=True)
@@ -45,29 +43,6 @@ class EventScore:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def read_annotations(path: str | os.PathLike) -> dict[str, list[Segment]]:
-    """``annotations.csv`` -> {video name: segments sorted by start}."""
-    path = Path(path)
-    if not path.is_file():
-        raise ActionrecError(f"{path}: no such annotations file")
-    out: dict[str, list[Segment]] = {}
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        if reader.fieldnames is None or any(c not in reader.fieldnames for c in ANNOTATION_COLUMNS):
-            raise ActionrecError(f"{path}: expected a CSV with columns {','.join(ANNOTATION_COLUMNS)}")
-        for line, row in enumerate(reader, start=2):
-            try:
-                seg = Segment(float(row["start"]), float(row["end"]), row["label"].strip())
-            except (TypeError, ValueError):
-                raise ActionrecError(f"{path}:{line}: start and end must be numbers (seconds)") from None
-            if seg.end <= seg.start or not seg.label:
-                raise ActionrecError(f"{path}:{line}: expected start < end and a label, got {row}")
-            out.setdefault(row["video"].strip(), []).append(seg)
-    for segs in out.values():
-        segs.sort(key=lambda s: s.start)
-    return out
 
 
 def segments_for(annotations: dict[str, list[Segment]], video: str | os.PathLike) -> list[Segment]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import io
 import math
 import queue
 import re
@@ -37,7 +36,7 @@ import numpy as np
 
 from .atomic import atomic_path, write_text
 from .bridge import Bridge, Site, preview_jpeg
-from .datasets import ANNOTATIONS, GROUPS, load_dataset
+from .datasets import ANNOTATIONS, GROUPS, format_csv, load_dataset
 from .errors import ActionrecError
 from .stream import FrameGrabber, Source, describe_source
 
@@ -208,11 +207,7 @@ class _CsvRows:
         self._save()
 
     def _save(self) -> None:
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(self.header)
-        writer.writerows(self.rows)
-        write_text(self.path, buf.getvalue())
+        write_text(self.path, format_csv(self.header, self.rows))
 
 
 class _VideoFile:

@@ -29,7 +29,8 @@ import numpy as np
 from .datasets import Segment
 from .embed import EMBEDDING_DIM
 from .errors import ActionrecError
-from .events import EventScore, ProbRun, read_annotations, score_events, segments_for
+from .datasets import read_annotations
+from .events import EventScore, ProbRun, score_events, segments_for
 from .trigger import Event, TriggerOptions, TriggerPolicy
 from .video import FrameSpec, prepare
 

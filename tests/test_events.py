@@ -5,7 +5,8 @@ import pytest
 
 from actionrec.errors import ActionrecError
 from actionrec.datasets import Segment
-from actionrec.events import (ProbRun, levenshtein, levenshtein_accuracy, read_annotations, score_events, score_runs,
+from actionrec.datasets import read_annotations
+from actionrec.events import (ProbRun, levenshtein, levenshtein_accuracy, score_events, score_runs,
                               segments_for, tune_trigger)
 from actionrec.trigger import Event, TriggerOptions
 
@@ -75,7 +76,7 @@ def test_read_annotations(tmp_path):
     with pytest.raises(ActionrecError, match="start < end"):
         read_annotations(csv)
     csv.write_text("name,from,to\n")
-    with pytest.raises(ActionrecError, match="columns"):
+    with pytest.raises(ActionrecError, match="expected video,start,end,label"):
         read_annotations(csv)
 
 

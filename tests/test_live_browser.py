@@ -7,7 +7,8 @@ import pytest
 
 from actionrec.bridge import Bridge, LiveOptions, LiveSession, Site
 from actionrec.datasets import coarse
-from actionrec.events import read_annotations, segments_for
+from actionrec.datasets import read_annotations
+from actionrec.events import segments_for
 from actionrec.trigger import Event
 
 CHROMIUM = Path("/usr/bin/chromium")

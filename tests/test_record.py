@@ -18,7 +18,8 @@ from conftest import leftover_temp_files
 
 from actionrec.datasets import inspect, load_dataset
 from actionrec.errors import ActionrecError
-from actionrec.events import read_annotations, segments_for
+from actionrec.datasets import read_annotations
+from actionrec.events import segments_for
 from actionrec.record import (
     IDLE, RecordOptions, Recorder, TakePlan, cue_text, parse_moves, plan_takes, run_record,
 )
