@@ -344,29 +344,30 @@ class LiveReport:
                 f"step p50 {self.step_ms[0]:.1f} ms p95 {self.step_ms[1]:.1f} ms  {hooks}  events {len(self.events)}")
 
 
-class LiveSession:
-    """Camera -> classifier -> trigger -> bridge -> page, until the source ends or ``stop()``."""
+class ServedLoop:
+    """A source read by one worker thread while a ``Bridge`` serves the page: ``start``, ``wait``, ``stop``.
 
-    def __init__(self, session, options: LiveOptions, log: Callable[[str], None] = print) -> None:
-        self.session = session  # a runtime.InferenceSession
-        self.options = options
-        self.log = log
-        site = Site(options.game_dir)  # before opening the camera: a bad game folder fails first
-        self.grabber = FrameGrabber(options.source, realtime=True)
-        self.classifier = StreamClassifier.for_session(session, source_fps=max(60.0, self.grabber.fps))
-        self.policy = TriggerPolicy(session.classes, options.trigger)
-        self.stats = StreamStats()
-        self.events: list[dict] = []
-        self._go = threading.Event()
+    Subclasses create ``self.grabber``, ``self.bridge`` and ``self.options`` (with ``wait_for_page``),
+    call ``_init_loop(name)``, and implement ``_run``, which must set ``self._done`` when it returns.
+    """
+
+    stop_timeout = 10.0  # how long ``stop`` waits for the worker to finish its current step
+
+    def _init_loop(self, name: str) -> None:
+        self._go = threading.Event()  # set: read the source (at once, or when the first page connects)
         self._stop = threading.Event()
         self._done = threading.Event()
-        hello = {"classes": session.classes, "source": describe_source(options.source)}
-        self.bridge = Bridge(site, options.host, options.port, options.hooks, hello, on_connect=self._go.set)
-        self._thread = threading.Thread(target=self._run, name="actionrec-inference", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _before_start(self) -> None:
+        """Work to finish before the page is served (e.g. warming up the model)."""
+
+    def _run(self) -> None:
+        raise NotImplementedError
 
     def start(self) -> str:
         """Serve the page and start the loop (or wait for the first page); returns the page URL."""
-        self._warm_up()
+        self._before_start()
         try:
             self.bridge.start()
         except ActionrecError:
@@ -378,16 +379,34 @@ class LiveSession:
         return self.bridge.url
 
     def wait(self, timeout: float | None = None) -> bool:
-        """True once the stream has ended (source over, failed or stopped)."""
+        """True once the loop has ended (source over or failed, work done, or stopped)."""
         return self._done.wait(timeout)
 
     def stop(self) -> None:
         self._stop.set()
         self._go.set()
         if self._thread.is_alive():
-            self._done.wait(timeout=10.0)
+            self._done.wait(timeout=self.stop_timeout)
         self.grabber.stop()
         self.bridge.stop()
+
+
+class LiveSession(ServedLoop):
+    """Camera -> classifier -> trigger -> bridge -> page, until the source ends or ``stop()``."""
+
+    def __init__(self, session, options: LiveOptions, log: Callable[[str], None] = print) -> None:
+        self._init_loop("actionrec-inference")
+        self.session = session  # a runtime.InferenceSession
+        self.options = options
+        self.log = log
+        site = Site(options.game_dir)  # before opening the camera: a bad game folder fails first
+        self.grabber = FrameGrabber(options.source, realtime=True)
+        self.classifier = StreamClassifier.for_session(session, source_fps=max(60.0, self.grabber.fps))
+        self.policy = TriggerPolicy(session.classes, options.trigger)
+        self.stats = StreamStats()
+        self.events: list[dict] = []
+        hello = {"classes": session.classes, "source": describe_source(options.source)}
+        self.bridge = Bridge(site, options.host, options.port, options.hooks, hello, on_connect=self._go.set)
 
     def report(self) -> LiveReport:
         g = self.grabber
@@ -397,7 +416,7 @@ class LiveSession:
             events=list(self.events), message=g.message, failed=g.failed,
         )
 
-    def _warm_up(self) -> None:
+    def _before_start(self) -> None:
         # The first TensorFlow call traces the graph (a second or more): do it before the camera runs.
         spec = self.classifier.spec
         emb = self.classifier.embed(np.zeros((spec.height, spec.width, 3), np.uint8))

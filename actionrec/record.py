@@ -24,7 +24,6 @@ import csv
 import math
 import queue
 import re
-import threading
 import time
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ import cv2
 import numpy as np
 
 from .atomic import atomic_path, write_text
-from .bridge import Bridge, Site, preview_jpeg
+from .bridge import Bridge, ServedLoop, Site, preview_jpeg
 from .datasets import ANNOTATIONS, GROUPS, format_csv, load_dataset
 from .errors import ActionrecError
 from .stream import FrameGrabber, Source, describe_source
@@ -430,7 +429,7 @@ class _Take:
         return self.go + self.plan.seconds
 
 
-class Recorder:
+class Recorder(ServedLoop):
     """Source -> cued takes -> dataset files, with the record page served for cues and Redo/Drop.
 
     ``takes`` replaces the shuffled plan (a scripted cue schedule). ``start()`` serves the page and
@@ -440,6 +439,7 @@ class Recorder:
 
     def __init__(self, options: RecordOptions, takes: Sequence[TakePlan] | None = None,
                  log: Callable[[str], None] = print) -> None:
+        self._init_loop("actionrec-record")
         self.options = options
         self.log = log
         plan = list(takes) if takes is not None else plan_takes(options)
@@ -474,41 +474,15 @@ class Recorder:
         self._stopped = False
         self._state: dict = {"type": "state", "phase": "waiting"}
         self._inbox: queue.SimpleQueue[dict] = queue.SimpleQueue()
-        self._go = threading.Event()
-        self._stop = threading.Event()
-        self._done = threading.Event()
         hello = {"mode": "record", "person": options.person, "dataset": str(root),
                  "continuous": options.continuous, "source": describe_source(options.source)}
         self.bridge = Bridge(site, options.host, options.port, hello=hello, on_connect=self._on_page,
                              on_message=self._inbox.put)
-        self._thread = threading.Thread(target=self._run, name="actionrec-record", daemon=True)
 
-    # --- control, from any thread ---
+    # --- control, from any thread: start(), wait() and stop() come from ServedLoop; stop() discards a
+    # take in progress and keeps every finished one ---
 
-    def start(self) -> str:
-        """Serve the page and start recording (or wait for the first page); returns the page URL."""
-        try:
-            self.bridge.start()
-        except ActionrecError:
-            self.grabber.stop()
-            raise
-        if not self.options.wait_for_page:
-            self._go.set()
-        self._thread.start()
-        return self.bridge.url
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """True once the recording has ended (every take done, source over or failed, or stopped)."""
-        return self._done.wait(timeout)
-
-    def stop(self) -> None:
-        """End the recording (a take in progress is discarded) and the server."""
-        self._stop.set()
-        self._go.set()
-        if self._thread.is_alive():
-            self._done.wait(timeout=30.0)
-        self.grabber.stop()
-        self.bridge.stop()
+    stop_timeout = 30.0
 
     def state(self) -> dict:
         """The latest state sent to the page (phase, take, countdown, latest take, counts)."""
