@@ -207,14 +207,11 @@ class View:
     scale: float  # pixels per metre
     origin: tuple[float, float]  # image position of the world origin (the floor under the home spot)
     roll: float  # camera tilt, degrees
-    from_behind: bool  # camera on the other side of the fighter: the image is the fighter facing left
     light: tuple[float, float]  # unit image direction towards the light
 
     def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(..., 3) world points -> (..., 2) image points and (...,) depth (larger = nearer the camera)."""
         x, y, z = points[..., 0], points[..., 1], points[..., 2]
-        if self.from_behind:  # walking round the fighter turns the world half a turn about the vertical
-            x, z = -x, -z
         c, s = math.cos(math.radians(self.roll)), math.sin(math.radians(self.roll))
         u, v = x * self.scale, -y * self.scale
         uv = np.stack([c * u - s * v + self.origin[0], s * u + c * v + self.origin[1]], axis=-1)
@@ -320,7 +317,7 @@ class FighterPainter:
         self.look = look
         self.torso_r = body.torso_r * s
         self.torso_corners = uv[:, [j[n] for n in ("lead_shoulder", "rear_shoulder", "lead_hip", "rear_hip")]]
-        facing = -skel.chest[:, 2] if view.from_behind else skel.chest[:, 2]  # 1 = chest to the camera
+        facing = skel.chest[:, 2]  # 1 = chest to the camera
         self.facing = facing
         # A stripe down the chest: centred when facing the camera, at the edge in profile, hidden from
         # behind. It is what tells a turn towards the camera from a turn away at low resolution.

@@ -60,11 +60,12 @@ class SynthOptions:
 
     width: int = 320
     height: int = 180
-    clip_seconds: tuple[float, float] = (2.0, 3.0)  # class clips; windows of 16 frames at 10 fps need >= 2 s
+    clip_seconds: tuple[float, float] = (2.0, 2.6)  # class clips; windows of 16 frames at 10 fps need >= 2 s
     fps: tuple[int, int] = (20, 30)  # source frame rate, drawn per video
     # True: each kick returns along the other kick's approach, making roundhouse and back kick time
     # reverses of each other (no single frame separates them). False: each returns the way it came.
     mirrored_kick_returns: bool = True
+    figure_height: tuple[float, float] = (0.8, 0.92)  # standing fighter's height / frame height, drawn per video
 
     def __post_init__(self) -> None:
         if self.width < 64 or self.height < 36:
@@ -226,20 +227,20 @@ def _aim(pose: Pose) -> float:
 def jab(p: Person) -> list[Key]:
     """Lead hand straight out with a small turn of the shoulders, and back."""
     g = p.guard
-    out = replace(g, yaw=g.yaw - 8, twist=g.twist - 12, lean=g.lean + 4,
+    out = replace(g, yaw=g.yaw - 8, twist=g.twist - 18, lean=g.lean + 6,
                   lead_shoulder=88, lead_elbow=3, rear_elbow=g.rear_elbow + 5)
     out = replace(out, lead_arm_out=_aim(out))
-    return [Key(0.11, out, "out"), Key(0.05, out, "linear"), Key(0.2, g)]
+    return [Key(0.12, out, "out"), Key(0.08, out, "linear"), Key(0.2, g)]
 
 
 def cross(p: Person) -> list[Key]:
     """Rear hand, driven by turning the hips and shoulders and lifting the rear heel."""
     g = p.guard
-    out = replace(g, yaw=g.yaw - 35, twist=g.twist + 30, lean=g.lean + 8,
-                  rear_shoulder=88, rear_elbow=3, rear_knee=g.rear_knee + 12, rear_ankle=35,
-                  lead_shoulder=45, lead_elbow=130)
+    out = replace(g, yaw=g.yaw - 45, twist=g.twist + 35, lean=g.lean + 14,
+                  rear_shoulder=88, rear_elbow=3, rear_knee=g.rear_knee + 20, rear_ankle=45,
+                  lead_shoulder=35, lead_elbow=140)
     out = replace(out, rear_arm_out=-_aim(out))
-    return [Key(0.16, out, "out"), Key(0.06, out, "linear"), Key(0.26, g)]
+    return [Key(0.16, out, "out"), Key(0.08, out, "linear"), Key(0.26, g)]
 
 
 def front_kick(p: Person) -> list[Key]:
@@ -465,8 +466,7 @@ class Scene:
     background_seed: int
     horizon: float  # image row of the wall/floor edge before the roll
     view: View
-    pan: float  # fraction of the fighter's walking the camera follows (0 = a fixed camera)
-    pad: tuple[int, int, int, int]  # backdrop pixels beyond the frame (left, right, top, bottom): pan, shake
+    pad: int  # backdrop pixels beyond each side of the frame, room for the shake
     shake: float  # handheld camera wobble, pixels
     shake_phase: tuple[float, float, float, float]
     blur: float  # Gaussian sigma, pixels (0 = sharp)
@@ -474,88 +474,84 @@ class Scene:
     gain: tuple[float, float, float]  # per-channel gain: brightness and white balance
     bias: float
     gamma: float
+    defocus: float  # Gaussian sigma of the out-of-focus room, pixels
+    backdrop_light: float  # the room's brightness relative to the player
+    backdrop_contrast: float
 
 
 def _random_scene(rng: np.random.Generator, opts: SynthOptions, skel: Skeletons, body_height: float) -> Scene:
-    """A camera that keeps the whole performance (all joints over the clip) inside the frame.
+    """A fixed webcam close to the player: the standing fighter fills most of the frame height, the whole
+    performance (every joint over the clip) stays inside the frame, near the middle give or take a little.
 
-    A panning camera follows part of the fighter's walk, so a walk across the room still fills the frame.
+    The camera always sees the fighter's left side (the opponent to the right, as in the game), so the
+    image is never mirrored: a mirrored fighter would be a second look of every move to learn.
     """
     w, h = opts.width, opts.height
-    pan = 0.0 if rng.random() < 0.3 else rng.uniform(0.4, 0.95)
-    root = skel.joint("pelvis")[:, 0]
-    x = skel.points[..., 0] - pan * root[:, None]  # joint x as the panning camera sees it
     reach = 0.12  # limb radius and hands/feet beyond the joint centres
-    xmin, xmax = x.min() - reach, x.max() + reach
+    xmin, xmax = skel.points[..., 0].min() - reach, skel.points[..., 0].max() + reach
     top = skel.points[..., 1].max() + reach + 0.05
-    ground = h * rng.uniform(0.86, 0.97)
-    scale = h * rng.uniform(0.55, 0.9) / body_height
-    scale = min(scale, (w - 12) / (xmax - xmin), (ground - 6) / top)
-    from_behind = bool(rng.random() < 0.5)
-    # Where the world origin may sit so that [xmin, xmax] maps inside the frame (mirrored from behind).
-    if from_behind:
-        lo, hi = 6 + scale * xmax, w - 6 + scale * xmin
-    else:
-        lo, hi = 6 - scale * xmin, w - 6 - scale * xmax
-    origin = (rng.uniform(lo, hi) if hi > lo else (lo + hi) / 2, ground)
-    light_angle = rng.uniform(-1.0, 1.0)
-    view = View(scale=scale, origin=origin, roll=rng.uniform(-4, 4), from_behind=from_behind,
+    ground = h * rng.uniform(0.9, 0.98)
+    scale = h * rng.uniform(*opts.figure_height) / body_height
+    scale = min(scale, (w - 12) / (xmax - xmin), (ground - 3) / top)
+    lo, hi = 6 - scale * xmin, w - 6 - scale * xmax  # origins that keep [xmin, xmax] inside the frame
+    centred = w * (0.5 + rng.uniform(-0.06, 0.06)) - scale * (xmin + xmax) / 2
+    origin = (float(np.clip(centred, lo, hi)) if hi > lo else (lo + hi) / 2, ground)
+    light_angle = rng.uniform(-0.6, 0.6)
+    view = View(scale=scale, origin=origin, roll=rng.uniform(-2.0, 2.0),
                 light=(math.sin(light_angle), -math.cos(light_angle)))
-    shake = float(rng.choice([0.0, rng.uniform(0.5, 3.0)]))
-    pan_px = _pan_shift(view, pan, root)
-    wobble = math.ceil(1.5 * shake) + 1
-    pad = (wobble + math.ceil(max(pan_px.max(), 0)), wobble + math.ceil(max(-pan_px.min(), 0)), wobble, wobble)
+    shake = float(rng.choice([0.0, rng.uniform(0.3, 1.2)]))
     return Scene(
         width=w, height=h, background_seed=int(rng.integers(2**31)),
-        horizon=ground - rng.uniform(8, 0.45 * ground), view=view, pan=pan, pad=pad,
+        horizon=ground - rng.uniform(8, 0.45 * ground), view=view, pad=math.ceil(1.5 * shake) + 1,
         shake=shake, shake_phase=tuple(rng.uniform(0, 2 * math.pi, 4)),
-        blur=float(rng.choice([0.0, rng.uniform(0.3, 1.3)])), noise=rng.uniform(0, 7),
-        gain=tuple(rng.uniform(0.9, 1.1, 3) * rng.uniform(0.7, 1.2)), bias=rng.uniform(-20, 20),
-        gamma=rng.uniform(0.8, 1.25),
+        blur=float(rng.choice([0.0, rng.uniform(0.3, 0.8)])), noise=rng.uniform(0, 4),
+        gain=tuple(rng.uniform(0.92, 1.08, 3) * rng.uniform(0.8, 1.15)), bias=rng.uniform(-12, 12),
+        gamma=rng.uniform(0.85, 1.2), defocus=h * rng.uniform(0.015, 0.03),
+        backdrop_light=rng.uniform(0.6, 0.95), backdrop_contrast=rng.uniform(0.3, 0.55),
     )
 
 
-def _pan_shift(view: View, pan: float, root_x: np.ndarray) -> np.ndarray:
-    """Horizontal image shift (pixels) of a camera following ``pan`` of the fighter's position."""
-    return (pan if view.from_behind else -pan) * view.scale * root_x
-
-
 def _background(scene: Scene) -> np.ndarray:
-    """Wall and floor with gradients, a texture, blotchy noise and clutter; rolled like the camera."""
+    """The room behind the player: wall and floor in soft gradients, faint texture, furniture and uneven
+    light, dimmer and flatter than the player and out of focus (a webcam focuses on the near player, who
+    sits in the screen's light). Rolled like the camera."""
     rng = np.random.default_rng(scene.background_seed)
-    left, right, top, bottom = scene.pad
-    w, h = scene.width + left + right, scene.height + top + bottom
-    horizon = int(scene.horizon) + top
+    pad = scene.pad
+    w, h = scene.width + 2 * pad, scene.height + 2 * pad
+    horizon = int(scene.horizon) + pad
+    wall = np.array(_random_color(rng, (0.0, 0.4), (0.35, 0.9)), np.float32)
+    floor = np.array(_random_color(rng, (0.0, 0.5), (0.2, 0.7)), np.float32)
     img = np.zeros((h, w, 3), np.float32)
-    img[:horizon] = _gradient(rng, horizon, w)
-    img[horizon:] = _gradient(rng, h - horizon, w) * rng.uniform(0.5, 0.9)
+    img[:horizon] = _gradient(rng, wall, horizon, w)
+    img[horizon:] = _gradient(rng, floor, h - horizon, w)
     _texture(img, rng, horizon)
-    # Blotches: a coarse grid of random values smoothly enlarged (uneven light, stains, clutter far off).
-    grid_w = int(rng.integers(5, 15)) * w // scene.width
-    grid = rng.normal(0, rng.uniform(2, 12), (int(rng.integers(3, 9)), grid_w, 3)).astype(np.float32)
-    img += cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC)
-    for _ in range(int(rng.integers(2, 9)) * w // scene.width):
-        _clutter(img, rng, horizon)
+    for _ in range(int(rng.integers(2, 7)) * w // scene.width):
+        _furniture(img, rng, horizon, wall, scene.view.scale)
+    # Uneven light: a coarse grid of random values smoothly enlarged.
+    grid = rng.normal(0, rng.uniform(2, 8), (int(rng.integers(3, 7)), int(rng.integers(4, 10)), 3))
+    img += cv2.resize(grid.astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    mean = img.reshape(-1, 3).mean(axis=0)
+    img = (mean + scene.backdrop_contrast * (img - mean)) * scene.backdrop_light
+    img = cv2.GaussianBlur(img, (0, 0), scene.defocus)
     img = np.clip(img, 0, 255).astype(np.uint8)
     ox, oy = scene.view.origin
-    rot = cv2.getRotationMatrix2D((ox + left, oy + top), -scene.view.roll, 1.0)
+    rot = cv2.getRotationMatrix2D((ox + pad, oy + pad), -scene.view.roll, 1.0)
     return cv2.warpAffine(img, rot, (w, h), borderMode=cv2.BORDER_REFLECT)
 
 
-def _gradient(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    """A vertical ramp between two muted colours of similar hue: painted walls, mats, floors."""
-    top = np.array(_random_color(rng, (0.0, 0.5), (0.2, 0.95)), np.float32)
-    bottom = top * rng.uniform(0.6, 1.3) + rng.uniform(-20, 20, 3)
+def _gradient(rng: np.random.Generator, color: np.ndarray, h: int, w: int) -> np.ndarray:
+    """A vertical ramp from ``color`` to a nearby shade: painted walls, mats, floors."""
+    other = color * rng.uniform(0.75, 1.2) + rng.uniform(-12, 12, 3)
     ramp = np.linspace(0, 1, max(h, 1), dtype=np.float32)[:, None, None]
-    return np.broadcast_to(top + ramp * (bottom - top), (h, w, 3)).astype(np.float32)
+    return np.broadcast_to(color + ramp * (other - color), (h, w, 3)).astype(np.float32)
 
 
 def _texture(img: np.ndarray, rng: np.random.Generator, horizon: int) -> None:
     """Faint regular structure on the wall (stripes, bricks, tiles) and the floor (boards)."""
     h, w = img.shape[:2]
     kind = rng.choice(["none", "stripes", "bricks", "tiles"])
-    ink = rng.uniform(-35, 35)
-    step = int(rng.integers(8, 30))
+    ink = rng.uniform(-15, 15)
+    step = int(rng.integers(12, 40))
     if kind == "stripes":
         if rng.random() < 0.5:
             img[:horizon, ::step] += ink
@@ -568,27 +564,52 @@ def _texture(img: np.ndarray, rng: np.random.Generator, horizon: int) -> None:
             img[y:y + step, shift::step * (2 if kind == "bricks" else 1)] += ink
     # Floor boards: lines that get further apart towards the camera.
     if rng.random() < 0.6:
-        y, gap = float(horizon), rng.uniform(2, 5)
+        y, gap = float(horizon), rng.uniform(3, 6)
         while y < h:
-            img[int(y)] += rng.uniform(-25, 25)
+            img[int(y)] += rng.uniform(-12, 12)
             y += gap
             gap *= 1.35
 
 
-def _clutter(img: np.ndarray, rng: np.random.Generator, horizon: int) -> None:
-    """One distractor: a poster, door, shelf, lamp, bag or a cable, in a random colour."""
+def _furniture(img: np.ndarray, rng: np.random.Generator, horizon: int, wall: np.ndarray, scale: float) -> None:
+    """One thing in the room, sized in metres (``scale`` pixels per metre at the player's distance;
+    the room is further away, hence smaller): a door, window, picture, shelf, cabinet or lamp."""
     h, w = img.shape[:2]
-    color = tuple(float(c) for c in _random_color(rng, (0.0, 0.8), (0.1, 1.0)))
-    kind = rng.choice(["rect", "rect", "circle", "line"])
-    x, y = int(rng.integers(0, w)), int(rng.integers(0, max(horizon, 2)))
-    if kind == "rect":
-        rw, rh = int(rng.integers(6, w // 3)), int(rng.integers(6, h // 2))
-        cv2.rectangle(img, (x, y), (x + rw, y + rh), color, -1 if rng.random() < 0.7 else 2)
-    elif kind == "circle":
-        cv2.circle(img, (x, y), int(rng.integers(3, h // 6)), color, -1, cv2.LINE_AA)
+    m = scale * rng.uniform(0.5, 0.8)
+    # Tinted towards the wall: things in a room contrast with it, but moderately.
+    color = wall + rng.uniform(0.3, 0.7) * (np.array(_random_color(rng, (0.0, 0.7), (0.1, 1.0))) - wall)
+    c = tuple(float(v) for v in color)
+    x = int(rng.integers(-int(0.3 * m), w))
+    kind = rng.choice(["door", "window", "picture", "shelf", "cabinet", "lamp"])
+    if kind == "door":
+        top = int(horizon - 2.0 * m)
+        cv2.rectangle(img, (x, top), (x + int(0.85 * m), horizon), c, -1)
+        cv2.circle(img, (x + int(0.75 * m), int(horizon - m)), max(1, int(0.03 * m)), tuple(v * 0.6 for v in c), -1)
+    elif kind == "window":
+        y = int(horizon - rng.uniform(1.2, 2.0) * m)
+        ww, wh = int(rng.uniform(0.6, 1.4) * m), int(rng.uniform(0.6, 1.0) * m)
+        sky = tuple(float(v) for v in wall + 0.6 * (np.array([225.0, 230, 235]) - wall))
+        cv2.rectangle(img, (x, y), (x + ww, y + wh), sky, -1)
+        cv2.rectangle(img, (x, y), (x + ww, y + wh), c, max(1, int(0.05 * m)))
+        cv2.line(img, (x + ww // 2, y), (x + ww // 2, y + wh), c, max(1, int(0.04 * m)))
+    elif kind == "picture":
+        y = int(horizon - rng.uniform(1.3, 1.9) * m)
+        cv2.rectangle(img, (x, y), (x + int(rng.uniform(0.3, 0.8) * m), y + int(rng.uniform(0.3, 0.6) * m)), c, -1)
+    elif kind == "shelf":
+        y = int(horizon - rng.uniform(1.0, 1.6) * m)
+        length = int(rng.uniform(0.6, 1.5) * m)
+        cv2.rectangle(img, (x, y), (x + length, y + max(1, int(0.04 * m))), c, -1)
+        for bx in np.sort(rng.uniform(x, x + length, int(rng.integers(1, 5)))):
+            bw, bh = rng.uniform(0.05, 0.2) * m, rng.uniform(0.1, 0.3) * m
+            tone = tuple(float(v) for v in color * rng.uniform(0.7, 1.3))
+            cv2.rectangle(img, (int(bx), int(y - bh)), (int(bx + bw), y), tone, -1)
+    elif kind == "cabinet":
+        height = rng.uniform(0.4, 1.0) * m
+        cv2.rectangle(img, (x, int(horizon - height)), (x + int(rng.uniform(0.5, 1.5) * m), horizon + 1), c, -1)
     else:
-        end = (int(rng.integers(0, w)), int(rng.integers(0, h)))
-        cv2.line(img, (x, y), end, color, int(rng.integers(1, 4)), cv2.LINE_AA)
+        stem = int(horizon - rng.uniform(1.2, 1.6) * m)
+        cv2.line(img, (x, horizon), (x, stem), c, max(1, int(0.02 * m)))
+        cv2.circle(img, (x, stem), max(2, int(0.15 * m)), tuple(float(v) for v in wall + 0.5 * (255 - wall)), -1)
 
 
 class _Camera:
@@ -619,22 +640,22 @@ class _Camera:
                        shirt_front=grade(look.shirt_front), pants=grade(look.pants), gloves=grade(look.gloves),
                        shoes=grade(look.shoes))
 
-    def shifts(self, t: np.ndarray, root_x: np.ndarray) -> np.ndarray:
-        """(N, 2) whole-pixel image offsets at times t: following the fighter plus a handheld wobble."""
+    def shifts(self, t: np.ndarray) -> np.ndarray:
+        """(N, 2) whole-pixel image offsets at times t: the camera's wobble (a laptop on a desk, a table
+        someone bumps)."""
         sc = self.scene
         s, ph = sc.shake, sc.shake_phase
         w = 2 * math.pi * t
-        dx = s * (np.sin(1.3 * w + ph[0]) + 0.5 * np.sin(3.1 * w + ph[1])) + _pan_shift(sc.view, sc.pan, root_x)
+        dx = s * (np.sin(1.3 * w + ph[0]) + 0.5 * np.sin(3.1 * w + ph[1]))
         dy = s * (np.sin(0.9 * w + ph[2]) + 0.5 * np.sin(2.3 * w + ph[3]))
         return np.round(np.stack([dx, dy], axis=1))
 
     def frame(self, shift: np.ndarray, k: int, draw: Callable[[np.ndarray], None]) -> np.ndarray:
         """Crop the backdrop for this shift, let ``draw(img)`` paint the fighter, then degrade frame k."""
         sc = self.scene
-        left, right, top, bottom = sc.pad
         # The camera moving right moves the scene left: crop further right.
-        x0 = int(np.clip(left - shift[0], 0, left + right))
-        y0 = int(np.clip(top - shift[1], 0, top + bottom))
+        x0 = int(np.clip(sc.pad - shift[0], 0, 2 * sc.pad))
+        y0 = int(np.clip(sc.pad - shift[1], 0, 2 * sc.pad))
         img = self.background[y0:y0 + sc.height, x0:x0 + sc.width].copy()
         draw(img)
         if sc.blur > 0:
@@ -704,17 +725,19 @@ def plan_class_clip(seed: int, person: Person, class_idx: int, index: int, opts:
     if label == "other/idle":
         tl.add(label, idle(person, seconds, rng))
     elif label == "other/walk":
-        tl.add("other/idle", idle(person, rng.uniform(0.05, 0.3), rng))
-        steps = 2 * math.ceil(seconds / person.step_seconds / 2)  # enough steps to walk to the end
-        keys = walk(person, steps, forward=bool(rng.random() < 0.6), swing_arms=bool(rng.random() < 0.5))
-        tl.add(label, _styled(keys, person, tempo, 1.0))
+        # Stepping in and out, as a player in front of a webcam does, until the clip is full.
+        tl.add("other/idle", idle(person, rng.uniform(0.1, 0.3), rng))
+        forward, swing_arms = bool(rng.random() < 0.5), bool(rng.random() < 0.5)
+        while tl.end < seconds:
+            tl.add(label, _styled(walk(person, 2, forward, swing_arms), person, tempo, 1.0))
+            forward = not forward
     else:
-        tl.add("other/idle", idle(person, rng.uniform(0.05, 0.4), rng))
-        tl.add(label, _styled(move_keys(label, person, opts), person, tempo, amplitude))
-        # Short punches repeat so most of any 1.6 s window shows punching.
-        while label.startswith("punch/") and tl.end + 0.9 < seconds and rng.random() < 0.75:
-            tl.add("other/idle", idle(person, rng.uniform(0.08, 0.35), rng))
+        # A short lead-in, then the move again and again with brief pauses: every 16-frame window
+        # (1.6 s at 10 fps) of the clip holds most of a move, not guard.
+        tl.add("other/idle", idle(person, rng.uniform(0.1, 0.3), rng))
+        while tl.end < seconds:
             tl.add(label, _styled(move_keys(label, person, opts), person, tempo, amplitude))
+            tl.add("other/idle", idle(person, rng.uniform(0.1, 0.35), rng))
     name = f"{label}/{person.pid}_c{index:02d}.mp4"
     return _finish_plan(name, label, person, fps, frames, tl, rng, opts)
 
@@ -755,7 +778,7 @@ def render(plan: ClipPlan, times: np.ndarray | None = None) -> tuple[np.ndarray,
     t = plan.times if times is None else np.asarray(times, dtype=np.float64)
     skel = plan.skeletons(t)
     camera = _Camera(plan.scene)
-    shifts = camera.shifts(t, skel.joint("pelvis")[:, 0])
+    shifts = camera.shifts(t)
     painter = FighterPainter(plan.person.body, camera.graded(plan.person.look), skel, plan.scene.view, shifts)
     frames = np.empty((len(t), plan.scene.height, plan.scene.width, 3), np.uint8)
     for k in range(len(t)):
