@@ -1,0 +1,36 @@
+"""The one-command demo (issue 5) in its quick form: synthesize, embed, evaluate, save a usable LSTM."""
+
+import json
+
+import numpy as np
+import pytest
+
+from actionrec.demo import DemoOptions, run_demo
+from actionrec.models import load_model
+from actionrec.pipeline import predict_clip
+
+
+@pytest.mark.slow
+def test_quick_demo_runs_end_to_end(tmp_path, weights_path):
+    lines = []
+    result = run_demo(DemoOptions.quick(out=tmp_path / "demo"), weights=weights_path, log=lines.append)
+    report = json.loads((result.report_dir / "report.json").read_text())
+    assert report["folds"] == 2 and set(report["models"]) == {"frame_last", "frame_mean", "lstm"}
+    assert report["coarse"]["classes"] == ["kick", "other", "punch"]
+    assert len(report["classes"]) == 7
+    for fold in report["groups_per_fold"]:
+        assert not set(fold["train"]) & set(fold["test"])
+    assert "lstm" in result.table and any(line.startswith("[4/4]") for line in lines)
+    config = json.loads((tmp_path / "demo" / "demo.json").read_text())
+    assert config["options"]["people"] == 4
+
+    model = load_model(result.model_dir)
+    assert model.kind == "lstm" and model.frame_spec.width == 160
+    clip = next((result.dataset / "kick" / "back").iterdir())
+    pred = predict_clip(model, clip, weights=weights_path)
+    assert pred.proba.shape == (len(pred.times), 7)
+    assert np.allclose(pred.proba.sum(axis=1), 1, atol=1e-4)
+
+    again = run_demo(DemoOptions.quick(out=tmp_path / "demo"), weights=weights_path, log=lines.append)
+    assert again.report["models"]["lstm"]["macro_f1"] == report["models"]["lstm"]["macro_f1"]  # folds resumed
+    assert sum("done earlier" in line for line in lines) == 2
