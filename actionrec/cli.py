@@ -304,7 +304,7 @@ def synth(
 @command
 def demo(
     out: Optional[Path] = typer.Option(None, help="Output folder (default runs/demo, or runs/demo-quick with --quick)"),
-    quick: bool = typer.Option(False, help="A small run (about 3 minutes) for a first look and the tests"),
+    quick: bool = typer.Option(False, help="A small run (about a minute) for a first look and the tests"),
     seed: int = typer.Option(0, help="Seed for synthesis, folds and training"),
     weights: Optional[Path] = WEIGHTS,
 ):
