@@ -28,7 +28,7 @@ WEIGHTS_ENV = "ACTIONREC_MOBILENET_WEIGHTS"
 WEIGHTS_FILE = "mobilenet_1_0_224_tf_no_top.h5"
 EMBEDDING_DIM = 1024
 # Bump when the embedding of a frame would change for the same config (preprocessing, model).
-EMBED_FORMAT = 2  # 2: resize by halving steps, then area (video.prepare)
+EMBED_FORMAT = 3  # 3: halve to 4x, bilinear to 2x, halve (video.prepare); 2: halving, then area
 
 
 def resolve_weights(explicit: str | os.PathLike | None = None) -> Path:

@@ -34,10 +34,23 @@ def test_fps_zero_keeps_every_frame_and_frames_are_rgb_area_resized():
     ok, bgr = cap.read()
     cap.release()
     expected = cv2.cvtColor(cv2.resize(bgr, (100, 56), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
-    # Halving steps then area: nearly one direct area resize; and RGB, not BGR, order.
+    # Halving and bilinear steps: nearly one direct area resize; and RGB, not BGR, order.
     diff = np.abs(frames[0].astype(int) - expected)
     assert ok and diff.mean() < 1.0 and diff.max() <= 16
     assert np.abs(frames[0][..., ::-1].astype(int) - expected).mean() > 5 * diff.mean()
+
+
+@pytest.mark.parametrize("size", [(100, 56), (160, 90), (224, 126), (224, 224), (64, 48)])
+@pytest.mark.parametrize("clip", [PUNCH_AVI, EXERCISE_AVI], ids=["punch", "exercise"])
+def test_fast_resize_stays_close_to_a_direct_area_resize(clip, size):
+    """``prepare``'s cheap steps (halving, bilinear under 2x) against OpenCV's slow direct area resize:
+    within about a grey level on average on real footage, at the sizes users pick."""
+    spec = FrameSpec(width=size[0], height=size[1])
+    for rgb in source_frames(clip)[::20]:
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        expected = cv2.cvtColor(cv2.resize(bgr, size, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+        diff = np.abs(prepare(bgr, spec).astype(int) - expected)
+        assert diff.mean() < 2.0 and np.percentile(diff, 99) <= 24, (size, diff.mean(), np.percentile(diff, 99))
 
 
 def test_other_sizes_and_grayscale_replicated():
