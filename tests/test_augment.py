@@ -30,23 +30,23 @@ from actionrec.augment import (
 from actionrec.datasets import load_dataset
 from actionrec.errors import ActionrecError
 from actionrec.video import FrameSpec, read_clip, write_video
+from conftest import EXERCISE_AVI, PUNCH_AVI
 
 # imgaug's CropAndPad converts 1-element arrays to scalars, deprecated since numpy 1.25 (fine with numpy 2.2).
 pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning")
 
-REAL = Path("/work/shared/fixtures/real")
 SPEC = FrameSpec()  # 100x56 at 10 fps, the model input
 
 
 @pytest.fixture(scope="module")
 def punch_frames() -> np.ndarray:
-    frames, _ = read_clip(REAL / "ucf101_punch_g03_c01.avi", SPEC)
+    frames, _ = read_clip(PUNCH_AVI, SPEC)
     return frames
 
 
 @pytest.fixture(scope="module")
 def other_frames() -> np.ndarray:
-    frames, _ = read_clip(REAL / "exercise_other.avi", SPEC)
+    frames, _ = read_clip(EXERCISE_AVI, SPEC)
     return frames[:60]
 
 
@@ -334,3 +334,39 @@ def test_frequency_noise_blend_is_deterministic(punch_frames):
     for seed in range(30):
         out, _ = aug.augment(window, None, seed)
         assert np.array_equal(out[0], out[1]) and np.array_equal(out[0], out[2])
+
+
+def test_on_the_fly_copies_are_of_training_clips_only_keep_groups_and_are_cached(tiny_dataset, embedder):
+    """``--augment N`` on train/evaluate: copies of the clips passed (a fold's training clips) and no others,
+    each in its source's group, flipped labels mapped, source embeddings untouched, and a second run
+    served from the cache with the same numbers."""
+    from actionrec.augment import AugmentOptions, FlipMap
+    from actionrec.augmented import AUG_MARK, add_augmented_clips
+    from actionrec.pipeline import embed_dataset_dir
+
+    data = embed_dataset_dir(tiny_dataset, SPEC, embedder=embedder, show_progress=False)
+    before = {cid: e.embeddings.copy() for cid, e in data.embeddings.items()}
+    training = [c for c in data.clips if c.group != "bob"]  # bob is the held-out person
+    options = AugmentOptions(flip_map=FlipMap(data.labels), flip_probability=1.0)
+    extended, copies = add_augmented_clips(data, training, 2, seed=3, options=options)
+
+    sources = {c.id: c for c in training}
+    assert len(copies) == 2 * len(training)
+    for copy in copies:
+        source = sources[copy.id.split(AUG_MARK)[0]]
+        assert copy.group == source.group != "bob"
+        if source.label is not None:  # every copy was flipped: left and right swap
+            assert copy.label == {"punch/left": "punch/right", "punch/right": "punch/left"}.get(source.label, source.label)
+        else:
+            assert [s.label for s in copy.segments] == ["punch/right"]
+        assert not np.array_equal(extended.embeddings[copy.id].embeddings, data.embeddings[source.id].embeddings)
+    assert {c.id for c in extended.clips} == set(data.embeddings) | {c.id for c in copies}
+    for cid, emb in before.items():  # the originals, the held-out person's above all, are as they were
+        assert np.array_equal(extended.embeddings[cid].embeddings, emb)
+
+    cache_files = sorted(data.cache_dir.rglob("*.npz"))
+    extended_again, again = add_augmented_clips(data, training, 2, seed=3, options=options)
+    assert sorted(data.cache_dir.rglob("*.npz")) == cache_files  # nothing new computed
+    assert [c.id for c in again] == [c.id for c in copies]
+    for c in copies:
+        assert np.array_equal(extended_again.embeddings[c.id].embeddings, extended.embeddings[c.id].embeddings)
