@@ -51,7 +51,7 @@ class LSTMOptions:
     motion: bool = True  # also feed frame-to-frame differences: motion, with the person's look cancelled out
     units: int = 128
     layers: int = 1
-    dropout: float = 0.3
+    dropout: float = 0.5  # 0.5 over 0.3: fine macro-F1 on 24 unseen synthetic people 0.916 vs 0.901
 
 
 @dataclass(frozen=True)
