@@ -205,6 +205,13 @@ def recipe_fingerprint(recipe: iaa.Augmenter) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _recipe_name(recipe: iaa.Augmenter | None) -> str:
+    """``article`` for the default recipe (None, or an augmenter identical to it), else ``custom <hash>``."""
+    if recipe is None or recipe_fingerprint(recipe) == recipe_fingerprint(article_recipe()):
+        return "article"
+    return f"custom {recipe_fingerprint(recipe)}"
+
+
 def derive_seed(seed: int, *keys: str | int) -> int:
     """A seed for one item (e.g. clip id and copy index) from the run's seed; stable across processes."""
     digest = hashlib.blake2b(json.dumps([seed, *keys]).encode(), digest_size=8).digest()
@@ -436,7 +443,7 @@ def bench_augment(
         "frames_per_run": n_windows * window,
         "window": window,
         "size": f"{w}x{h}",
-        "recipe": "article" if recipe is None else f"custom {recipe_fingerprint(recipe)}",
+        "recipe": _recipe_name(recipe),
     }
 
 

@@ -277,8 +277,7 @@ def bench_augment_cmd(
     """Milliseconds per frame for the augmentation recipe at 100x56."""
     from .augment import bench_augment, load_recipe
 
-    # None is the article's recipe, reported by name rather than as a custom fingerprint.
-    r = bench_augment(n_frames=frames, window=window, recipe=None if recipe == "article" else load_recipe(recipe))
+    r = bench_augment(n_frames=frames, window=window, recipe=load_recipe(recipe))
     typer.echo(json.dumps(r, indent=2))
 
 

@@ -136,7 +136,8 @@ def prepare(bgr: np.ndarray, spec: FrameSpec) -> np.ndarray:
         # Shrink with little aliasing, cheaply. OpenCV's area resize is fast only when it halves both axes
         # (at other factors it took 64 of the 80 us of preparing a 320x240 frame, time the decode thread
         # must keep well below the model's): so halve while the frame is 4x the target, bilinear (by a
-        # factor under 2, where it barely aliases) to exactly twice the target, and halve once more.
+        # factor under 2, where it barely aliases) to exactly twice the target, and halve once more. A
+        # frame under twice the target is scaled up to twice it first, so every path ends in that halving.
         while w >= 4 * tw and h >= 4 * th:
             bgr = cv2.resize(bgr[: h - h % 2, : w - w % 2], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
             h, w = bgr.shape[:2]

@@ -238,6 +238,10 @@ def test_bench_augment_reports_ms_per_frame():
     result = bench_augment(n_frames=20, repeats=2)
     print(f"\naugment bench (small run): {result}")
     assert result["ms_per_frame"] > 0 and result["size"] == "100x56" and len(result["runs_ms_per_frame"]) == 2
+    # The article's recipe is named, whether left as the default or passed in as loaded by `--recipe article`.
+    assert result["recipe"] == "article"
+    assert bench_augment(n_frames=10, repeats=1, recipe=load_recipe("article"))["recipe"] == "article"
+    assert bench_augment(n_frames=10, repeats=1, recipe=iaa.Fliplr(1.0))["recipe"].startswith("custom ")
 
 
 def test_derive_seed_is_stable_and_distinct():
