@@ -1,5 +1,5 @@
 """``python -m actionrec``: the same as the ``actionrec`` command."""
 
-from .cli import main
+from actionrec.cli import main
 
 main()

@@ -15,7 +15,7 @@ from typing import Optional
 
 import typer
 
-from .errors import ActionrecError
+from actionrec.errors import ActionrecError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Recognize fighting moves in video and play MK.js with them.")
 bench_app = typer.Typer(no_args_is_help=False, invoke_without_command=True, help="Benchmarks that print figures (medians after warm-up). Without a subcommand: every stage in one run.")
@@ -43,7 +43,7 @@ def command(fn):
 
 
 def frame_spec(fps: float, size: str, grayscale: bool):
-    from .video import FrameSpec
+    from actionrec.data.video import FrameSpec
 
     try:
         w, h = (int(v) for v in size.lower().split("x"))
@@ -65,7 +65,7 @@ THREADS = typer.Option(1, help="LiteRT threads (1 leaves the other core to the c
 @command
 def inspect(dataset: Path, background: str = typer.Option("other", help="Label of frames outside every annotated segment")):
     """Print classes, clips, frames, duration, fps and groups; list every problem found."""
-    from .datasets import inspect as run
+    from actionrec.data.datasets import inspect as run
 
     report = run(dataset, background=background)
     typer.echo(f"dataset {dataset}: {report.clips} clips, {report.frames} frames, {report.seconds:.1f} s")
@@ -87,10 +87,10 @@ def inspect(dataset: Path, background: str = typer.Option("other", help="Label o
 @command
 def embed(dataset: Path, fps: float = FPS, size: str = SIZE, grayscale: bool = GRAY, cache: Optional[Path] = CACHE, weights: Optional[Path] = WEIGHTS):
     """Embed every frame of every clip with MobileNet, cached per clip (a killed run resumes)."""
-    from .datasets import load_dataset
-    from .embed import default_cache_dir, embed_dataset
-    from .progress import Progress
-    from .video import probe
+    from actionrec.data.datasets import load_dataset
+    from actionrec.data.video import probe
+    from actionrec.features.cache import default_cache_dir, embed_dataset
+    from actionrec.util.progress import Progress
 
     ds = load_dataset(dataset)
     spec = frame_spec(fps, size, grayscale)
@@ -126,7 +126,7 @@ def train(
     weights: Optional[Path] = WEIGHTS,
 ):
     """Train the frame baseline or the LSTM on a dataset and write a model directory."""
-    from .pipeline import TrainSpec, train_on_dataset
+    from actionrec.learn.train import TrainSpec, train_on_dataset
 
     spec = TrainSpec.from_cli(
         model=model, window=window, stride=stride, label_policy=label_policy, epochs=epochs,
@@ -145,7 +145,7 @@ def train(
 @command
 def predict(model: Path, clip: Path, weights: Optional[Path] = WEIGHTS, as_json: bool = typer.Option(False, "--json", help="Print JSON lines")):
     """Print the predicted class and probabilities for every frame of a clip."""
-    from .pipeline import predict_clip
+    from actionrec.learn.train import predict_clip
 
     result = predict_clip(model, clip, weights=weights)
     classes = result.classes
@@ -180,8 +180,10 @@ def evaluate(
     weights: Optional[Path] = WEIGHTS,
 ):
     """Frame baseline vs LSTM on people the model never saw: report.json, report.md and plots."""
-    from .evaluate import evaluate as run, evaluate_options, print_table
-    from .pipeline import embed_dataset_dir
+    from actionrec.learn.evaluate import evaluate as run
+    from actionrec.learn.evaluate import evaluate_options
+    from actionrec.learn.report import print_table
+    from actionrec.learn.embedded import embed_dataset_dir
 
     options = evaluate_options(folds=folds, window=window, stride=stride, label_policy=label_policy, epochs=epochs, augment=augment, seed=seed)
     data = embed_dataset_dir(dataset, frame_spec(fps, size, grayscale), cache, weights)
@@ -208,9 +210,10 @@ def augment(
     grayscale: bool = GRAY,
 ):
     """Write augmented copies of every clip (one transform per clip) plus preview.png; a killed run resumes."""
-    from .augment import augment_dataset, load_recipe, parse_flip_pairs
-    from .datasets import load_dataset
-    from .progress import Progress
+    from actionrec.data.augment import augment_dataset
+    from actionrec.data.datasets import load_dataset
+    from actionrec.data.recipe import load_recipe, parse_flip_pairs
+    from actionrec.util.progress import Progress
 
     ds = load_dataset(dataset)
     bar = Progress("augment", total=len(ds.clips) * (copies + int(originals)), unit="clips")
@@ -239,8 +242,8 @@ def bench(
     """Every stage in one process and one run: decode, embed vs raw model, augment, LSTM step, stream step, memory."""
     if ctx.invoked_subcommand is not None:
         return
-    from .atomic import write_json
-    from .bench import bench_all, format_table
+    from actionrec.tools.bench.suite import bench_all, format_table
+    from actionrec.util.atomic import write_json
 
     results = bench_all(seconds=seconds, weights=weights, log=lambda m: typer.echo(m, err=True))
     typer.echo(format_table(results))
@@ -261,7 +264,7 @@ def bench_embed_cmd(
     weights: Optional[Path] = WEIGHTS,
 ):
     """Frames/s of the full path (decode, resample, resize, embed) next to the model forward alone."""
-    from .bench import bench_embed
+    from actionrec.tools.bench.embed import bench_embed
 
     r = bench_embed(frame_spec(fps, size, grayscale), batch_size=batch_size, seconds=seconds, weights=weights, video=video)
     typer.echo(json.dumps(r, indent=2))
@@ -275,7 +278,8 @@ def bench_augment_cmd(
     recipe: str = typer.Option("article", help="Recipe spec, as for `augment`"),
 ):
     """Milliseconds per frame for the augmentation recipe at 100x56."""
-    from .augment import bench_augment, load_recipe
+    from actionrec.data.recipe import load_recipe
+    from actionrec.tools.bench.augment import bench_augment
 
     r = bench_augment(n_frames=frames, window=window, recipe=load_recipe(recipe))
     typer.echo(json.dumps(r, indent=2))
@@ -292,7 +296,7 @@ def synth(
     seed: int = typer.Option(0, help="Same seed, same videos"),
 ):
     """Render synthetic fighters: class-folder clips, annotated sparring videos, groups.csv, preview.png."""
-    from .synth import synthesize
+    from actionrec.synth.dataset import synthesize
 
     s = synthesize(out, people=people, clips_per_class=clips_per_class, seed=seed, sparring_per_person=sparring, sparring_seconds=sparring_seconds)
     typer.echo(f"{s.clips} clips and {s.sparring} sparring videos in {out} ({s.rendered} rendered now, {s.seconds:.1f} s)")
@@ -309,7 +313,7 @@ def demo(
     weights: Optional[Path] = WEIGHTS,
 ):
     """Synthesize fighters, embed, evaluate frame baseline vs LSTM on unseen people, save a ready LSTM."""
-    from .demo import DemoOptions, run_demo
+    from actionrec.tools.demo import DemoOptions, run_demo
 
     options = DemoOptions.quick(seed=seed) if quick else DemoOptions(seed=seed)
     if out is not None:
@@ -327,7 +331,7 @@ HOOK_HELP = "Map a class to a Detect hook, CLASS=HOOK (e.g. kick/back=onPunch); 
 
 
 def _hooks(pairs: list[str]) -> dict[str, str]:
-    from .bridge import DEFAULT_HOOKS
+    from actionrec.live.game import DEFAULT_HOOKS
 
     hooks = dict(DEFAULT_HOOKS)
     for pair in pairs:
@@ -353,8 +357,8 @@ def live(
     weights: Optional[Path] = WEIGHTS,
 ):
     """Play MK.js (or the practice page) from a camera, video file or stream URL."""
-    from .bridge import LiveOptions, run_live
-    from .stream import parse_source
+    from actionrec.live.camera import parse_source
+    from actionrec.live.game import LiveOptions, run_live
 
     options = LiveOptions(source=parse_source(source), host=host, port=port, game_dir=game_dir, hooks=_hooks(hook), wait_for_page=wait_for_page)
     report = run_live(model, options, weights, log=typer.echo, backend=backend, threads=threads)
@@ -376,9 +380,9 @@ def replay(
     """Run the live loop on a file as fast as possible; print the events, and score them if annotated."""
     from dataclasses import asdict
 
-    from .events import format_score
-    from .runtime import InferenceSession, SessionOptions
-    from .stream import replay as run
+    from actionrec.events.scoring import format_score
+    from actionrec.live.replay import replay as run
+    from actionrec.live.runtime import InferenceSession, SessionOptions
 
     session = InferenceSession(SessionOptions(model, backend=backend, num_threads=threads, weights=weights))
 
@@ -408,8 +412,8 @@ def bench_stream_cmd(
     weights: Optional[Path] = WEIGHTS,
 ):
     """Live play with VIDEO as the camera: sustained fps, step time, capture-to-hook latency."""
-    from .bridge import CHROMIUM, bench_stream
-    from .runtime import InferenceSession, SessionOptions
+    from actionrec.live.runtime import InferenceSession, SessionOptions
+    from actionrec.tools.bench.stream import CHROMIUM, bench_stream
 
     session = InferenceSession(SessionOptions(model, backend=backend, num_threads=threads, weights=weights))
     figures = bench_stream(session, video, chromium=CHROMIUM if browser else None, log=typer.echo)
@@ -424,7 +428,7 @@ def export(
     weights: Optional[Path] = WEIGHTS,
 ):
     """Write a fast inference copy of MODEL into its directory (checked against Keras within 1e-3)."""
-    from .export import export_model
+    from actionrec.live.export import export_model
 
     record = export_model(model, tuple(format), weights=weights)
     for name, info in record.get("files", {}).items():
@@ -450,8 +454,9 @@ def record(
     port: int = typer.Option(8766, help="Port for the recording page"),
 ):
     """Record labeled clips of yourself: a served page cues each take; clips go into DATASET with groups.csv."""
-    from .record import RecordOptions, run_record
-    from .stream import parse_source
+    from actionrec.live.camera import parse_source
+    from actionrec.live.record.plan import RecordOptions
+    from actionrec.live.record.recorder import run_record
 
     options = RecordOptions(dataset=dataset, person=person, moves=moves, reps=reps, source=parse_source(source), idle=idle,
                             countdown=countdown, take_seconds=take_seconds, seed=seed, continuous=continuous, host=host, port=port)

@@ -49,7 +49,7 @@ def source_frames(path: Path, start: int = 0, count: int | None = None) -> np.nd
 
 def write_clip(path: Path, frames: np.ndarray, fps: float = 25.0) -> Path:
     """Write RGB frames as a video (.avi = MJPG, .mp4 = mp4v) through actionrec's own writer."""
-    from actionrec.video import write_video
+    from actionrec.data.video import write_video
 
     write_video(path, frames, fps)
     return path
@@ -125,7 +125,7 @@ def exercise_avi() -> Path:
 def embedder(weights_path):
     """One real ``Embedder`` (100x56, 10 fps, RGB, batch 32) loaded once; ``embedder.for_spec(spec)`` for
     another rate or grayscale shares its model."""
-    from actionrec.embed import Embedder
+    from actionrec.features.mobilenet import Embedder
 
     return Embedder(weights=weights_path)
 

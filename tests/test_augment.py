@@ -12,24 +12,12 @@ import imgaug.augmenters as iaa
 import numpy as np
 import pytest
 
-from actionrec.augment import (
-    AugmentOptions,
-    FlipMap,
-    RecipeParams,
-    WindowAugmenter,
-    article_recipe,
-    augment_dataset,
-    bench_augment,
-    derive_seed,
-    load_recipe,
-    mirror_label,
-    parse_flip_pairs,
-    preview_grid,
-    save_preview,
-)
-from actionrec.datasets import load_dataset
+from actionrec.data.recipe import AugmentOptions, FlipMap, RecipeParams, WindowAugmenter, article_recipe, derive_seed, load_recipe, mirror_label, parse_flip_pairs
+from actionrec.data.augment import augment_dataset, preview_grid, save_preview
+from actionrec.tools.bench.augment import bench_augment
+from actionrec.data.datasets import load_dataset
 from actionrec.errors import ActionrecError
-from actionrec.video import FrameSpec, read_clip, write_video
+from actionrec.data.video import FrameSpec, read_clip, write_video
 from conftest import EXERCISE_AVI, PUNCH_AVI
 
 # imgaug's CropAndPad converts 1-element arrays to scalars, deprecated since numpy 1.25 (fine with numpy 2.2).
@@ -344,9 +332,9 @@ def test_on_the_fly_copies_are_of_training_clips_only_keep_groups_and_are_cached
     """``--augment N`` on train/evaluate: copies of the clips passed (a fold's training clips) and no others,
     each in its source's group, flipped labels mapped, source embeddings untouched, and a second run
     served from the cache with the same numbers."""
-    from actionrec.augment import AugmentOptions, FlipMap
-    from actionrec.augmented import AUG_MARK, add_augmented_clips
-    from actionrec.pipeline import embed_dataset_dir
+    from actionrec.data.recipe import AugmentOptions, FlipMap
+    from actionrec.learn.augmented_copies import AUG_MARK, add_augmented_clips
+    from actionrec.learn.embedded import embed_dataset_dir
 
     data = embed_dataset_dir(tiny_dataset, SPEC, embedder=embedder, show_progress=False)
     before = {cid: e.embeddings.copy() for cid, e in data.embeddings.items()}

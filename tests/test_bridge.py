@@ -10,9 +10,10 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from actionrec.bridge import BRIDGE_TAG, Bridge, Site, inject_bridge
+from actionrec.live.site import BRIDGE_TAG, Site, inject_bridge
+from actionrec.live.server import Bridge
 from actionrec.errors import ActionrecError
-from actionrec.trigger import Event
+from actionrec.events.trigger import Event
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import PUNCH_AVI, build_annotated_dataset, build_class_dataset
 
-from actionrec.datasets import coarse, inspect, load_dataset
+from actionrec.data.datasets import coarse, inspect, load_dataset
 from actionrec.errors import ActionrecError
 
 

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from actionrec.demo import DemoOptions, run_demo
-from actionrec.models import load_model
-from actionrec.pipeline import predict_clip
+from actionrec.tools.demo import DemoOptions, run_demo
+from actionrec.learn.models import load_model
+from actionrec.learn.train import predict_clip
 
 
 @pytest.mark.slow

@@ -15,12 +15,13 @@ import numpy as np
 import pytest
 from conftest import EXERCISE_AVI, PUNCH_AVI, leftover_temp_files, source_frames, write_clip
 
-import actionrec.embed as embed_mod
-from actionrec.datasets import load_dataset
-from actionrec.embed import (WEIGHTS_ENV, EmbedderConfig, EmbeddingCache, Embedder, clip_digest, embed_clip,
-                             embed_dataset, resolve_weights)
+import actionrec.features.cache as embed_mod
+from actionrec.data.datasets import load_dataset
+from actionrec.features.mobilenet import WEIGHTS_ENV, EmbedderConfig, Embedder, resolve_weights
+from actionrec.features.cache import EmbeddingCache, embed_clip, embed_dataset
+from actionrec.data.digest import clip_digest
 from actionrec.errors import ActionrecError
-from actionrec.video import FrameSpec, read_clip
+from actionrec.data.video import FrameSpec, read_clip
 
 
 def test_embedding_equals_direct_keras_call(embedder, weights_path):
@@ -271,7 +272,7 @@ def test_wrong_weights_files_are_refused(tmp_path):
 
 
 def test_stale_temp_files_of_killed_writers_are_removed(tmp_path):
-    from actionrec.atomic import write_json
+    from actionrec.util.atomic import write_json
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(dead.stdout)
@@ -287,7 +288,7 @@ def test_stale_temp_files_of_killed_writers_are_removed(tmp_path):
 
 
 def test_bench_embed_reports_full_path_next_to_raw_forward(embedder):
-    from actionrec.bench import bench_embed
+    from actionrec.tools.bench.embed import bench_embed
 
     result = bench_embed(embedder=embedder, seconds=0)
     assert result["repeats"] == 3 and result["frames_per_run"] == 150  # 15 s at 10 fps

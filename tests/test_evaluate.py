@@ -12,11 +12,11 @@ import cv2
 import numpy as np
 import pytest
 
-from actionrec.datasets import load_dataset
+from actionrec.data.datasets import load_dataset
 from actionrec.errors import ActionrecError
-from actionrec.evaluate import evaluate, evaluate_options, grouped_folds
-from actionrec.pipeline import embed_dataset_dir
-from actionrec.video import FrameSpec, write_video
+from actionrec.learn.evaluate import evaluate, evaluate_options, grouped_folds
+from actionrec.learn.embedded import embed_dataset_dir
+from actionrec.data.video import FrameSpec, write_video
 
 PEOPLE = ["ann", "bob", "cat", "dan"]
 

@@ -4,11 +4,10 @@ import numpy as np
 import pytest
 
 from actionrec.errors import ActionrecError
-from actionrec.datasets import Segment
-from actionrec.datasets import read_annotations
-from actionrec.events import (ProbRun, levenshtein, levenshtein_accuracy, score_events, score_runs,
-                              segments_for, tune_trigger)
-from actionrec.trigger import Event, TriggerOptions
+from actionrec.data.datasets import Segment
+from actionrec.data.datasets import read_annotations
+from actionrec.events.scoring import ProbRun, levenshtein, levenshtein_accuracy, score_events, score_runs, segments_for, tune_trigger
+from actionrec.events.trigger import Event, TriggerOptions
 
 SEGMENTS = [
     Segment(0.0, 2.0, "other/idle"),
@@ -82,7 +81,7 @@ def test_read_annotations(tmp_path):
 
 def _probs_for(segments, fps=30.0, noise_at=()):
     """Clean per-frame probabilities (classes kick, other, punch) that follow the segments."""
-    from actionrec.datasets import coarse
+    from actionrec.data.datasets import coarse
 
     duration = segments[-1].end
     times = np.arange(int(duration * fps)) / fps

@@ -11,13 +11,16 @@ import numpy as np
 import pytest
 from conftest import EXERCISE_AVI, PUNCH_AVI, build_class_dataset, leftover_temp_files
 
-from actionrec.embed import file_digest
+from actionrec.data.digest import file_digest
 from actionrec.errors import ActionrecError
-from actionrec.export import CLASSIFIER_FILE, EMBEDDER_FILE, SAVEDMODEL_DIR, export_model
-from actionrec.models import CONFIG_FILE, LSTMOptions, TrainOptions
-from actionrec.pipeline import TrainSpec, embed_dataset_dir, fit, predict_clip
-from actionrec.runtime import InferenceSession, SessionOptions, measure_engines, measure_stream_step
-from actionrec.video import FrameSpec, read_clip
+from actionrec.live.exported import CLASSIFIER_FILE, EMBEDDER_FILE, SAVEDMODEL_DIR
+from actionrec.live.export import export_model
+from actionrec.learn.models import CONFIG_FILE, LSTMOptions, TrainOptions
+from actionrec.learn.train import TrainSpec, fit, predict_clip
+from actionrec.learn.embedded import embed_dataset_dir
+from actionrec.live.runtime import InferenceSession, SessionOptions
+from actionrec.tools.bench.stream import measure_engines, measure_stream_step
+from actionrec.data.video import FrameSpec, read_clip
 
 FAST = TrainOptions(epochs=3, batch_size=32, patience=0)
 TOL = 1e-3

@@ -5,11 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from actionrec.bridge import Bridge, LiveOptions, LiveSession, Site
-from actionrec.datasets import coarse
-from actionrec.datasets import read_annotations
-from actionrec.events import segments_for
-from actionrec.trigger import Event
+from actionrec.live.server import Bridge
+from actionrec.live.game import LiveOptions, LiveSession
+from actionrec.live.site import Site
+from actionrec.data.datasets import coarse
+from actionrec.data.datasets import read_annotations
+from actionrec.events.scoring import segments_for
+from actionrec.events.trigger import Event
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -140,13 +142,14 @@ def sparring(tmp_path_factory, weights_path):
     well the model generalizes (replay metrics on held-out people measure that). 160x90 frames: at
     100x56 the synthetic poses are too close for even a memorizing model to fire cleanly.
     """
-    from actionrec.embed import Embedder
-    from actionrec.export import export_model
-    from actionrec.models import LSTMOptions, TrainOptions
-    from actionrec.pipeline import TrainSpec, embed_dataset_dir, fit
-    from actionrec.runtime import InferenceSession, SessionOptions
-    from actionrec.synth import synthesize
-    from actionrec.video import FrameSpec
+    from actionrec.features.mobilenet import Embedder
+    from actionrec.live.export import export_model
+    from actionrec.learn.models import LSTMOptions, TrainOptions
+    from actionrec.learn.train import TrainSpec, fit
+    from actionrec.learn.embedded import embed_dataset_dir
+    from actionrec.live.runtime import InferenceSession, SessionOptions
+    from actionrec.synth.dataset import synthesize
+    from actionrec.data.video import FrameSpec
 
     root = tmp_path_factory.mktemp("synth") / "data"
     synthesize(root, people=2, clips_per_class=2, seed=3, sparring_per_person=1, sparring_seconds=15)

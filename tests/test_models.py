@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 from conftest import PUNCH_AVI, build_class_dataset, leftover_temp_files
 
-from actionrec.embed import EmbedderConfig
+from actionrec.features.mobilenet import EmbedderConfig
 from actionrec.errors import ActionrecError
-from actionrec.models import (CONFIG_FILE, MODEL_FILE, FrameOptions, LSTMOptions, TrainOptions, load_model,
-                              split_validation, train)
-from actionrec.pipeline import TrainSpec, embed_dataset_dir, fit, predict_clip
-from actionrec.video import FrameSpec
+from actionrec.learn.models import CONFIG_FILE, MODEL_FILE, FrameOptions, LSTMOptions, TrainOptions, load_model, split_validation, train
+from actionrec.learn.train import TrainSpec, fit, predict_clip
+from actionrec.learn.embedded import embed_dataset_dir
+from actionrec.data.video import FrameSpec
 
 FAST = TrainOptions(epochs=2, batch_size=32, patience=0)
 

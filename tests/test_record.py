@@ -16,13 +16,12 @@ import pytest
 
 from conftest import leftover_temp_files
 
-from actionrec.datasets import inspect, load_dataset
+from actionrec.data.datasets import inspect, load_dataset
 from actionrec.errors import ActionrecError
-from actionrec.datasets import read_annotations
-from actionrec.events import segments_for
-from actionrec.record import (
-    IDLE, RecordOptions, Recorder, TakePlan, cue_text, parse_moves, plan_takes, run_record,
-)
+from actionrec.data.datasets import read_annotations
+from actionrec.events.scoring import segments_for
+from actionrec.live.record.plan import IDLE, RecordOptions, TakePlan, cue_text, parse_moves, plan_takes
+from actionrec.live.record.recorder import Recorder, run_record
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -33,7 +32,7 @@ FPS = 25.0  # the sparring video's rate (asserted in the fixture)
 @pytest.fixture(scope="module")
 def sparring(tmp_path_factory):
     """(video, its annotated segments, its frames (N, H, W, 3) BGR) of a 20 s synthetic sparring video."""
-    from actionrec.synth import synthesize
+    from actionrec.synth.dataset import synthesize
 
     root = tmp_path_factory.mktemp("synth") / "data"
     synthesize(root, people=1, clips_per_class=1, seed=0, sparring_per_person=1, sparring_seconds=20)

@@ -11,9 +11,10 @@ import pytest
 from conftest import EXERCISE_AVI, source_frames, write_clip
 
 from actionrec.errors import ActionrecError
-from actionrec.stream import FrameGrabber, RingBuffer, StreamClassifier, parse_source, ring_capacity, stream_steps
-from actionrec.trigger import TriggerPolicy
-from actionrec.video import FrameSpec
+from actionrec.live.camera import FrameGrabber, parse_source
+from actionrec.live.stream import RingBuffer, StreamClassifier, ring_capacity, stream_steps
+from actionrec.events.trigger import TriggerPolicy
+from actionrec.data.video import FrameSpec
 
 
 def index_embedding(i, dim=8):

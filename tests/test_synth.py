@@ -15,12 +15,13 @@ import numpy as np
 import pytest
 
 from actionrec.errors import ActionrecError
-from actionrec.figure import forward_kinematics
-from actionrec.synth import (
-    CLASSES, MOVES, SynthConfig, SynthOptions, Timeline, kick_extension, make_person, move_keys, plan_dataset,
-    synthesize,
-)
-from actionrec.video import FrameSpec, probe, read_clip
+from actionrec.synth.figure import forward_kinematics
+from actionrec.synth.options import CLASSES, MOVES, SynthConfig, SynthOptions
+from actionrec.synth.plan import Timeline, plan_dataset
+from actionrec.synth.moves import kick_extension, move_keys
+from actionrec.synth.people import make_person
+from actionrec.synth.dataset import synthesize
+from actionrec.data.video import FrameSpec, probe, read_clip
 
 # Tiny but complete: 2 people x 7 classes x 1 clip, one 16 s sparring video each.
 TINY = dict(people=2, clips_per_class=1, seed=3, sparring_per_person=1, sparring_seconds=16.0)
@@ -212,7 +213,7 @@ def test_complete_folder_is_cached_and_other_configs_refused(tiny: Path, tmp_pat
 
 def test_killed_run_resumes_to_the_same_bytes(tiny: Path, tmp_path: Path):
     out = tmp_path / "resumed"
-    code = f"from actionrec.synth import synthesize; synthesize({str(out)!r}, **{TINY!r})"
+    code = f"from actionrec.synth.dataset import synthesize; synthesize({str(out)!r}, **{TINY!r})"
     proc = subprocess.Popen([sys.executable, "-c", code])
     try:
         deadline = time.monotonic() + 60

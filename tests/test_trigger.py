@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from actionrec.errors import ActionrecError
-from actionrec.trigger import TriggerOptions, TriggerPolicy, article_rule
+from actionrec.events.trigger import TriggerOptions, TriggerPolicy, article_rule
 
 CLASSES = ["kick/front", "other/idle", "other/walk", "punch/cross", "punch/jab"]
 

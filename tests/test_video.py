@@ -8,7 +8,7 @@ import pytest
 from conftest import EXERCISE_AVI, PUNCH_AVI, leftover_temp_files, source_frames, write_clip, write_frame_folder
 
 from actionrec.errors import ActionrecError
-from actionrec.video import FrameSpec, check_clip, iter_source_frames, prepare, probe, read_clip
+from actionrec.data.video import FrameSpec, check_clip, iter_source_frames, prepare, probe, read_clip
 
 
 def test_probe_real_clips():

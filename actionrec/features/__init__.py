@@ -1,0 +1,1 @@
+"""Per-frame features: MobileNet embeddings (``mobilenet``) and their per-clip cache (``cache``)."""

@@ -1,0 +1,1 @@
+"""Data in: video files and frame folders, labelled datasets, and their augmentation."""

@@ -1,0 +1,347 @@
+"""Labeled clip datasets: the two layouts every command reads.
+
+1. Class folders: ``DATASET/<label>/<clip>`` where a clip is a video file or a folder of numbered images.
+   Labels may nest one level for finer types: ``DATASET/kick/roundhouse/x.mp4`` is ``kick/roundhouse``,
+   whose coarse class is ``kick``.
+2. Annotated videos: ``DATASET/annotations.csv`` with ``video,start,end,label`` (seconds). Frames outside
+   every segment get the background label (default ``other``).
+
+Both may be mixed in one dataset: a video listed in ``annotations.csv`` is never read as a class-folder clip.
+Optional ``DATASET/groups.csv`` (``clip,group``) names the person or session of each clip, so splits can
+keep a person out of training and test at once. Without it each clip is its own group.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from actionrec.data.video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, check_clip, probe
+from actionrec.errors import ActionrecError
+
+ANNOTATIONS = "annotations.csv"
+GROUPS = "groups.csv"
+
+
+def coarse(label: str) -> str:
+    """``kick/roundhouse`` -> ``kick``; a label without a slash is its own coarse class."""
+    return label.split("/", 1)[0]
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: float
+    end: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One video (or frame folder) with its label, or its annotated segments, and its group."""
+
+    path: Path
+    id: str  # path relative to the dataset root, forward slashes: the key in groups.csv and caches
+    group: str
+    label: str | None = None
+    segments: tuple[Segment, ...] = ()
+    background: str = "other"
+
+    @property
+    def is_annotated(self) -> bool:
+        return self.label is None
+
+    def labels_at(self, times: np.ndarray) -> list[str]:
+        """The label of each frame timestamp (seconds)."""
+        if self.label is not None:
+            return [self.label] * len(times)
+        out = []
+        for t in times:
+            hit = next((s.label for s in self.segments if s.start <= t < s.end), self.background)
+            out.append(hit)
+        return out
+
+    @property
+    def labels(self) -> list[str]:
+        if self.label is not None:
+            return [self.label]
+        return sorted({s.label for s in self.segments} | {self.background})
+
+
+@dataclass
+class Dataset:
+    root: Path
+    clips: list[Clip]
+    background: str = "other"
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def labels(self) -> list[str]:
+        """Every label that can occur, sorted (the background only if annotated videos need it)."""
+        return sorted({lab for c in self.clips for lab in c.labels})
+
+    @property
+    def groups(self) -> list[str]:
+        return sorted({c.group for c in self.clips})
+
+    @property
+    def nested(self) -> bool:
+        return any("/" in lab for lab in self.labels)
+
+
+def load_dataset(root: str | Path, background: str = "other", strict: bool = True) -> Dataset:
+    """Read a dataset folder. With ``strict`` the first problem raises; otherwise all are collected.
+
+    Problems found here are structural (missing files, bad CSV rows, empty labels). Decoding problems
+    (corrupt video, zero frames) surface when frames are read; ``inspect`` checks those too.
+    """
+    root = Path(root)
+    problems: list[str] = []
+
+    def problem(msg: str) -> None:
+        if strict:
+            raise ActionrecError(msg)
+        problems.append(msg)
+
+    if not root.is_dir():
+        raise ActionrecError(f"{root}: dataset folder does not exist")
+    annotated = _read_annotations(root, background, problem)
+    clips_by_id: dict[str, tuple[Path, str | None, tuple[Segment, ...]]] = {}
+    for vid, segs in annotated.items():
+        clips_by_id[vid] = (root / vid, None, segs)
+    for path, label in _scan_class_folders(root, set(annotated), problem):
+        clips_by_id[_rel(path, root)] = (path, label, ())
+    if not clips_by_id:
+        problem(
+            f"{root}: dataset is empty; expected class folders DATASET/<label>/<clip> "
+            f"(video {'/'.join(VIDEO_EXTENSIONS)} or a folder of images) or {ANNOTATIONS}"
+        )
+    groups = _read_groups(root, set(clips_by_id), problem)
+    clips = [
+        Clip(path=p, id=cid, group=groups.get(cid, cid), label=lab, segments=segs, background=background)
+        for cid, (p, lab, segs) in sorted(clips_by_id.items())
+    ]
+    return Dataset(root=root, clips=clips, background=background, problems=problems)
+
+
+def _rel(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def _scan_class_folders(root: Path, annotated: set[str], problem):
+    """Yield (clip path, label) for ``root/<label>/<clip>`` and ``root/<coarse>/<fine>/<clip>``."""
+    for top in sorted(p for p in root.iterdir() if not p.name.startswith(".")):
+        if top.is_dir():
+            yield from _scan_label_dir(root, top, top.name, annotated, problem, depth=1)
+        elif top.suffix.lower() in VIDEO_EXTENSIONS and top.name not in annotated:
+            problem(f"{top}: video at the dataset root has no label; move it into DATASET/<label>/ or list it in {ANNOTATIONS}")
+
+
+def _scan_label_dir(root: Path, folder: Path, label: str, annotated: set[str], problem, depth: int):
+    if not label.strip() or label != label.strip():
+        problem(f"{folder}: label folder name {label!r} is empty or has surrounding spaces")
+        return
+    entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    found = False
+    for entry in entries:
+        rel = _rel(entry, root)
+        if rel in annotated:
+            found = True
+            continue
+        if entry.is_file():
+            if entry.suffix.lower() in VIDEO_EXTENSIONS:
+                found = True
+                yield entry, label
+            elif entry.suffix.lower() in IMAGE_EXTENSIONS:
+                problem(f"{entry}: loose image in label folder {label!r}; put a clip's frames in its own folder")
+            else:
+                problem(f"{entry}: not a video ({'/'.join(VIDEO_EXTENSIONS)}) or frame folder")
+        elif entry.is_dir():
+            files = [p for p in entry.iterdir() if p.is_file() and not p.name.startswith(".")]
+            if files and any(p.suffix.lower() in IMAGE_EXTENSIONS for p in files):
+                found = True
+                yield entry, label
+            elif depth == 1:
+                # A sub-folder without images is a finer label: kick/roundhouse.
+                found = True
+                yield from _scan_label_dir(root, entry, f"{label}/{entry.name}", annotated, problem, depth=2)
+            else:
+                problem(f"{entry}: labels nest only one level (coarse/fine); expected a clip here")
+    if not found:
+        problem(f"{folder}: label {label!r} has no clips")
+
+
+def _read_csv(path: Path, columns: list[str], problem) -> list[tuple[int, dict[str, str]]]:
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            header = [h.strip() for h in (reader.fieldnames or [])]
+            if header[: len(columns)] != columns:
+                problem(f"{path}: header is {','.join(header) or '(empty)'}; expected {','.join(columns)}")
+                return []
+            return [(i + 2, {k.strip(): (v or "").strip() for k, v in row.items() if k}) for i, row in enumerate(reader)]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        problem(f"{path}: cannot read CSV ({exc})")
+        return []
+
+
+def parse_annotations(path: Path, problem) -> dict[str, list[Segment]]:
+    """``video,start,end,label`` rows -> {video: segments sorted by start}; bad rows go to ``problem``."""
+    by_video: dict[str, list[Segment]] = defaultdict(list)
+    for line, row in _read_csv(path, ["video", "start", "end", "label"], problem):
+        where = f"{path}:{line}"
+        video, label = row.get("video", ""), row.get("label", "")
+        try:
+            start, end = float(row.get("start", "")), float(row.get("end", ""))
+        except ValueError:
+            problem(f"{where}: start/end must be seconds, got {row.get('start')!r}, {row.get('end')!r}")
+            continue
+        if not video:
+            problem(f"{where}: empty video path")
+            continue
+        if not label:
+            problem(f"{where}: empty label")
+            continue
+        if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end <= start:
+            problem(f"{where}: segment {start}..{end} must have 0 <= start < end")
+            continue
+        by_video[Path(video).as_posix()].append(Segment(start, end, label))
+    for segs in by_video.values():
+        segs.sort(key=lambda s: s.start)
+    return dict(by_video)
+
+
+def read_annotations(path: str | os.PathLike) -> dict[str, list[Segment]]:
+    """An ``annotations.csv`` anywhere (e.g. ``replay --annotations``); the first bad row raises."""
+    path = Path(path)
+    if not path.is_file():
+        raise ActionrecError(f"{path}: no such annotations file")
+
+    def fail(msg: str) -> None:
+        raise ActionrecError(msg)
+
+    return parse_annotations(path, fail)
+
+
+def _read_annotations(root: Path, background: str, problem) -> dict[str, tuple[Segment, ...]]:
+    path = root / ANNOTATIONS
+    if not path.exists():
+        return {}
+    out = {}
+    for video, segs in parse_annotations(path, problem).items():
+        if not (root / video).is_file():
+            problem(f"{path}: video {video!r} not found under {root}")
+            continue
+        # Compare each segment with every earlier one still open, not just its neighbour: a long
+        # segment can overlap several later ones.
+        open_segs: list[Segment] = []
+        for b in segs:
+            open_segs = [a for a in open_segs if a.end > b.start + 1e-9]
+            for a in open_segs:
+                if a.label != b.label:
+                    problem(
+                        f"{path}: {video}: segments {a.start}-{a.end} ({a.label}) and "
+                        f"{b.start}-{b.end} ({b.label}) overlap with different labels"
+                    )
+            open_segs.append(b)
+        out[video] = tuple(segs)
+    return out
+
+
+def format_csv(header: list[str], rows) -> str:
+    """CSV text with ``\\n`` line ends, as every actionrec CSV (groups, annotations) is written."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def _read_groups(root: Path, clip_ids: set[str], problem) -> dict[str, str]:
+    path = root / GROUPS
+    if not path.exists():
+        return {}
+    groups: dict[str, str] = {}
+    for line, row in _read_csv(path, ["clip", "group"], problem):
+        clip, group = Path(row.get("clip", "")).as_posix(), row.get("group", "")
+        if not group:
+            problem(f"{path}:{line}: empty group for clip {clip!r}")
+        elif clip not in clip_ids:
+            problem(f"{path}:{line}: clip {clip!r} is not in the dataset")
+        else:
+            groups[clip] = group
+    return groups
+
+
+def check_media(dataset: Dataset) -> list[str]:
+    """Decode-level problems: unreadable videos, zero frames, non-images, segments past the end."""
+    problems = []
+    for clip in dataset.clips:
+        try:
+            info = check_clip(clip.path)
+        except ActionrecError as exc:
+            problems.append(str(exc))
+            continue
+        for s in clip.segments:
+            if s.start >= info.duration + 1e-6 or s.end > info.duration + 0.5:
+                problems.append(
+                    f"{dataset.root / ANNOTATIONS}: {clip.id}: segment {s.start}-{s.end} ({s.label}) "
+                    f"goes past the video's end at {info.duration:.2f} s"
+                )
+    return problems
+
+
+@dataclass
+class Inspection:
+    dataset: Dataset
+    rows: list[dict]  # one per label: clips, frames, seconds
+    clips: int
+    frames: int
+    seconds: float
+    fps: list[float]
+    groups: dict[str, int]
+    problems: list[str]
+
+
+def inspect(root: str | Path, background: str = "other") -> Inspection:
+    """Everything ``actionrec inspect`` prints, with every problem found (not just the first)."""
+    ds = load_dataset(root, background=background, strict=False)
+    problems = list(ds.problems) + check_media(ds)
+    per_label: dict[str, dict] = defaultdict(lambda: {"clips": 0, "frames": 0, "seconds": 0.0})
+    total_frames, total_seconds, rates = 0, 0.0, []
+    for clip in ds.clips:
+        try:
+            info = probe(clip.path)
+        except ActionrecError:
+            continue
+        total_frames += info.frames
+        total_seconds += info.duration
+        rates.append(info.fps)
+        if clip.label is not None:
+            row = per_label[clip.label]
+            row["clips"] += 1
+            row["frames"] += info.frames
+            row["seconds"] += info.duration
+        else:
+            covered = 0.0
+            for s in clip.segments:
+                row = per_label[s.label]
+                row["clips"] += 1
+                seconds = max(0.0, min(s.end, info.duration) - s.start)
+                covered += seconds
+                row["seconds"] += seconds
+                row["frames"] += int(round(seconds * info.fps))
+            rest = max(0.0, info.duration - covered)
+            if rest > 1e-6:
+                row = per_label[ds.background]
+                row["seconds"] += rest
+                row["frames"] += int(round(rest * info.fps))
+    rows = [{"label": lab, **vals} for lab, vals in sorted(per_label.items())]
+    groups = Counter(c.group for c in ds.clips)
+    return Inspection(ds, rows, len(ds.clips), total_frames, total_seconds, sorted(set(rates)), dict(groups), problems)

@@ -1,0 +1,276 @@
+"""Video in and out: decode clips (video files or folders of numbered images) into RGB frames.
+
+Frames are resampled to a target rate by their timestamps (default 10 fps, the article's 100 ms), resized
+to the model input (default 100x56) and optionally turned to grayscale replicated to 3 channels (the
+article's browser path). Everything downstream sees RGB ``uint8`` arrays of shape (H, W, 3).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from actionrec.errors import ActionrecError
+from actionrec.util.atomic import atomic_path
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+# Containers whose header holds an exact frame count (used to detect truncated files).
+EXACT_COUNT_EXTENSIONS = (".avi", ".mp4", ".mov")
+# A folder of images has no rate of its own; this is what we assume unless told otherwise.
+IMAGE_FOLDER_FPS = 30.0
+
+
+@dataclass(frozen=True)
+class FrameSpec:
+    """How frames are sampled and shaped before they reach the embedder."""
+
+    fps: float = 10.0  # resample to this rate; 0 keeps every source frame
+    width: int = 100
+    height: int = 56
+    grayscale: bool = False
+
+    def __post_init__(self) -> None:
+        # Normalize types so FrameSpec(fps=10) and FrameSpec(fps=10.0) give one cache key and one JSON form.
+        for name, kind in (("fps", float), ("width", int), ("height", int), ("grayscale", bool)):
+            object.__setattr__(self, name, kind(getattr(self, name)))
+        if self.fps < 0 or not math.isfinite(self.fps):
+            raise ActionrecError(f"frame rate must be >= 0 (0 keeps every frame), got {self.fps}")
+        if self.width < 32 or self.height < 32:
+            raise ActionrecError(f"frame size must be at least 32x32 for MobileNet, got {self.width}x{self.height}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: Path
+    frames: int
+    fps: float
+    width: int
+    height: int
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.fps if self.fps > 0 else 0.0
+
+
+def is_clip(path: Path) -> bool:
+    """A clip is a video file or a folder holding images."""
+    if path.is_file():
+        return path.suffix.lower() in VIDEO_EXTENSIONS
+    return path.is_dir() and any(p.suffix.lower() in IMAGE_EXTENSIONS for p in path.iterdir())
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The numbered images of a frame folder in numeric order (2.jpg before 10.jpg)."""
+    files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+    others = [p for p in files if p.suffix.lower() not in IMAGE_EXTENSIONS]
+    if others:
+        raise ActionrecError(
+            f"{folder}: frame folder holds non-image file(s) {', '.join(p.name for p in others[:3])}; "
+            f"expected only {'/'.join(IMAGE_EXTENSIONS)} images"
+        )
+    if not files:
+        raise ActionrecError(f"{folder}: frame folder has no images")
+    return sorted(files, key=_natural_key)
+
+
+def _natural_key(path: Path) -> list:
+    return [int(tok) if tok.isdigit() else tok for tok in re.split(r"(\d+)", path.name)]
+
+
+def probe(path: str | os.PathLike) -> VideoInfo:
+    """Frame count, rate and size of a clip, without decoding it all."""
+    path = Path(path)
+    if path.is_dir():
+        files = image_files(path)
+        first = _read_image(files[0])
+        return VideoInfo(path, len(files), IMAGE_FOLDER_FPS, first.shape[1], first.shape[0])
+    cap = _open(path)
+    try:
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    finally:
+        cap.release()
+    if not (fps and math.isfinite(fps) and fps > 0):
+        fps = 30.0
+    if n <= 0 or w <= 0:
+        raise ActionrecError(f"{path}: video has zero readable frames; expected at least one (corrupt or unsupported file?)")
+    return VideoInfo(path, n, float(fps), w, h)
+
+
+def _open(path: Path, threads: int = 0) -> cv2.VideoCapture:
+    """Open a video; ``threads`` > 0 caps FFmpeg's decoding threads (0: OpenCV's default, all cores)."""
+    if not path.exists():
+        raise ActionrecError(f"{path}: no such video file")
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, threads]) if threads else None
+    if cap is None or not cap.isOpened():
+        cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise ActionrecError(f"{path}: OpenCV cannot open it as a video (corrupt file or unsupported codec?)")
+    return cap
+
+
+def _read_image(path: Path) -> np.ndarray:
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise ActionrecError(f"{path}: not a readable image")
+    return img
+
+
+def prepare(bgr: np.ndarray, spec: FrameSpec) -> np.ndarray:
+    """One decoded BGR frame -> resized RGB uint8 (H, W, 3), gray replicated if asked."""
+    h, w = bgr.shape[:2]
+    tw, th = spec.width, spec.height
+    if w > tw or h > th:
+        # Shrink with little aliasing, cheaply. OpenCV's area resize is fast only when it halves both axes
+        # (at other factors it took 64 of the 80 us of preparing a 320x240 frame, time the decode thread
+        # must keep well below the model's): so halve while the frame is 4x the target, bilinear (by a
+        # factor under 2, where it barely aliases) to exactly twice the target, and halve once more. A
+        # frame under twice the target is scaled up to twice it first, so every path ends in that halving.
+        while w >= 4 * tw and h >= 4 * th:
+            bgr = cv2.resize(bgr[: h - h % 2, : w - w % 2], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+            h, w = bgr.shape[:2]
+        bgr = cv2.resize(bgr, (2 * tw, 2 * th), interpolation=cv2.INTER_LINEAR)
+        bgr = cv2.resize(bgr, (tw, th), interpolation=cv2.INTER_AREA)
+    elif (w, h) != (tw, th):
+        bgr = cv2.resize(bgr, (tw, th), interpolation=cv2.INTER_AREA)
+    if spec.grayscale:
+        gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def iter_source_frames(
+    path: str | os.PathLike, spec: FrameSpec, decode_threads: int = 0
+) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield ``(timestamp_seconds, rgb_frame)`` resampled to ``spec.fps`` and resized.
+
+    Resampling keeps the first source frame at or after each tick of the target clock, so a 25 fps clip
+    at 10 fps yields frames at 0.0, 0.12, 0.2, ... s (timestamps are the source frames' own). Frames that
+    are skipped are only grabbed, not converted to pixels, which is most of the decode speed.
+    ``decode_threads`` > 0 caps FFmpeg's threads (the embedder uses 1: the model already fills the cores).
+    """
+    path = Path(path)
+    if path.is_dir():
+        files = image_files(path)
+        src_times = [i / IMAGE_FOLDER_FPS for i in range(len(files))]
+        for i in _resample_indices(src_times, spec.fps):
+            yield src_times[i], prepare(_read_image(files[i]), spec)
+        return
+    cap = _open(path, decode_threads)
+    try:
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        fps = fps if fps and math.isfinite(fps) and fps > 0 else 30.0
+        step = 1.0 / spec.fps if spec.fps > 0 else 0.0
+        next_t = 0.0
+        i = 0
+        while True:
+            if not cap.grab():
+                break
+            # Frame index / rate rather than CAP_PROP_POS_MSEC: the latter is unreliable for some AVI files.
+            t = i / fps
+            i += 1
+            if t + 1e-6 < next_t:
+                continue
+            ok, bgr = cap.retrieve()
+            if not ok or bgr is None:
+                raise ActionrecError(f"{path}: frame {i - 1} could not be decoded (corrupt video?)")
+            yield t, prepare(bgr, spec)
+            if step:
+                # Skip ticks already passed so a slow source does not produce bursts.
+                next_t = (math.floor(t / step + 1e-6) + 1) * step
+        _require_complete(path, cap, decoded=i)
+    finally:
+        cap.release()
+
+
+def _require_complete(path: Path, cap: cv2.VideoCapture, decoded: int) -> None:
+    """Fail on a truncated file: OpenCV just stops early, so compare with the frame count of the header.
+
+    Only containers with a frame index (AVI, MP4, MOV) state an exact count; MKV/WebM counts are estimates.
+    """
+    if path.suffix.lower() not in EXACT_COUNT_EXTENSIONS:
+        return
+    claimed = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    if decoded and claimed > 0 and decoded < claimed - max(2, claimed // 50):
+        raise ActionrecError(
+            f"{path}: decoding stopped at frame {decoded} of the {claimed} its header lists; "
+            "expected a complete video (truncated or corrupt file?)"
+        )
+
+
+def check_clip(path: str | os.PathLike) -> VideoInfo:
+    """``probe`` plus cheap integrity checks for ``inspect``: every image of a frame folder has an image
+    header, and a video's last frame can be reached (a truncated file cannot), without decoding it all.
+    """
+    path = Path(path)
+    info = probe(path)
+    if path.is_dir():
+        bad = [f.name for f in image_files(path) if not cv2.haveImageReader(str(f))]
+        if bad:
+            raise ActionrecError(f"{path}: {', '.join(bad[:3])} not readable as images; expected only image files")
+        return info
+    if path.suffix.lower() in EXACT_COUNT_EXTENSIONS:
+        cap = _open(path)
+        try:
+            cap.set(cv2.CAP_PROP_POS_FRAMES, info.frames - 1)
+            if not cap.grab():
+                raise ActionrecError(
+                    f"{path}: frame {info.frames - 1} (the last its header lists) cannot be read; "
+                    "expected a complete video (truncated or corrupt file?)"
+                )
+        finally:
+            cap.release()
+    return info
+
+
+def _resample_indices(times: list[float], fps: float) -> list[int]:
+    if fps <= 0:
+        return list(range(len(times)))
+    step, next_t, keep = 1.0 / fps, 0.0, []
+    for i, t in enumerate(times):
+        if t + 1e-6 >= next_t:
+            keep.append(i)
+            next_t = (math.floor(t / step + 1e-6) + 1) * step
+    return keep
+
+
+def read_clip(path: str | os.PathLike, spec: FrameSpec) -> tuple[np.ndarray, np.ndarray]:
+    """All frames of a clip: ``(frames (N, H, W, 3) uint8, timestamps (N,) float64)``."""
+    times, frames = [], []
+    for t, frame in iter_source_frames(path, spec):
+        times.append(t)
+        frames.append(frame)
+    if not frames:
+        raise ActionrecError(f"{path}: clip has zero frames")
+    return np.stack(frames), np.asarray(times, dtype=np.float64)
+
+
+def write_video(path: str | os.PathLike, frames: np.ndarray | list[np.ndarray], fps: float) -> None:
+    """Write RGB uint8 frames to a video file atomically (mp4v in .mp4, MJPG in .avi)."""
+    path = Path(path)
+    frames = list(frames)
+    if not frames:
+        raise ActionrecError(f"{path}: refusing to write a video with zero frames")
+    h, w = frames[0].shape[:2]
+    fourcc = cv2.VideoWriter_fourcc(*("MJPG" if path.suffix.lower() == ".avi" else "mp4v"))
+    with atomic_path(path) as tmp:
+        writer = cv2.VideoWriter(str(tmp), fourcc, float(fps), (w, h))
+        if not writer.isOpened():
+            raise ActionrecError(f"{path}: OpenCV cannot write this video format")
+        try:
+            for frame in frames:
+                writer.write(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR))
+        finally:
+            writer.release()

@@ -1,0 +1,233 @@
+"""The per-clip embedding cache: embed every frame of a clip once, store it, and resume a killed run.
+
+Entries live under ``root/<embedder config key>/<clip digest>.npz``; a long clip is stored in chunks as it goes.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from actionrec.data.digest import clip_digest
+from actionrec.data.video import FrameSpec, iter_source_frames
+from actionrec.errors import ActionrecError
+from actionrec.features.mobilenet import EMBEDDING_DIM, Embedder, EmbedderConfig
+from actionrec.util.atomic import write_npz
+from actionrec.util.progress import ProgressFn
+
+
+@dataclass
+class ClipEmbeddings:
+    embeddings: np.ndarray  # (N, 1024) float32
+    times: np.ndarray  # (N,) seconds
+
+
+class EmbeddingCache:
+    """Per-clip ``.npz`` files under ``root/<config key>/``; partial chunks let a killed run resume."""
+
+    CHUNK = 512  # frames per partial save while embedding one long video
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+
+    def path(self, config: EmbedderConfig, digest: str, tag: str = "") -> Path:
+        name = f"{digest}{'-' + tag if tag else ''}.npz"
+        return self.root / config.key() / name
+
+    def load(self, path: Path) -> ClipEmbeddings | None:
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return ClipEmbeddings(z["embeddings"], z["times"])
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+            # A damaged cache entry is recomputed, never trusted.
+            path.unlink(missing_ok=True)
+            return None
+
+    def store(self, path: Path, emb: ClipEmbeddings) -> None:
+        write_npz(path, embeddings=emb.embeddings.astype(np.float32), times=emb.times.astype(np.float64))
+
+
+def _batches(frames: Iterable[tuple[float, np.ndarray]], size: int) -> Iterator[tuple[list[float], np.ndarray]]:
+    times, batch = [], []
+    for t, f in frames:
+        times.append(t)
+        batch.append(f)
+        if len(batch) == size:
+            yield times, np.stack(batch)
+            times, batch = [], []
+    if batch:
+        yield times, np.stack(batch)
+
+
+def _prefetch(it: Iterator, depth: int = 4) -> Iterator:
+    """Run ``it`` in a thread so decoding overlaps the model (OpenCV and TF both release the GIL)."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in it:
+                if stop.is_set():
+                    return
+                q.put(item)
+        except BaseException as exc:  # handed to the consumer, raised there
+            q.put(exc)
+            return
+        q.put(done)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                thread.join(0.05)
+
+
+def embed_frames_stream(
+    frames: Iterable[tuple[float, np.ndarray]],
+    embedder: Embedder,
+    progress: ProgressFn | None = None,
+) -> ClipEmbeddings:
+    """Embed a stream of (time, frame), decoding ahead in a thread."""
+    embs, times = [], []
+    for ts, batch in _prefetch(_batches(frames, embedder.batch_size)):
+        embs.append(embedder.embed(batch))
+        times.extend(ts)
+        if progress:
+            progress(len(ts))
+    if not embs:
+        return ClipEmbeddings(np.zeros((0, EMBEDDING_DIM), np.float32), np.zeros(0))
+    return ClipEmbeddings(np.concatenate(embs), np.asarray(times, np.float64))
+
+
+def embed_clip(
+    path: Path,
+    embedder: Embedder,
+    cache: EmbeddingCache | None = None,
+    progress: ProgressFn | None = None,
+) -> ClipEmbeddings:
+    """Embeddings of every (resampled) frame of one clip, from the cache when possible.
+
+    Long clips are saved in chunks as they go, so a killed run picks up at the last chunk.
+    """
+    config = embedder.config
+    if cache is None:
+        result = embed_frames_stream(_decode(path, config.frame_spec), embedder, progress)
+        _require_frames(path, result)
+        return result
+    digest = clip_digest(path)
+    final = cache.path(config, digest)
+    hit = cache.load(final)
+    if hit is not None:
+        if progress:
+            progress(len(hit.times))
+        return hit
+    parts = _load_parts(cache, config, digest)
+    done = sum(len(p.times) for p in parts)
+    if progress and done:
+        progress(done)
+    frames = _decode(path, config.frame_spec)
+    pending_e, pending_t = [], []
+    for ts, batch in _prefetch(_batches(_skip(frames, done), embedder.batch_size)):
+        pending_e.append(embedder.embed(batch))
+        pending_t.extend(ts)
+        if progress:
+            progress(len(ts))
+        if len(pending_t) >= cache.CHUNK:
+            part = ClipEmbeddings(np.concatenate(pending_e), np.asarray(pending_t))
+            cache.store(cache.path(config, digest, f"part{len(parts):05d}"), part)
+            parts.append(part)
+            pending_e, pending_t = [], []
+    if pending_t:
+        parts.append(ClipEmbeddings(np.concatenate(pending_e), np.asarray(pending_t)))
+    result = ClipEmbeddings(
+        np.concatenate([p.embeddings for p in parts]) if parts else np.zeros((0, EMBEDDING_DIM), np.float32),
+        np.concatenate([p.times for p in parts]) if parts else np.zeros(0),
+    )
+    _require_frames(path, result)
+    cache.store(final, result)
+    for old in final.parent.glob(f"{digest}-part*.npz"):
+        old.unlink(missing_ok=True)
+    return result
+
+
+def _decode(path: Path, spec: FrameSpec) -> Iterator[tuple[float, np.ndarray]]:
+    # One FFmpeg thread: the model keeps every core busy, so more decode threads only contend with it
+    # (one thread costs ~45% less CPU per frame; it still decodes several times faster than the model embeds).
+    return iter_source_frames(path, spec, decode_threads=1)
+
+
+def _require_frames(path: Path, result: ClipEmbeddings) -> None:
+    if len(result.times) == 0:
+        raise ActionrecError(f"{path}: clip has zero frames")
+
+
+def _skip(frames: Iterator, n: int) -> Iterator:
+    for i, item in enumerate(frames):
+        if i >= n:
+            yield item
+
+
+def _load_parts(cache: EmbeddingCache, config: EmbedderConfig, digest: str) -> list[ClipEmbeddings]:
+    parts = []
+    for i in range(10**5):
+        part = cache.load(cache.path(config, digest, f"part{i:05d}"))
+        if part is None:
+            break
+        parts.append(part)
+    return parts
+
+
+def default_cache_dir(dataset_root: Path) -> Path:
+    # Inside the dataset (hidden, so the class-folder scanner skips it): moving the dataset keeps its cache.
+    return Path(dataset_root) / ".cache" / "embeddings"
+
+
+def embed_dataset(
+    clips: list,
+    frame_spec: FrameSpec,
+    cache_dir: str | os.PathLike,
+    weights: str | os.PathLike | None = None,
+    embedder: Embedder | None = None,
+    progress: ProgressFn | None = None,
+) -> dict[str, ClipEmbeddings]:
+    """Embeddings of every clip (``datasets.Clip``), keyed by clip id; MobileNet loads only on a cache miss.
+
+    Clips are done one at a time and each is stored as soon as it is finished, so an interrupted run
+    resumes with the clips (and chunks) already on disk.
+    """
+    cache = EmbeddingCache(cache_dir)
+    embedder = embedder.for_spec(frame_spec) if embedder else None
+    config = embedder.config if embedder else EmbedderConfig.with_weights(frame_spec, weights)
+    out: dict[str, ClipEmbeddings] = {}
+    for clip in clips:
+        hit = cache.load(cache.path(config, clip_digest(clip.path)))
+        if hit is None:
+            if embedder is None:
+                embedder = Embedder(frame_spec, weights)
+            hit = embed_clip(clip.path, embedder, cache, progress)
+        elif progress:
+            progress(len(hit.times))
+        out[clip.id] = hit
+    return out

@@ -1,0 +1,174 @@
+"""MobileNet frame embeddings: the 1024-d global-average-pooling output of ImageNet MobileNet v1.
+
+Every frame is embedded once and cached on disk per clip, keyed by the clip's content and the full
+embedder config (frame size, rate, grayscale, weights). The sequence model and the frame baseline both
+train on these cached vectors, so MobileNet never runs twice on the same frame.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from actionrec.data.digest import file_digest
+from actionrec.data.video import FrameSpec
+from actionrec.errors import ActionrecError
+
+WEIGHTS_ENV = "ACTIONREC_MOBILENET_WEIGHTS"
+WEIGHTS_FILE = "mobilenet_1_0_224_tf_no_top.h5"
+EMBEDDING_DIM = 1024
+# Bump when the embedding of a frame would change for the same config (preprocessing, model).
+EMBED_FORMAT = 3  # 3: halve to 4x, bilinear to 2x, halve (video.prepare); 2: halving, then area
+
+
+def resolve_weights(explicit: str | os.PathLike | None = None) -> Path:
+    """Find the ImageNet weights: explicit path, then $ACTIONREC_MOBILENET_WEIGHTS, then Keras' cache/download."""
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ActionrecError(f"{path}: MobileNet weights file not found (given as the explicit weights path)")
+        return path
+    env = os.environ.get(WEIGHTS_ENV)
+    if env:
+        path = Path(env).expanduser()
+        if not path.is_file():
+            raise ActionrecError(f"{path}: MobileNet weights file not found (set by ${WEIGHTS_ENV})")
+        return path
+    keras_home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    cached = keras_home / "models" / WEIGHTS_FILE
+    if cached.is_file():
+        return cached
+    try:
+        import keras
+
+        url = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/" + WEIGHTS_FILE
+        return Path(keras.utils.get_file(WEIGHTS_FILE, url, cache_subdir="models"))
+    except Exception as exc:  # any download failure ends in the same advice
+        raise ActionrecError(
+            "MobileNet ImageNet weights not found: pass --weights PATH, or set "
+            f"${WEIGHTS_ENV} to {WEIGHTS_FILE}, or let Keras download it into {cached} "
+            f"(download failed: {_first_line(exc)})"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+
+
+@dataclass(frozen=True)
+class EmbedderConfig:
+    """Everything that changes an embedding. Models remember it and refuse embeddings made otherwise."""
+
+    frame_spec: FrameSpec = field(default_factory=FrameSpec)
+    weights_sha256: str = ""  # filled by ``with_weights``; the identity of the ImageNet weights used
+    alpha: float = 1.0
+    format: int = EMBED_FORMAT
+
+    def key(self) -> str:
+        """A short stable id for cache folders."""
+        return hashlib.sha256(repr(sorted(self.to_dict().items())).encode()).hexdigest()[:16]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["frame_spec"] = self.frame_spec.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "EmbedderConfig":
+        d = dict(d)
+        d["frame_spec"] = FrameSpec(**d["frame_spec"])
+        return cls(**d)
+
+    @classmethod
+    def with_weights(cls, frame_spec: FrameSpec, weights: str | os.PathLike | None = None) -> "EmbedderConfig":
+        return cls(frame_spec=frame_spec, weights_sha256=file_digest(resolve_weights(weights)))
+
+    def describe_difference(self, other: "EmbedderConfig") -> str:
+        """``grayscale: False vs True; fps: 10.0 vs 5.0`` (this config's value first)."""
+        a, b = self._flat(), other._flat()
+        diffs = [f"{k}: {a[k]!r} vs {b.get(k)!r}" for k in a if a[k] != b.get(k)]
+        return "; ".join(diffs) or "identical"
+
+    def _flat(self) -> dict:
+        d = self.to_dict()
+        return {**d.pop("frame_spec"), **d}
+
+
+class Embedder:
+    """Frames (N, H, W, 3) uint8 RGB -> embeddings (N, 1024) float32, in fixed-size batches."""
+
+    def __init__(self, frame_spec: FrameSpec | None = None, weights: str | os.PathLike | None = None, batch_size: int = 32):
+        import keras
+        import tensorflow as tf
+
+        frame_spec = frame_spec or FrameSpec()
+        path = resolve_weights(weights)
+        self.config = EmbedderConfig(frame_spec=frame_spec, weights_sha256=file_digest(path))
+        self.batch_size = batch_size
+        try:
+            self.model = keras.applications.MobileNet(
+                input_shape=(frame_spec.height, frame_spec.width, 3),
+                alpha=1.0,
+                include_top=False,
+                weights=str(path),
+                pooling="avg",
+            )
+        except (ValueError, OSError) as exc:
+            raise ActionrecError(
+                f"{path}: not usable as MobileNet v1 1.0 no-top ImageNet weights ({exc}); expected {WEIGHTS_FILE}"
+            ) from None
+
+        model = self.model
+
+        # uint8 in, preprocessing inside the graph (x / 127.5 - 1, as keras' mobilenet.preprocess_input).
+        @tf.function(reduce_retracing=True)
+        def forward(frames):
+            x = tf.cast(frames, tf.float32) / 127.5 - 1.0
+            return model(x, training=False)
+
+        self._forward = forward
+
+    def for_spec(self, frame_spec: FrameSpec) -> "Embedder":
+        """This embedder for another rate or color mode, sharing the loaded model (the size must match)."""
+        if frame_spec == self.config.frame_spec:
+            return self
+        spec = self.config.frame_spec
+        if (frame_spec.width, frame_spec.height) != (spec.width, spec.height):
+            raise ActionrecError(
+                f"frame size {frame_spec.width}x{frame_spec.height}: this embedder's model takes "
+                f"{spec.width}x{spec.height}; build an Embedder for the new size"
+            )
+        other = copy.copy(self)
+        other.config = replace(self.config, frame_spec=frame_spec)
+        return other
+
+    def embed(self, frames: np.ndarray) -> np.ndarray:
+        frames = np.asarray(frames)
+        spec = self.config.frame_spec
+        if frames.ndim != 4 or frames.shape[1:] != (spec.height, spec.width, 3) or frames.dtype != np.uint8:
+            raise ActionrecError(
+                f"frames of shape {frames.shape} {frames.dtype}: expected (N, {spec.height}, {spec.width}, 3) uint8"
+            )
+        out = np.empty((len(frames), EMBEDDING_DIM), np.float32)
+        bs = self.batch_size
+        for i in range(0, len(frames), bs):
+            out[i : i + bs] = self._forward_padded(frames[i : i + bs])
+        return out
+
+    def _forward_padded(self, batch: np.ndarray) -> np.ndarray:
+        # Pad a short last batch to full size so the traced graph is reused instead of retraced.
+        n = len(batch)
+        if 1 < n < self.batch_size:
+            batch = np.concatenate([batch, np.zeros((self.batch_size - n, *batch.shape[1:]), np.uint8)])
+        return self._forward(batch).numpy()[:n]
+
+    def embed_one(self, frame: np.ndarray) -> np.ndarray:
+        return self.embed(frame[None])[0]
+
+

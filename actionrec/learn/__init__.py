@@ -1,0 +1,1 @@
+"""Learning: windows of frame features, the frame baseline and the LSTM, training, and grouped evaluation."""

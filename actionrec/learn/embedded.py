@@ -1,0 +1,56 @@
+"""A dataset with the features of every clip: what the models train and evaluate on.
+
+``embed_dataset_dir`` embeds a dataset folder once (cached per clip) and keeps the ``Embedder`` it built,
+so augmenting or predicting afterwards reuses the loaded MobileNet instead of loading it again.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from actionrec.data.datasets import Clip, Dataset, load_dataset
+from actionrec.data.video import FrameSpec
+from actionrec.features.cache import ClipEmbeddings, default_cache_dir, embed_dataset
+from actionrec.features.mobilenet import Embedder, EmbedderConfig
+from actionrec.learn.windows import WindowSet, make_windows
+from actionrec.util.progress import Progress
+
+
+@dataclass
+class EmbeddedDataset:
+    """A dataset with every clip's embeddings, ready to be cut into windows."""
+
+    dataset: Dataset
+    config: EmbedderConfig
+    clips: list[Clip]
+    embeddings: dict[str, ClipEmbeddings]
+    cache_dir: Path
+    weights: str | os.PathLike | None = None
+
+    @property
+    def labels(self) -> list[str]:
+        """Labels that frames really carry (the background only if some frame is outside every segment)."""
+        return sorted({lab for c in self.clips for lab in c.labels_at(self.embeddings[c.id].times)})
+
+    def windows(self, n: int, stride: int = 1, policy: str = "last", clips: list[Clip] | None = None) -> WindowSet:
+        return make_windows(self.clips if clips is None else clips, self.embeddings, n=n, stride=stride, policy=policy)
+
+
+def embed_dataset_dir(
+    dataset: str | Path | Dataset,
+    frame_spec: FrameSpec,
+    cache_dir: str | os.PathLike | None = None,
+    weights: str | os.PathLike | None = None,
+    embedder: Embedder | None = None,
+    show_progress: bool = True,
+) -> EmbeddedDataset:
+    ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
+    cache_dir = cache_dir or default_cache_dir(ds.root)
+    config = embedder.for_spec(frame_spec).config if embedder else EmbedderConfig.with_weights(frame_spec, weights)
+    bar = Progress("embed", unit="frames") if show_progress else None
+    embs = embed_dataset(ds.clips, frame_spec, cache_dir, weights=weights, embedder=embedder, progress=bar)
+    if bar:
+        bar.close()
+    return EmbeddedDataset(ds, config, list(ds.clips), embs, Path(cache_dir), weights)

@@ -1,0 +1,166 @@
+"""Evaluation reports: the fold results on disk, report.json, report.md, confusion matrices and learning curves."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from actionrec.util.atomic import atomic_path, write_json, write_npz, write_text
+
+MODEL_NAMES = ("frame_last", "frame_mean", "lstm")
+
+
+@dataclass
+class FoldResult:
+    y_true: np.ndarray  # (W,) fine labels of the test windows
+    proba: dict[str, np.ndarray]  # model name -> (W, k) probabilities in ``classes`` order
+    histories: dict[str, dict]
+    train_groups: list[str]
+    test_groups: list[str]
+    skipped: list[str]
+    # Annotated test videos: per-frame probabilities as the live loop would produce them, per model.
+    stream_clips: list[str] = field(default_factory=list)
+    stream: dict[str, list[np.ndarray]] = field(default_factory=dict)
+
+    def save(self, path: Path) -> None:
+        arrays = {f"proba_{k}": v for k, v in self.proba.items()}
+        arrays.update({f"stream_{m}_{i}": p for m, runs in self.stream.items() for i, p in enumerate(runs)})
+        meta = {"histories": self.histories, "train_groups": self.train_groups, "test_groups": self.test_groups,
+                "skipped": self.skipped, "stream_clips": self.stream_clips, "stream_models": sorted(self.stream)}
+        write_npz(path, y_true=self.y_true.astype(str), meta=np.array(json.dumps(meta)), **arrays)
+
+    @classmethod
+    def load(cls, path: Path) -> "FoldResult | None":
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+                proba = {k[len("proba_"):]: z[k] for k in z.files if k.startswith("proba_")}
+                clips = meta["stream_clips"]
+                stream = {m: [z[f"stream_{m}_{i}"] for i in range(len(clips))] for m in meta["stream_models"]}
+                return cls(z["y_true"], proba, meta["histories"], meta["train_groups"], meta["test_groups"],
+                           meta["skipped"], clips, stream)
+        except (OSError, KeyError, ValueError):
+            return None
+
+
+def markdown_table(report: dict) -> str:
+    lines = [
+        f"Unseen-people evaluation: {report['folds']} grouped folds, {report['windows']} test windows "
+        f"of {report['config']['evaluate']['lstm']['lstm']['window']} frames.",
+        "",
+        "| model | level | accuracy | macro-F1 |",
+        "| --- | --- | ---: | ---: |",
+    ]
+    levels = [("fine" if "coarse" in report else "label", report["models"])]
+    if "coarse" in report:
+        levels.append(("coarse", report["coarse"]["models"]))
+    for level, models in levels:
+        for name in MODEL_NAMES:
+            m = models[name]
+            lines.append(f"| {name} | {level} | {m['accuracy']:.3f} | {m['macro_f1']:.3f} |")
+    lines += ["", "Per-class F1 (fine):", "", "| class | " + " | ".join(MODEL_NAMES) + " |", "| --- |" + " ---: |" * len(MODEL_NAMES)]
+    for c in report["classes"]:
+        lines.append(f"| {c} | " + " | ".join(f"{report['models'][m]['per_class'][c]['f1']:.3f}" for m in MODEL_NAMES) + " |")
+    if report.get("events"):
+        lines += ["", "Events on the annotated test videos (default trigger policy):", "",
+                  "| model | hits | misses | false/min | false/min on other | median onset delay | Levenshtein acc |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for name, e in report["events"].items():
+            delay = f"{e['median_delay'] * 1000:.0f} ms" if e["median_delay"] is not None else "-"
+            lines.append(f"| {name} | {e['hits']}/{e['actions']} | {e['misses']} | {e['false_per_minute']:.2f} | "
+                         f"{e['false_per_minute_other']:.2f} | {delay} | {e['levenshtein_accuracy']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(out: Path, report: dict, results: list[FoldResult]) -> None:
+    write_json(out / "report.json", report)
+    write_text(out / "report.md", markdown_table(report))
+    plot_confusions(out, report)
+    plot_learning_curves(out / "learning_curves.png", results)
+
+
+def _plot(path: Path, draw) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = draw(plt)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+    plt.close(fig)
+
+
+def plot_confusions(out: Path, report: dict) -> None:
+    levels = [("fine", report["classes"], report["models"])]
+    if "coarse" in report:
+        levels.append(("coarse", report["coarse"]["classes"], report["coarse"]["models"]))
+    for level, classes, models in levels:
+        for name in MODEL_NAMES:
+            cm = np.asarray(models[name]["confusion"], float)
+
+            def draw(plt, cm=cm, classes=classes, name=name, level=level):
+                norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+                size = 1.5 + 0.55 * len(classes)
+                fig, ax = plt.subplots(figsize=(size + 1, size))
+                im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+                ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+                ax.set_yticks(range(len(classes)), classes)
+                for i in range(len(classes)):
+                    for j in range(len(classes)):
+                        ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=8, color="white" if norm[i, j] > 0.5 else "black")
+                ax.set_xlabel("predicted")
+                ax.set_ylabel("true")
+                ax.set_title(f"{name} ({level}), rows normalized")
+                fig.colorbar(im, ax=ax, fraction=0.046)
+                return fig
+
+            _plot(out / f"confusion_{name}_{level}.png", draw)
+
+
+def plot_learning_curves(path: Path, results: list[FoldResult]) -> None:
+    def draw(plt):
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+        for ax, model in zip(axes, ("frame", "lstm")):
+            for k, r in enumerate(results):
+                h = r.histories.get(model, {})
+                if "loss" in h:
+                    ax.plot(h["loss"], color=f"C{k}", label=f"fold {k + 1} train")
+                if "val_loss" in h:
+                    ax.plot(h["val_loss"], color=f"C{k}", linestyle="--", label=f"fold {k + 1} val")
+            ax.set_title(f"{model} loss")
+            ax.set_xlabel("epoch")
+            ax.legend(fontsize=7)
+        return fig
+
+    _plot(path, draw)
+
+
+def print_table(report: dict) -> str:
+    """The plain-text table a user reads first."""
+    rows = [f"{'model':<12}{'level':<8}{'accuracy':>10}{'macro-F1':>10}"]
+    levels = [("fine" if "coarse" in report else "label", report["models"])]
+    if "coarse" in report:
+        levels.append(("coarse", report["coarse"]["models"]))
+    for level, models in levels:
+        for name in MODEL_NAMES:
+            rows.append(f"{name:<12}{level:<8}{models[name]['accuracy']:>10.3f}{models[name]['macro_f1']:>10.3f}")
+    rows.append("")
+    rows.append(f"{'F1 per class':<20}" + "".join(f"{m:>12}" for m in MODEL_NAMES))
+    for c in report["classes"]:
+        rows.append(f"{c:<20}" + "".join(f"{report['models'][m]['per_class'][c]['f1']:>12.3f}" for m in MODEL_NAMES))
+    if report.get("events"):
+        rows.append("")
+    for name, e in report.get("events", {}).items():
+        delay = f"{e['median_delay'] * 1000:.0f} ms" if e["median_delay"] is not None else "-"
+        rows.append(f"events {name:<11} hits {e['hits']}/{e['actions']}  false {e['false_per_minute']:.2f}/min "
+                    f"(on other {e['false_per_minute_other']:.2f}/min)  onset delay {delay}  Levenshtein {e['levenshtein_accuracy']:.3f}")
+    return "\n".join(rows)
+
+
+__all__ = ["EvaluateOptions", "evaluate", "grouped_folds", "summarize", "print_table", "markdown_table"]

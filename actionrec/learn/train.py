@@ -1,0 +1,119 @@
+"""The stages glued together for one dataset: clips -> embeddings -> windows -> a trained model.
+
+The CLI's ``train``, ``predict`` and ``evaluate`` and the demo all go through here, so each stage is
+called the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from actionrec.data.datasets import Clip
+from actionrec.data.video import FrameSpec, iter_source_frames
+from actionrec.errors import ActionrecError
+from actionrec.features.mobilenet import Embedder
+from actionrec.learn.embedded import EmbeddedDataset, embed_dataset_dir
+from actionrec.learn.models import (
+    FrameOptions,
+    LSTMOptions,
+    TrainedModel,
+    TrainOptions,
+    article_settings,
+    load_model,
+    train,
+)
+from actionrec.learn.windows import trailing_windows
+from actionrec.util.atomic import write_json
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """What to train: the model kind and every option, as one object written next to the outputs."""
+
+    kind: str = "lstm"
+    frame: FrameOptions = field(default_factory=FrameOptions)
+    lstm: LSTMOptions = field(default_factory=LSTMOptions)
+    train: TrainOptions = field(default_factory=TrainOptions)
+    augment: int = 0  # augmented copies per training clip
+
+    @classmethod
+    def from_cli(cls, model: str, window: int, stride: int, label_policy: str, epochs: int,
+                 learning_rate: float, article: bool, augment: int, seed: int) -> "TrainSpec":
+        lstm = LSTMOptions(window=window, stride=stride, label_policy=label_policy)
+        if article:
+            frame, opts = article_settings()
+            opts = TrainOptions(**{**asdict(opts), "seed": seed})
+        else:
+            frame, opts = FrameOptions(), TrainOptions(epochs=epochs, learning_rate=learning_rate, seed=seed)
+        return cls(kind=model, frame=frame, lstm=lstm, train=opts, augment=augment)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def fit(data: EmbeddedDataset, spec: TrainSpec, clips: list[Clip] | None = None, classes: list[str] | None = None, verbose: int = 0) -> TrainedModel:
+    """Train ``spec.kind`` on (some of) the dataset's clips: frames for the baseline, windows for the LSTM."""
+    if spec.kind == "frame":
+        windows = data.windows(1, 1, "last", clips)
+    elif spec.kind == "lstm":
+        windows = data.windows(spec.lstm.window, spec.lstm.stride, spec.lstm.label_policy, clips)
+    else:
+        raise ActionrecError(f"--model {spec.kind!r}: expected frame or lstm")
+    classes = classes or data.labels
+    return train(windows, spec.kind, data.config, classes=classes, frame=spec.frame, lstm=spec.lstm, options=spec.train, verbose=verbose)
+
+
+def train_on_dataset(
+    dataset: str | Path,
+    spec: TrainSpec,
+    frame_spec: FrameSpec,
+    cache_dir: str | os.PathLike | None = None,
+    weights: str | os.PathLike | None = None,
+    out: str | Path | None = None,
+    verbose: int = 0,
+) -> TrainedModel:
+    data = embed_dataset_dir(dataset, frame_spec, cache_dir, weights)
+    if spec.augment:
+        from actionrec.learn.augmented_copies import add_augmented_clips
+
+        data, _ = add_augmented_clips(data, data.clips, spec.augment, seed=spec.train.seed)
+    trained = fit(data, spec, verbose=verbose)
+    trained.config["dataset"] = str(Path(dataset).resolve())
+    trained.config["spec"] = spec.to_dict()
+    if out is not None:
+        trained.save(out)
+    return trained
+
+
+@dataclass
+class ClipPrediction:
+    classes: list[str]
+    times: np.ndarray
+    proba: np.ndarray  # (N, k): one row per frame
+    warmup: int  # leading frames whose window had to be padded
+
+
+def predict_clip(model: str | Path | TrainedModel, clip: str | Path, weights: str | os.PathLike | None = None,
+                 embedder: Embedder | None = None) -> ClipPrediction:
+    """Per-frame probabilities for a clip; the LSTM sees, at each frame, the window ending there."""
+    trained = model if isinstance(model, TrainedModel) else load_model(model)
+    embedder = embedder or Embedder(trained.frame_spec, weights)
+    trained.check_embedder(embedder.config, source=f"embeddings for {clip}")
+    frames, times = [], []
+    for t, f in iter_source_frames(clip, trained.frame_spec):
+        frames.append(f)
+        times.append(t)
+    if not frames:
+        raise ActionrecError(f"{clip}: clip has zero frames")
+    emb = embedder.embed(np.stack(frames))
+    proba = trained.predict_windows(trailing_windows(emb, trained.window))
+    return ClipPrediction(trained.classes, np.asarray(times), proba, warmup=min(trained.window - 1, len(emb)))
+
+
+def write_run_config(path: str | Path, **config) -> None:
+    """Every run writes the config it used next to its outputs."""
+    write_json(path, config)

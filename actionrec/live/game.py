@@ -1,0 +1,146 @@
+"""``actionrec live``: camera -> classifier -> trigger -> bridge -> page, with the game hooks and figures.
+
+``LiveSession`` wires a camera stream (``stream``) to the page server (``server``); ``run_live`` is the command.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from actionrec.events.trigger import TriggerOptions, TriggerPolicy
+from actionrec.live.camera import FrameGrabber, Source, describe_source
+from actionrec.live.server import DEFAULT_HOOKS, Bridge, ServedLoop, preview_jpeg
+from actionrec.live.site import Site
+from actionrec.live.stream import StreamClassifier, StreamStats, stream_steps
+
+@dataclass(frozen=True)
+class LiveOptions:
+    source: Source = 0
+    host: str = "127.0.0.1"
+    port: int = 8765
+    game_dir: Path | None = None
+    hooks: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_HOOKS))
+    trigger: TriggerOptions = field(default_factory=TriggerOptions)
+    wait_for_page: bool = False  # start reading the source only once a page is connected
+    report_every: float = 5.0  # seconds between status lines
+    preview_fps: float = 10.0  # camera pictures and probability bars sent to the page per second
+    preview_width: int = 320
+    stall_timeout: float = 5.0  # a source silent this long has failed
+    linger: float = 1.0  # keep serving this long after the source ended, for the last acknowledgements
+
+
+@dataclass(frozen=True)
+class LiveReport:
+    frames: int
+    dropped: int
+    fps: float
+    step_ms: tuple[float, float]  # p50, p95
+    hook_ms: tuple[float, float]  # capture-to-hook p50, p95
+    hooks_acknowledged: int
+    events: list[dict]
+    message: str
+    failed: bool
+
+    def line(self) -> str:
+        hooks = (f"capture->hook p50 {self.hook_ms[0]:.1f} ms p95 {self.hook_ms[1]:.1f} ms (n={self.hooks_acknowledged})"
+                 if self.hooks_acknowledged else "capture->hook: no hook acknowledged yet")
+        return (f"fps {self.fps:.1f} ({self.frames} frames, {self.dropped} dropped)  "
+                f"step p50 {self.step_ms[0]:.1f} ms p95 {self.step_ms[1]:.1f} ms  {hooks}  events {len(self.events)}")
+
+
+class LiveSession(ServedLoop):
+    """Camera -> classifier -> trigger -> bridge -> page, until the source ends or ``stop()``."""
+
+    def __init__(self, session, options: LiveOptions, log: Callable[[str], None] = print) -> None:
+        self._init_loop("actionrec-inference")
+        self.session = session  # a runtime.InferenceSession
+        self.options = options
+        self.log = log
+        site = Site(options.game_dir)  # before opening the camera: a bad game folder fails first
+        self.grabber = FrameGrabber(options.source, realtime=True)
+        self.classifier = StreamClassifier.for_session(session, source_fps=max(60.0, self.grabber.fps))
+        self.policy = TriggerPolicy(session.classes, options.trigger)
+        self.stats = StreamStats()
+        self.events: list[dict] = []
+        hello = {"classes": session.classes, "source": describe_source(options.source)}
+        self.bridge = Bridge(site, options.host, options.port, options.hooks, hello, on_connect=self._go.set)
+
+    def report(self) -> LiveReport:
+        g = self.grabber
+        return LiveReport(
+            frames=self.stats.processed, dropped=g.dropped, fps=self.stats.fps(), step_ms=self.stats.step_ms(),
+            hook_ms=self.bridge.latency.ms(), hooks_acknowledged=len(self.bridge.latency.seconds),
+            events=list(self.events), message=g.message, failed=g.failed,
+        )
+
+    def _before_start(self) -> None:
+        # The first TensorFlow call traces the graph (a second or more): do it before the camera runs.
+        spec = self.classifier.spec
+        emb = self.classifier.embed(np.zeros((spec.height, spec.width, 3), np.uint8))
+        self.classifier.predict_window(np.repeat(emb[None], self.classifier.buffer.window, axis=0))
+
+    def _run(self) -> None:
+        try:
+            self._go.wait()
+            if self._stop.is_set():
+                return
+            self.stats = StreamStats()
+            next_preview = next_report = time.perf_counter()
+            for step in stream_steps(self.grabber, self.classifier, self.policy,
+                                     self.options.stall_timeout, self._stop):
+                self.stats.add(step)
+                for event in step.events:
+                    seq = self.bridge.publish_event(event, step.frame.captured_at)
+                    self.events.append({"seq": seq, **event.to_dict(), "captured_at": step.frame.captured_at})
+                now = time.perf_counter()
+                if self.bridge.clients and now >= next_preview:
+                    next_preview = now + 1.0 / self.options.preview_fps
+                    self._send_preview(step.frame.bgr, step.probs, step.frame.t)
+                if now >= next_report:
+                    next_report = now + self.options.report_every
+                    if self.stats.processed > 1:
+                        line = self.report().line()
+                        self.log(line)
+                        self.bridge.publish({"type": "stats", "line": line})
+            if self.grabber.message:
+                self.log(self.grabber.message)
+            self.bridge.publish({"type": "end", "message": self.grabber.message, "failed": self.grabber.failed})
+            self._stop.wait(self.options.linger)
+        finally:
+            self.grabber.stop()
+            self._done.set()
+
+    def _send_preview(self, bgr: np.ndarray, probs: np.ndarray, t: float) -> None:
+        jpeg = preview_jpeg(bgr, self.options.preview_width)
+        if jpeg is not None:
+            self.bridge.publish_frame(jpeg)
+        self.bridge.publish({"type": "probs", "t": round(t, 3), "probs": [round(float(p), 4) for p in probs]})
+
+
+def run_live(model_dir: str | Path, options: LiveOptions, weights: str | Path | None = None,
+             log: Callable[[str], None] = print, backend: str = "auto", threads: int = 1) -> LiveReport:
+    """The ``live`` command: serve the page, play until the source ends or Ctrl-C, print figures."""
+    from actionrec.live.runtime import InferenceSession, SessionOptions
+
+    inference = InferenceSession(SessionOptions(model_dir, backend=backend, num_threads=threads, weights=weights))
+    log(f"inference: {inference.backend} ({inference.reason})")
+    session = LiveSession(inference, options, log)
+    url = session.start()
+    log(f"serving {url}  (source: {describe_source(options.source)}; open the page in a browser)")
+    try:
+        while not session.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        log("stopping")
+    finally:
+        session.stop()
+    report = session.report()
+    log("final: " + report.line())
+    return report
+
+

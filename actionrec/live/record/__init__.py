@@ -1,0 +1,1 @@
+"""``actionrec record``: capture labelled takes of yourself into a dataset."""

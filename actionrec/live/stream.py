@@ -1,0 +1,174 @@
+"""Streaming inference: a camera (or file, or URL) in, class probabilities and game events out, per frame.
+
+Three pieces, each usable alone:
+
+- ``FrameGrabber``: a capture thread that keeps only the newest frame (OpenCV would otherwise queue stale
+  camera frames), counts the ones it dropped, and says why the source ended.
+- ``RingBuffer``: the last few seconds of (timestamp, embedding). The camera may run at 30 fps while the
+  model was trained at 10 fps; each window is n embeddings sampled at the model's rate, ending at the
+  newest frame, so every camera frame gets a prediction and no frame is embedded twice.
+- ``StreamClassifier``: frame -> embed once -> ring buffer -> model window -> probabilities.
+
+``stream_steps`` ties them to a ``TriggerPolicy``; ``replay`` runs that same loop over a video file as
+fast as possible and scores the events against annotations.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+
+from actionrec.data.video import FrameSpec, prepare
+from actionrec.errors import ActionrecError
+from actionrec.events.trigger import Event, TriggerPolicy
+from actionrec.features.mobilenet import EMBEDDING_DIM
+from actionrec.live.camera import Frame, FrameGrabber
+
+
+def ring_capacity(window: int, model_fps: float, source_fps: float = 60.0) -> int:
+    """Entries needed so the oldest of n model-rate ticks is still in the buffer at ``source_fps``."""
+    if model_fps <= 0:
+        return window
+    return int(math.ceil((window - 1) / model_fps * source_fps)) + 2
+
+
+class RingBuffer:
+    """The last ``capacity`` (timestamp, embedding) pairs, and windows sampled from them at the model rate."""
+
+    def __init__(self, window: int, model_fps: float, capacity: int, dim: int = EMBEDDING_DIM) -> None:
+        if window < 1 or capacity < window:
+            raise ActionrecError(f"ring buffer: need window >= 1 and capacity >= window, got {window}, {capacity}")
+        self.window = window
+        self.model_fps = model_fps  # 0: the model takes every frame
+        self.capacity = capacity
+        self._times = np.zeros(capacity, np.float64)
+        self._embs = np.zeros((capacity, dim), np.float32)
+        self._count = 0  # pushes so far; the newest entry is at (count - 1) % capacity
+
+    def __len__(self) -> int:
+        return min(self._count, self.capacity)
+
+    def push(self, t: float, embedding: np.ndarray) -> None:
+        i = self._count % self.capacity
+        self._times[i] = t
+        self._embs[i] = embedding
+        self._count += 1
+
+    def _ordered(self) -> np.ndarray:
+        """Slot indices oldest first."""
+        n = len(self)
+        return (np.arange(self._count - n, self._count)) % self.capacity
+
+    def window_indices(self) -> np.ndarray:
+        """Slots of the current window, oldest first.
+
+        For each of the n ticks ``newest - k / model_fps`` (k = n-1 .. 0) take the latest frame at or
+        before it. Ticks before the first frame repeat the first frame, so the stream predicts from
+        its very first frame.
+        """
+        if self._count == 0:
+            raise ActionrecError("ring buffer is empty: push a frame before asking for a window")
+        order = self._ordered()
+        if self.model_fps <= 0:
+            return order[np.maximum(np.arange(len(order) - self.window, len(order)), 0)]
+        times = self._times[order]
+        ticks = times[-1] - np.arange(self.window - 1, -1, -1) / self.model_fps
+        # 1 ms of slack: timestamps computed as index / fps are not exact multiples of the tick.
+        pos = np.searchsorted(times, ticks + 1e-3, side="right") - 1
+        return order[np.maximum(pos, 0)]
+
+    def window_array(self) -> np.ndarray:
+        """(n, dim) float32 embeddings of the current window."""
+        return self._embs[self.window_indices()]
+
+
+@dataclass(frozen=True)
+class StreamClassifier:
+    """Frame in, probabilities out. ``embed`` and ``predict_window`` are the two model seams.
+
+    ``embed``: one RGB frame (H, W, 3) uint8 -> (1024,) embedding. ``predict_window``: (n, 1024) ->
+    (k,) probabilities. Swapping in a faster backend (TFLite) means passing other callables.
+    """
+
+    embed: Callable[[np.ndarray], np.ndarray]
+    predict_window: Callable[[np.ndarray], np.ndarray]
+    spec: FrameSpec
+    buffer: RingBuffer
+
+    @classmethod
+    def for_session(cls, session, source_fps: float = 60.0) -> "StreamClassifier":
+        """Wire a ``runtime.InferenceSession`` (LiteRT fast path, or the Keras reference)."""
+        spec = session.frame_spec
+        buffer = RingBuffer(session.window, spec.fps, ring_capacity(session.window, spec.fps, source_fps))
+        return cls(session.embed_one, session.predict_window, spec, buffer)
+
+    def step(self, bgr: np.ndarray, t: float) -> np.ndarray:
+        """Embed this frame (once), add it to the buffer, and classify the window ending at it."""
+        self.buffer.push(t, self.embed(prepare(bgr, self.spec)))
+        return np.asarray(self.predict_window(self.buffer.window_array()), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Step:
+    frame: Frame
+    probs: np.ndarray
+    events: list[Event]
+    seconds: float  # prepare + embed + model + trigger for this frame
+
+
+@dataclass
+class StreamStats:
+    """Running figures of one stream: processed frames, their rate, and per-frame step times."""
+
+    processed: int = 0
+    first: float | None = None  # perf_counter at the first and the latest step
+    last: float | None = None
+    step_seconds: list[float] = field(default_factory=list)
+
+    def add(self, step: Step) -> None:
+        now = time.perf_counter()
+        self.first = now if self.first is None else self.first
+        self.last = now
+        self.processed += 1
+        self.step_seconds.append(step.seconds)
+
+    def fps(self) -> float:
+        """Frames processed per second between the first and the latest frame."""
+        if self.processed < 2 or self.last == self.first:
+            return 0.0
+        return (self.processed - 1) / (self.last - self.first)
+
+    def step_ms(self) -> tuple[float, float]:
+        """p50 and p95 of the recent step times, in milliseconds."""
+        if not self.step_seconds:
+            return float("nan"), float("nan")
+        recent = np.asarray(self.step_seconds[-2000:]) * 1000
+        return float(np.percentile(recent, 50)), float(np.percentile(recent, 95))
+
+
+def stream_steps(grabber: FrameGrabber, classifier: StreamClassifier, policy: TriggerPolicy,
+                 stall_timeout: float = 5.0, stop: threading.Event | None = None) -> Iterator[Step]:
+    """Classify frames as they come until the source ends, stalls, or ``stop`` is set.
+
+    The grabber is started here if needed and always stopped on the way out; its ``message`` says why
+    the stream ended.
+    """
+    grabber.start()
+    try:
+        while stop is None or not stop.is_set():
+            frame = grabber.next_frame(stall_timeout)
+            if frame is None:
+                return
+            began = time.perf_counter()
+            probs = classifier.step(frame.bgr, frame.t)
+            events = policy.update(probs, frame.t)
+            yield Step(frame, probs, events, time.perf_counter() - began)
+    finally:
+        grabber.stop()
+
+

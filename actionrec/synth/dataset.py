@@ -1,0 +1,163 @@
+"""Synthetic fighters: labelled videos of moves where the truth is known.
+
+Each synthetic person (a *group*: its own body, clothes, tempo and style) performs keyframed moves in front
+of a webcam: close enough that the standing fighter fills most of the frame height, in a room that is
+dimmer and out of focus behind them. At the model's 100x56 pixels MobileNet must see the fighter, not the
+room: a small figure in front of a busy, sharp backdrop made the moves unlearnable. Two kinds of output, in
+the folder layout the dataset loader reads::
+
+    OUT/<coarse>/<fine>/pNN_cMM.mp4   one move per clip (2-2.6 s), e.g. OUT/kick/back/p03_c02.mp4
+    OUT/sparring/pNN_sMM.mp4          a long video of moves separated by idling and walking
+    OUT/annotations.csv               video,start,end,label: segments tiling every sparring video
+    OUT/groups.csv                    clip,group: the person in every video (for grouped folds)
+    OUT/preview.png                   contact sheet: a row per class, key moments of a few people
+    OUT/synth.json                    the config, written last: its presence means "complete"
+
+The roundhouse and the back kick share their fully extended pose exactly; they differ only in how they
+get there (the roundhouse chambers to the side and sweeps round, turning its back to the camera; the back
+kick turns away with the knee drawn in, passing the chest past the camera, and drives straight back). By
+default each kick returns to guard along the *other* kick's path, so the two are time reverses of each
+other: every frame of one appears in the other and only the order tells them apart (the article's point).
+
+Everything random derives from ``np.random.default_rng([seed, person, class, index])``, so a killed run
+resumes to the same bytes a fresh run writes, and each clip is written atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from actionrec.data.video import write_video
+from actionrec.errors import ActionrecError
+from actionrec.synth.options import CLASSES, SynthConfig, SynthOptions
+from actionrec.synth.plan import ClipPlan, plan_dataset
+from actionrec.synth.render import render, write_preview
+from actionrec.util.atomic import write_json, write_text
+
+
+@dataclass(frozen=True)
+class SynthSummary:
+    out: Path
+    clips: int  # class-folder clips
+    sparring: int  # sparring videos
+    rendered: int  # videos written by this call (0 when the folder was already complete)
+    seconds: float  # wall time of this call
+    class_counts: dict[str, int]
+    groups_csv: Path
+    annotations_csv: Path
+    preview: Path
+    config_json: Path
+
+
+_CONFIG_NAME = "synth.json"
+_PENDING_NAME = ".synth-pending.json"  # the config of an unfinished run, so a resume can check it
+
+
+def synthesize(out: str | Path, people: int = 6, clips_per_class: int = 6, seed: int = 0,
+               sparring_per_person: int = 1, sparring_seconds: float = 40.0,
+               options: SynthOptions | None = None) -> SynthSummary:
+    """Render a synthetic dataset into ``out`` (see the module docstring for the layout).
+
+    Cached: a complete folder with the same config is left alone. Resumable: videos already written by
+    an interrupted run with the same config are kept. A folder made with another config is refused.
+    """
+    started = time.perf_counter()
+    out = Path(out)
+    config = SynthConfig(seed, people, clips_per_class, sparring_per_person, sparring_seconds,
+                         options or SynthOptions())
+    wanted = config.to_dict()
+    _check_folder(out, wanted)
+    plans = plan_dataset(config)
+    if not (out / _CONFIG_NAME).exists():
+        out.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temp_files(out)
+        write_json(out / _PENDING_NAME, wanted)
+    rendered = 0
+    for plan in plans:
+        if not (out / plan.path).exists():  # every video is written atomically: present means complete
+            frames, _ = render(plan)
+            write_video(out / plan.path, frames, plan.fps)
+            rendered += 1
+    if rendered or not (out / _CONFIG_NAME).exists():
+        write_text(out / "groups.csv", _groups_csv(plans))
+        write_text(out / "annotations.csv", _annotations_csv(plans))
+        write_preview(out, config, plans)
+        write_json(out / _CONFIG_NAME, {**wanted, "counts": _counts(plans)})
+        (out / _PENDING_NAME).unlink(missing_ok=True)
+    clips = [p for p in plans if p.label != "sparring"]
+    return SynthSummary(
+        out=out, clips=len(clips), sparring=len(plans) - len(clips), rendered=rendered,
+        seconds=time.perf_counter() - started, class_counts=_counts(plans)["classes"],
+        groups_csv=out / "groups.csv", annotations_csv=out / "annotations.csv",
+        preview=out / "preview.png", config_json=out / _CONFIG_NAME,
+    )
+
+
+def _remove_stale_temp_files(out: Path) -> None:
+    """Drop the temp files a killed run left behind (atomic writes name them ``.<name>.<random>.tmp<ext>``)."""
+    for tmp in out.rglob(".*.tmp*"):
+        if tmp.is_file():
+            tmp.unlink()
+
+
+def _check_folder(out: Path, wanted: dict) -> None:
+    """Refuse a folder holding another dataset (or anything else); accept an empty or matching one."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ActionrecError(f"{out}: exists and is not a folder; expected a folder for the synthetic dataset")
+    for name in (_CONFIG_NAME, _PENDING_NAME):
+        marker = out / name
+        if marker.exists():
+            try:
+                found = json.loads(marker.read_text())
+            except (OSError, ValueError) as e:
+                raise ActionrecError(f"{marker}: unreadable ({e}); expected the JSON that synthesize writes") from e
+            found.pop("counts", None)
+            if found != wanted:
+                diff = sorted(k for k in set(found) | set(wanted) if found.get(k) != wanted.get(k))
+                raise ActionrecError(
+                    f"{out}: holds a synthetic dataset made with a different config (differs in "
+                    f"{', '.join(diff)}: {', '.join(f'{k}={found.get(k)!r}' for k in diff)}); "
+                    f"delete it or choose another folder"
+                )
+            return
+    if any(out.iterdir()):
+        raise ActionrecError(
+            f"{out}: folder is not empty and holds no {_CONFIG_NAME}; expected an empty or new folder"
+        )
+
+
+def _counts(plans: list[ClipPlan]) -> dict:
+    classes = {c: sum(p.label == c for p in plans) for c in CLASSES}
+    segments = [s for p in plans if p.label == "sparring" for s in p.segments()]
+    return {
+        "people": len({p.person.pid for p in plans}), "clips": sum(classes.values()), "classes": classes,
+        "sparring_videos": sum(p.label == "sparring" for p in plans),
+        "sparring_segments": {c: sum(s.label == c for s in segments) for c in CLASSES},
+    }
+
+
+def _csv(header: list[str], rows: list[list]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def _groups_csv(plans: list[ClipPlan]) -> str:
+    return _csv(["clip", "group"], [[p.path, p.person.pid] for p in plans])
+
+
+def _annotations_csv(plans: list[ClipPlan]) -> str:
+    rows = [[p.path, f"{s.start:.3f}", f"{s.end:.3f}", s.label]
+            for p in plans if p.label == "sparring" for s in p.segments()]
+    return _csv(["video", "start", "end", "label"], rows)
+
+

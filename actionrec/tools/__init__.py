@@ -1,0 +1,1 @@
+"""Commands built on the whole system: the demo and the benchmarks."""

@@ -1,0 +1,1 @@
+"""Small helpers every part uses: atomic writes, progress lines, percentiles."""
