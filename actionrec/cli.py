@@ -344,9 +344,22 @@ def _hooks(pairs: list[str]) -> dict[str, str]:
 
 @app.command()
 @command
+def cameras(max_index: int = typer.Option(10, help="Probe camera indices 0 to N-1")):
+    """List the cameras this machine can open (index, backend, frame size): the values for --source."""
+    from actionrec.live.camera_backends import camera_hint, list_cameras
+
+    found = list_cameras(max_index)
+    for camera in found:
+        typer.echo(camera.describe())
+    if not found:
+        typer.echo(f"no camera found among indices 0-{max_index - 1}; {camera_hint()}")
+
+
+@app.command()
+@command
 def live(
     model: Path = typer.Option(..., help="Model directory (e.g. runs/demo/model)"),
-    source: str = typer.Option("0", help="Camera index, video file or stream URL"),
+    source: str = typer.Option("0", help="Camera index (`actionrec cameras` lists them), video file or stream URL"),
     game_dir: Optional[Path] = typer.Option(None, help="Your MK.js checkout's game/ folder; without it, the practice page"),
     host: str = typer.Option("127.0.0.1", help="Address to serve on (only this machine by default)"),
     port: int = typer.Option(8765, help="Port for the page and the WebSocket"),
@@ -444,7 +457,7 @@ def record(
     person: str = typer.Option(..., help="Who is recording (their group in groups.csv)"),
     moves: str = typer.Option(..., help="Comma-separated labels, e.g. punch/jab,kick/roundhouse"),
     reps: int = typer.Option(5, help="Takes per move"),
-    source: str = typer.Option("0", help="Camera index, video file or stream URL"),
+    source: str = typer.Option("0", help="Camera index (`actionrec cameras` lists them), video file or stream URL"),
     continuous: bool = typer.Option(False, help="One video plus annotations.csv rows instead of a clip per take"),
     idle: bool = typer.Option(True, help="An other/idle take between moves"),
     countdown: float = typer.Option(3.0, help="Seconds of countdown before each take"),

@@ -1,11 +1,14 @@
 """Camera backend choice per OS, and probing on a machine without cameras (CI has none)."""
 
 import glob
+import subprocess
+import sys
 
 import cv2
 import pytest
 
 from actionrec.errors import ActionrecError
+from actionrec.live.camera import FrameGrabber
 from actionrec.live.camera_backends import list_cameras, open_camera, preferred_backends
 
 no_camera = pytest.mark.skipif(bool(glob.glob("/dev/video*")), reason="this machine has a video device")
@@ -57,3 +60,29 @@ def test_macos_error_says_how_to_allow_the_camera():
 def test_negative_index_rejected():
     with pytest.raises(ActionrecError, match=r"camera -1: a camera index is 0 or more"):
         open_camera(-1)
+
+
+@no_camera
+def test_live_source_index_goes_through_the_native_backends(capfd):
+    # The live loop (and record) open a camera index through open_camera, not OpenCV's default order.
+    with pytest.raises(ActionrecError, match=r"camera 6: could not be opened \(tried OpenCV backends "
+                                             + ("V4L2, ANY" if sys.platform.startswith("linux") else "")):
+        FrameGrabber(6)
+    assert capfd.readouterr() == ("", "")
+
+
+@no_camera
+def test_cameras_command_says_none_found():
+    run = subprocess.run([sys.executable, "-m", "actionrec", "cameras", "--max-index", "3"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == [run.stdout.strip()]  # one line
+    assert run.stdout.startswith("no camera found among indices 0-2; ")
+    assert run.stderr == ""
+
+
+def test_cameras_command_rejects_empty_range():
+    run = subprocess.run([sys.executable, "-m", "actionrec", "cameras", "--max-index", "0"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    assert run.stderr.strip() == "error: max index 0: expected 1 or more camera indices to probe"

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from actionrec.errors import ActionrecError
+from actionrec.live.camera_backends import open_camera
 
 Source = int | str  # camera index, video file path, or a stream URL OpenCV opens
 # Files whose header promises more frames than could be decoded are reported as cut short; a frame or
@@ -37,6 +38,8 @@ def _is_url(source: Source) -> bool:
 
 
 def open_capture(source: Source) -> cv2.VideoCapture:
+    if isinstance(source, int):
+        return open_camera(source)  # this OS's native backend first (V4L2, AVFoundation, MSMF/DirectShow)
     if isinstance(source, str) and not _is_url(source) and not Path(source).is_file():
         raise ActionrecError(f"{source}: no such video file (expected a camera index, a video file or a URL)")
     cap = cv2.VideoCapture(source)

@@ -19,7 +19,7 @@ from typing import Iterator, NamedTuple
 
 import cv2
 
-from ..errors import ActionrecError
+from actionrec.errors import ActionrecError
 
 # Backend constant names in the order they are tried, by the prefix of ``sys.platform``.
 _PREFERRED = (
@@ -83,6 +83,12 @@ def _try_open(index: int, platform: str | None) -> tuple[cv2.VideoCapture | None
     return None, tried
 
 
+def camera_hint(platform: str | None = None) -> str:
+    """What to check when a camera does not open, for ``platform`` (default ``sys.platform``)."""
+    platform = sys.platform if platform is None else platform
+    return _permission_hint(platform).removeprefix("; ")
+
+
 def _permission_hint(platform: str) -> str:
     if platform.startswith("darwin"):
         return ("; on macOS, allow the terminal (Terminal, iTerm) in System Settings > Privacy & Security > Camera, "
@@ -103,7 +109,7 @@ def open_camera(index: int, platform: str | None = None) -> cv2.VideoCapture:
     cap, tried = _try_open(index, platform)
     if cap is None:
         raise ActionrecError(f"camera {index}: could not be opened (tried OpenCV backends {', '.join(tried)})"
-                             f"{_permission_hint(platform)}; `actionrec live --source list` shows the cameras found")
+                             f"{_permission_hint(platform)}; `actionrec cameras` lists the cameras found")
     return cap
 
 
@@ -113,6 +119,8 @@ def list_cameras(max_index: int = 10, platform: str | None = None) -> list[Camer
     All indices are probed, not up to the first gap: Linux gives a webcam two nodes (video0 for frames, video1
     for metadata), so a second camera is often index 2.
     """
+    if max_index < 1:
+        raise ActionrecError(f"max index {max_index}: expected 1 or more camera indices to probe")
     found: list[CameraInfo] = []
     for index in range(max_index):
         cap, _ = _try_open(index, platform)
