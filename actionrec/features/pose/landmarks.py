@@ -4,7 +4,7 @@ The crop (``Roi``) is centred on the mid-hip; its side is twice the distance fro
 detector's full-body point (or to auxiliary landmark 34 when tracking) times ``scale``, and it is rotated
 so that this point is straight up: the model always sees an upright body. MediaPipe's rules
 (AlignmentPointsRectsCalculator with target angle 90 degrees, RectTransformation square_long); its legacy
-graph enlarges by 1.5, the Tasks API by 1.25.
+graph enlarges by 1.5, the Tasks API by 1.25 (better here: see PoseOptions.roi_scale).
 
 Coordinates: image pixels with 0 at the left/top edge of the image (MediaPipe's normalized x times
 width), so pixel index i spans [i, i + 1). The model's outputs are in crop pixels of the 256 input.
