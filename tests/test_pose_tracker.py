@@ -17,6 +17,7 @@ from actionrec.errors import ActionrecError
 from actionrec.features.pose.assets import ENV_VAR
 from actionrec.features.pose.draw import draw_pose
 from actionrec.features.pose.tracker import PoseEstimator, PoseOptions
+from actionrec.features.pose.vector import NO_PERSON, POSE_DIM, pose_vectors
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 PUNCH_AVI = SHARED / "fixtures" / "real" / "ucf101_punch_g03_c01.avi"
@@ -67,6 +68,9 @@ def test_a_pose_in_most_frames_with_few_detector_runs(punch_run):
     assert c.landmark_runs <= c.frames + c.detector_runs
     tracked = [p for p in poses if p is not None and not p.detected]
     assert len(tracked) > 0.5 * found
+    vectors = pose_vectors(poses)
+    assert vectors.shape == (108, POSE_DIM) and np.isfinite(vectors).all()
+    assert vectors[:, NO_PERSON].sum() == 108 - found  # every missed frame says so, no found one does
     for p in poses:
         if p is not None:
             assert p.landmarks.shape == (33, 5) and p.score >= 0.5 and p.image_size == (320, 240)
