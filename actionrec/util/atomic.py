@@ -12,11 +12,14 @@ import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
+
+from actionrec.errors import ActionrecError
 
 
 @contextlib.contextmanager
@@ -37,7 +40,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
         os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; artifacts get ordinary permissions
-        os.replace(tmp_path, path)
+        _replace(tmp_path, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
@@ -94,13 +97,29 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         old = None
         if path.exists():
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            os.replace(path, old)
-        os.replace(tmp, path)
+            _replace(path, old, shown=path)
+        try:
+            _replace(tmp, path)
+        except BaseException:
+            if old is not None:
+                os.replace(old, path)  # the previous one back in place, not left for the stale-temp sweep
+            raise
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _replace(src: Path, dst: Path, shown: Path | None = None) -> None:
+    """``os.replace`` with a refusal as one line. Windows refuses to rename over, or move, a file that a program
+    has open (a model a running ``actionrec live`` loaded, say), where Linux and macOS let the reader keep the old
+    one."""
+    try:
+        os.replace(src, dst)
+    except PermissionError as exc:
+        hint = "; close the program that has it open and retry" if sys.platform == "win32" else ""
+        raise ActionrecError(f"{shown or dst}: cannot be replaced ({exc.strerror}){hint}") from None
 
 
 def _temp_prefix(path: Path) -> str:
@@ -133,13 +152,37 @@ def remove_stale_temps(folder: str | os.PathLike) -> None:
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs; when unsure, yes (its temp files are kept)."""
+    if sys.platform == "win32":
+        return _alive_windows(pid)  # os.kill(pid, 0) there is TerminateProcess(pid, 0): it would kill the writer
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # signal 0: only checks that the process exists
     except ProcessLookupError:
         return False
     except PermissionError:  # exists, owned by someone else
         return True
     return True
+
+
+def _alive_windows(pid: int) -> bool:
+    import ctypes
+    from ctypes import wintypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    kernel32.OpenProcess.restype = wintypes.HANDLE
+    kernel32.OpenProcess.argtypes = (wintypes.DWORD, wintypes.BOOL, wintypes.DWORD)
+    kernel32.GetExitCodeProcess.argtypes = (wintypes.HANDLE, ctypes.POINTER(wintypes.DWORD))
+    kernel32.CloseHandle.argtypes = (wintypes.HANDLE,)
+    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION: may only ask, not kill
+    if not handle:
+        return ctypes.get_last_error() != 87  # ERROR_INVALID_PARAMETER: no such process; access denied: it exists
+    try:
+        code = wintypes.DWORD()
+        if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
+            return True
+        return code.value == 259  # STILL_ACTIVE; an exited process whose handle someone still holds is dead
+    finally:
+        kernel32.CloseHandle(handle)
 
 
 def _json_default(obj: Any) -> Any:

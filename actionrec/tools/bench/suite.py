@@ -13,6 +13,7 @@ from actionrec.errors import ActionrecError
 from actionrec.features.mobilenet import EMBEDDING_DIM, Embedder
 from actionrec.tools.bench.embed import bench_decode, bench_embed, synthetic_video
 from actionrec.tools.bench.train import bench_lstm_train_step
+from actionrec.util.memory import peak_rss_mb
 
 
 def _timing_model(root: Path, frame_spec: FrameSpec, window: int, embedder: Embedder) -> Path:
@@ -29,15 +30,9 @@ def _timing_model(root: Path, frame_spec: FrameSpec, window: int, embedder: Embe
     return trained.save(root / "timing-model")
 
 
-def _peak_rss_mb() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-# Runs ``actionrec replay`` and prints its own high-water RSS. VmHWM belongs to the process's memory map,
-# which exec starts afresh; getrusage's maxrss would also count the pages the child shared with this
-# (large) process between fork and exec.
+# Runs ``actionrec replay`` and prints its own peak RSS (util.memory: VmHWM on Linux, which belongs to the
+# process's memory map that exec starts afresh; getrusage's maxrss would also count the pages the child
+# shared with this (large) process between fork and exec).
 _REPLAY_AND_REPORT = """
 import sys
 from actionrec.cli import app
@@ -46,8 +41,8 @@ try:
 except SystemExit as exc:
     if exc.code:
         raise
-hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0].split()[1]
-print("VmHWM_kB", hwm)
+from actionrec.util.memory import peak_rss_mb
+print("peak_rss_mb", peak_rss_mb())
 """
 
 
@@ -58,10 +53,10 @@ def _live_peak_rss_mb(model_dir: Path, video: Path) -> float:
 
     done = subprocess.run([sys.executable, "-c", _REPLAY_AND_REPORT, "replay", str(video), "--model", str(model_dir)],
                           capture_output=True, text=True)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("VmHWM_kB")]
+    lines = [line for line in done.stdout.splitlines() if line.startswith("peak_rss_mb")]
     if done.returncode or not lines:
         raise ActionrecError(f"the replay process for the memory figure failed: {done.stderr.strip()[-500:]}")
-    return int(lines[-1].split()[1]) / 1024
+    return float(lines[-1].split()[1])
 
 
 def bench_all(frame_spec: FrameSpec = FrameSpec(), batch_size: int = 32, window: int = 16, seconds: float = 20.0,
@@ -100,7 +95,7 @@ def bench_all(frame_spec: FrameSpec = FrameSpec(), batch_size: int = 32, window:
         )
         log("live peak memory (a separate replay process) ...")
         results["live_peak_rss_mb"] = round(_live_peak_rss_mb(model_dir, video), 1)
-    results["bench_peak_rss_mb"] = round(_peak_rss_mb(), 1)
+    results["bench_peak_rss_mb"] = round(peak_rss_mb(), 1)
     return results
 
 
