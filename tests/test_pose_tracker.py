@@ -134,3 +134,24 @@ def test_a_bad_frame_is_one_clear_error():
         est.process(np.zeros((240, 320), np.uint8))
     with pytest.raises(ActionrecError, match="pose option min_pose_score=1.5"):
         PoseOptions(min_pose_score=1.5)
+
+
+def test_the_pose_path_never_imports_tensorflow(punch_frames, tmp_path):
+    """Live, replay and export run pose on LiteRT alone: a fresh process must not load TensorFlow."""
+    import subprocess
+    import sys
+
+    frame = tmp_path / "frame.png"
+    cv2.imwrite(str(frame), punch_frames[0])
+    code = (
+        "import sys, cv2\n"
+        "from actionrec.features.pose import PoseEstimator, PoseOptions, pose_vector\n"
+        "from actionrec.features.pose import bench, draw\n"
+        f"pose = PoseEstimator(PoseOptions()).process(cv2.imread({str(frame)!r}))\n"
+        "assert pose is not None and pose_vector(pose)[-1] == 0.0\n"
+        "bad = sorted(m for m in ('tensorflow', 'keras', 'mediapipe') if m in sys.modules)\n"
+        "print('imported:', bad)\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr

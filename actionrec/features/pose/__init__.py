@@ -10,3 +10,10 @@ vector    the normalized per-frame pose vector (POSE_DIM), mirror / side swap, n
 draw      a skeleton over a frame
 bench     timings of the live pose step
 """
+
+from actionrec.features.pose.assets import fetch_pose_models, find_pose_models
+from actionrec.features.pose.tracker import Pose, PoseEstimator, PoseOptions
+from actionrec.features.pose.vector import BLAZEPOSE_33, POSE_DIM, pose_vector, pose_vectors
+
+__all__ = ["BLAZEPOSE_33", "POSE_DIM", "Pose", "PoseEstimator", "PoseOptions", "fetch_pose_models",
+           "find_pose_models", "pose_vector", "pose_vectors"]
