@@ -327,6 +327,8 @@ def demo(
     typer.echo(f"next: actionrec replay --model {result.model_dir} VIDEO   or   actionrec live --model {result.model_dir} --source 0")
 
 
+ALLOW_HOST = typer.Option([], "--allow-host", metavar="NAME", help="With a --host other than loopback: a name or address the page is "
+                          "opened by, e.g. mylaptop.local (repeatable); loopback and --host are always allowed")
 HOOK_HELP = "Map a class to a Detect hook, CLASS=HOOK (e.g. kick/back=onPunch); defaults punch/*->onPunch, kick/*->onKick, stand->onStand"
 
 
@@ -362,6 +364,7 @@ def live(
     source: str = typer.Option("0", help="Camera index (`actionrec cameras` lists them), video file or stream URL"),
     game_dir: Optional[Path] = typer.Option(None, help="Your MK.js checkout's game/ folder; without it, the practice page"),
     host: str = typer.Option("127.0.0.1", help="Address to serve on (only this machine by default)"),
+    allow_host: list[str] = ALLOW_HOST,
     port: int = typer.Option(8765, help="Port for the page and the WebSocket"),
     hook: list[str] = typer.Option([], help=HOOK_HELP),
     wait_for_page: bool = typer.Option(False, help="Start reading the source once a page has connected"),
@@ -372,8 +375,11 @@ def live(
     """Play MK.js (or the practice page) from a camera, video file or stream URL."""
     from actionrec.live.camera import parse_source
     from actionrec.live.game import LiveOptions, run_live
+    from actionrec.live.server import allowed_host_names
 
-    options = LiveOptions(source=parse_source(source), host=host, port=port, game_dir=game_dir, hooks=_hooks(hook), wait_for_page=wait_for_page)
+    allowed_host_names(host, allow_host)  # a bad name fails before the model loads
+    options = LiveOptions(source=parse_source(source), host=host, allow_hosts=tuple(allow_host), port=port, game_dir=game_dir,
+                          hooks=_hooks(hook), wait_for_page=wait_for_page)
     report = run_live(model, options, weights, log=typer.echo, backend=backend, threads=threads)
     if report.failed:
         raise typer.Exit(1)
@@ -464,15 +470,19 @@ def record(
     take_seconds: float = typer.Option(3.0, help="Seconds per take"),
     seed: int = typer.Option(0, help="Seed for the shuffled order of takes"),
     host: str = typer.Option("127.0.0.1", help="Address to serve the recording page on"),
+    allow_host: list[str] = ALLOW_HOST,
     port: int = typer.Option(8766, help="Port for the recording page"),
 ):
     """Record labeled clips of yourself: a served page cues each take; clips go into DATASET with groups.csv."""
     from actionrec.live.camera import parse_source
     from actionrec.live.record.plan import RecordOptions
     from actionrec.live.record.recorder import run_record
+    from actionrec.live.server import allowed_host_names
 
+    allowed_host_names(host, allow_host)  # a bad name fails before the camera opens
     options = RecordOptions(dataset=dataset, person=person, moves=moves, reps=reps, source=parse_source(source), idle=idle,
-                            countdown=countdown, take_seconds=take_seconds, seed=seed, continuous=continuous, host=host, port=port)
+                            countdown=countdown, take_seconds=take_seconds, seed=seed, continuous=continuous, host=host,
+                            allow_hosts=tuple(allow_host), port=port)
     summary = run_record(options, log=typer.echo)
     if not summary.complete:
         raise typer.Exit(1)

@@ -16,7 +16,7 @@ import pytest
 
 from actionrec.errors import ActionrecError
 from actionrec.synth.figure import forward_kinematics
-from actionrec.synth.options import CLASSES, MOVES, SynthConfig, SynthOptions
+from actionrec.synth.options import CLASSES, MOVES, SynthConfig, RenderOptions
 from actionrec.synth.plan import Timeline, plan_dataset
 from actionrec.synth.moves import kick_extension, move_keys
 from actionrec.synth.people import make_person
@@ -134,7 +134,7 @@ def test_moves_fill_class_clips_and_the_fighter_fills_the_frame():
 def _kick_timeline(label: str, person, mirrored: bool = True) -> tuple[Timeline, float]:
     """A timeline of one kick alone and the time its approach reaches full extension."""
     tl = Timeline(person.guard)
-    keys = move_keys(label, person, SynthOptions(mirrored_kick_returns=mirrored))
+    keys = move_keys(label, person, RenderOptions(mirrored_kick_returns=mirrored))
     tl.add(label, keys)
     ext = kick_extension(person).vector()
     # The extension is the first key whose pose equals the shared extension (up to whole turns).

@@ -50,7 +50,7 @@ def resolve_weights(explicit: str | os.PathLike | None = None) -> Path:
         return Path(keras.utils.get_file(WEIGHTS_FILE, url, cache_subdir="models"))
     except Exception as exc:  # any download failure ends in the same advice
         raise ActionrecError(
-            "MobileNet ImageNet weights not found: pass --weights PATH, or set "
+            "MobileNet ImageNet weights not found: give their path explicitly (--weights PATH), or set "
             f"${WEIGHTS_ENV} to {WEIGHTS_FILE}, or let Keras download it into {cached} "
             f"(download failed: {_first_line(exc)})"
         ) from None
@@ -100,6 +100,17 @@ class EmbedderConfig:
         return {**d.pop("frame_spec"), **d}
 
 
+def preprocess(frames):
+    """uint8 RGB -> MobileNet's input range [-1, 1] (x / 127.5 - 1, as keras' mobilenet.preprocess_input).
+
+    Written with keras.ops so that the traced forward, the exported TFLite graph and the benchmarks all
+    run the same arithmetic.
+    """
+    from keras import ops
+
+    return ops.cast(frames, "float32") / 127.5 - 1.0
+
+
 class Embedder:
     """Frames (N, H, W, 3) uint8 RGB -> embeddings (N, 1024) float32, in fixed-size batches."""
 
@@ -126,11 +137,10 @@ class Embedder:
 
         model = self.model
 
-        # uint8 in, preprocessing inside the graph (x / 127.5 - 1, as keras' mobilenet.preprocess_input).
+        # uint8 in, preprocessing inside the graph.
         @tf.function(reduce_retracing=True)
         def forward(frames):
-            x = tf.cast(frames, tf.float32) / 127.5 - 1.0
-            return model(x, training=False)
+            return model(preprocess(frames), training=False)
 
         self._forward = forward
 

@@ -22,31 +22,40 @@ from actionrec.data.datasets import Clip, coarse
 from actionrec.errors import ActionrecError
 from actionrec.learn.embedded import EmbeddedDataset
 from actionrec.learn.report import MODEL_NAMES, FoldResult, write_reports
+from actionrec.learn.models import LSTMOptions, TrainOptions
 from actionrec.learn.train import TrainSpec, fit
 from actionrec.learn.windows import trailing_windows
+
+# Every other window in training: neighbours overlap by all but one frame, and a fold trains two models.
+TRAIN_STRIDE = 2
 
 
 @dataclass(frozen=True)
 class EvaluateOptions:
     folds: int = 3
     seed: int = 0
-    lstm: TrainSpec = field(default_factory=lambda: TrainSpec(kind="lstm"))
-    frame: TrainSpec = field(default_factory=lambda: TrainSpec(kind="frame"))
+    sequence_model: TrainSpec = field(default_factory=lambda: TrainSpec(kind="lstm"))
+    frame_model: TrainSpec = field(default_factory=lambda: TrainSpec(kind="frame"))
     augment: int = 0  # augmented copies of each training clip (never of a test clip)
     test_stride: int = 1  # between test windows
+
+    @property
+    def window(self) -> int:
+        """Frames per test window: the sequence model's (the frame baseline is scored on the same windows)."""
+        return self.sequence_model.lstm.window
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def evaluate_options(folds: int = 3, window: int = 16, stride: int = 2, label_policy: str = "last", epochs: int = 60,
-                     augment: int = 0, seed: int = 0) -> EvaluateOptions:
+def evaluate_options(folds: int = EvaluateOptions.folds, window: int = LSTMOptions.window,
+                     stride: int = TRAIN_STRIDE, label_policy: str = LSTMOptions.label_policy,
+                     epochs: int = TrainOptions.epochs, augment: int = 0, seed: int = 0) -> EvaluateOptions:
     """The common knobs in one call; both models share epochs and seed."""
-    from actionrec.learn.models import LSTMOptions, TrainOptions
-
     train = TrainOptions(epochs=epochs, seed=seed)
     lstm = TrainSpec(kind="lstm", lstm=LSTMOptions(window=window, stride=stride, label_policy=label_policy), train=train)
-    return EvaluateOptions(folds=folds, seed=seed, lstm=lstm, frame=TrainSpec(kind="frame", train=train), augment=augment)
+    return EvaluateOptions(folds=folds, seed=seed, sequence_model=lstm, frame_model=TrainSpec(kind="frame", train=train),
+                           augment=augment)
 
 
 def clip_strata(clips: list[Clip]) -> list[str]:
@@ -70,14 +79,14 @@ def grouped_folds(clips: list[Clip], folds: int, seed: int) -> list[tuple[np.nda
     if not clips:
         raise ActionrecError("the dataset is empty: nothing to evaluate")
     if folds < 2:
-        raise ActionrecError(f"--folds {folds}: need at least 2 folds")
+        raise ActionrecError(f"folds {folds}: need at least 2 folds")
     groups = np.array([c.group for c in clips])
     strata = np.array(clip_strata(clips))
     n_groups = len(set(groups))
     if n_groups < folds:
         raise ActionrecError(
             f"{n_groups} group(s) but {folds} folds: each fold needs people of its own; "
-            f"use --folds {max(2, n_groups)} or add people (groups.csv)" if n_groups >= 2 else
+            f"use {max(2, n_groups)} folds or add people (groups.csv)" if n_groups >= 2 else
             f"only {n_groups} group: grouped evaluation needs at least 2 people (groups.csv names them)"
         )
     lonely = sorted(lab for lab in set(strata) if len(set(groups[strata == lab])) < 2)
@@ -101,10 +110,10 @@ def run_fold(data: EmbeddedDataset, classes: list[str], train_clips: list[Clip],
 
         data, copies = add_augmented_clips(data, train_clips, options.augment, seed=options.seed)
         train_clips = train_clips + copies
-    n = options.lstm.lstm.window
-    test = data.windows(n, options.test_stride, options.lstm.lstm.label_policy, clips=test_clips)
-    lstm = fit(data, options.lstm, clips=train_clips, classes=classes)
-    frame = fit(data, options.frame, clips=train_clips, classes=classes)
+    n = options.window
+    test = data.windows(n, options.test_stride, options.sequence_model.lstm.label_policy, clips=test_clips)
+    lstm = fit(data, options.sequence_model, clips=train_clips, classes=classes)
+    frame = fit(data, options.frame_model, clips=train_clips, classes=classes)
     frame_proba = frame.predict_frames(test.frames)  # every frame once; windows gather from it
     proba = {
         "frame_last": frame_proba[test.index[:, -1]],

@@ -70,38 +70,19 @@ def article_settings() -> tuple[FrameOptions, TrainOptions]:
     return FrameOptions(units=1024, dropout=0.0, normalize=False), TrainOptions(epochs=500, learning_rate=1e-6, patience=0, class_weight=False)
 
 
-def _frame_deltas_layer():
-    import keras
+def both_columns(p, concatenate=np.concatenate):
+    """Two classes are one sigmoid column; give both, so every model returns (..., k) probabilities.
 
-    @keras.saving.register_keras_serializable(package="actionrec")
-    class FrameDeltas(keras.layers.Layer):
-        """[e_t, e_t - e_(t-1)] per frame (0 for the first): a registered layer, so safe mode loads it."""
-
-        def call(self, x):
-            from keras import ops
-
-            prev = ops.concatenate([x[:, :1], x[:, :-1]], axis=1)
-            return ops.concatenate([x, x - prev], axis=-1)
-
-        def compute_output_shape(self, shape):
-            return (*shape[:-1], 2 * shape[-1])
-
-    return FrameDeltas
-
-
-def __getattr__(name):  # keep Keras out of import time, yet expose ``models.FrameDeltas``
-    if name == "FrameDeltas":
-        global FrameDeltas
-        FrameDeltas = _frame_deltas_layer()
-        return FrameDeltas
-    raise AttributeError(name)
+    ``concatenate`` lets the exported graph (keras.ops) share the rule with the numpy paths.
+    """
+    return concatenate([1 - p, p], -1) if p.shape[-1] == 1 else p
 
 
 def _build(kind: str, n_classes: int, window: int, frame: FrameOptions, lstm: LSTMOptions, lr: float, stats: tuple[np.ndarray, np.ndarray]):
     import keras
     from keras import layers
 
-    FrameDeltas = __getattr__("FrameDeltas")
+    from actionrec.learn.layers import FrameDeltas
     binary = n_classes == 2
     head = layers.Dense(1 if binary else n_classes, activation="sigmoid" if binary else "softmax", name="probs")
     if kind == "frame":
@@ -194,7 +175,7 @@ class TrainedModel:
 
     def _proba(self, x: np.ndarray) -> np.ndarray:
         p = np.asarray(self.keras_model.predict(x, batch_size=256, verbose=0))
-        return np.concatenate([1 - p, p], axis=1) if p.shape[1] == 1 else p
+        return both_columns(p)
 
     def predict_frames(self, x: np.ndarray) -> np.ndarray:
         """(N, 1024) -> (N, k) probabilities, frame model only."""
@@ -218,7 +199,7 @@ class TrainedModel:
             self._step = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
         x = np.asarray(window, np.float32)[None]
         p = self._step(x[:, -1] if self.kind == "frame" else x).numpy()
-        return (np.concatenate([1 - p, p], axis=1) if p.shape[1] == 1 else p)[0]
+        return both_columns(p)[0]
 
     def to_coarse(self, proba: np.ndarray) -> np.ndarray:
         """Fine probabilities -> coarse (sum over ``punch/*`` etc.), columns in ``coarse_classes`` order."""
@@ -245,7 +226,7 @@ class TrainedModel:
 def load_model(directory: str | Path) -> TrainedModel:
     import keras
 
-    __getattr__("FrameDeltas")  # registers the custom layer before deserializing
+    import actionrec.learn.layers  # noqa: F401  registers FrameDeltas before deserializing
 
     directory = Path(directory)
     cfg_path, model_path = directory / CONFIG_FILE, directory / MODEL_FILE
@@ -370,7 +351,3 @@ def with_window(lstm: LSTMOptions, window: int | None = None, stride: int | None
     return replace(lstm, **changes)
 
 
-__all__ = [
-    "FrameOptions", "LSTMOptions", "TrainOptions", "TrainedModel", "article_settings", "load_model", "train",
-    "split_validation", "versions", "with_window",
-]

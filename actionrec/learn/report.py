@@ -51,7 +51,7 @@ class FoldResult:
 def markdown_table(report: dict) -> str:
     lines = [
         f"Unseen-people evaluation: {report['folds']} grouped folds, {report['windows']} test windows "
-        f"of {report['config']['evaluate']['lstm']['lstm']['window']} frames.",
+        f"of {report['config']['evaluate']['sequence_model']['lstm']['window']} frames.",
         "",
         "| model | level | accuracy | macro-F1 |",
         "| --- | --- | ---: | ---: |",
@@ -141,7 +141,7 @@ def plot_learning_curves(path: Path, results: list[FoldResult]) -> None:
     _plot(path, draw)
 
 
-def print_table(report: dict) -> str:
+def format_table(report: dict) -> str:
     """The plain-text table a user reads first."""
     rows = [f"{'model':<12}{'level':<8}{'accuracy':>10}{'macro-F1':>10}"]
     levels = [("fine" if "coarse" in report else "label", report["models"])]
@@ -163,4 +163,3 @@ def print_table(report: dict) -> str:
     return "\n".join(rows)
 
 
-__all__ = ["EvaluateOptions", "evaluate", "grouped_folds", "summarize", "print_table", "markdown_table"]

@@ -27,7 +27,6 @@ from actionrec.learn.models import (
     train,
 )
 from actionrec.learn.windows import trailing_windows
-from actionrec.util.atomic import write_json
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,7 @@ def fit(data: EmbeddedDataset, spec: TrainSpec, clips: list[Clip] | None = None,
     elif spec.kind == "lstm":
         windows = data.windows(spec.lstm.window, spec.lstm.stride, spec.lstm.label_policy, clips)
     else:
-        raise ActionrecError(f"--model {spec.kind!r}: expected frame or lstm")
+        raise ActionrecError(f"model kind {spec.kind!r}: expected frame or lstm")
     classes = classes or data.labels
     return train(windows, spec.kind, data.config, classes=classes, frame=spec.frame, lstm=spec.lstm, options=spec.train, verbose=verbose)
 
@@ -112,8 +111,3 @@ def predict_clip(model: str | Path | TrainedModel, clip: str | Path, weights: st
     emb = embedder.embed(np.stack(frames))
     proba = trained.predict_windows(trailing_windows(emb, trained.window))
     return ClipPrediction(trained.classes, np.asarray(times), proba, warmup=min(trained.window - 1, len(emb)))
-
-
-def write_run_config(path: str | Path, **config) -> None:
-    """Every run writes the config it used next to its outputs."""
-    write_json(path, config)

@@ -101,7 +101,7 @@ def make_windows(
     if not index:
         raise ActionrecError(
             f"no windows of {n} frames: all {len(clips)} clip(s) are shorter than the window "
-            f"({len(skipped)} skipped); use a smaller --window or longer clips"
+            f"({len(skipped)} skipped); use a smaller window or longer clips"
         )
     return WindowSet(
         frames=np.concatenate(frames).astype(np.float32, copy=False),

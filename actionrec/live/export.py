@@ -39,8 +39,8 @@ import numpy as np
 
 from actionrec.data.digest import file_digest
 from actionrec.errors import ActionrecError
-from actionrec.features.mobilenet import EMBEDDING_DIM, Embedder
-from actionrec.learn.models import CONFIG_FILE, MODEL_FILE, TrainedModel, load_model
+from actionrec.features.mobilenet import EMBEDDING_DIM, Embedder, preprocess
+from actionrec.learn.models import CONFIG_FILE, MODEL_FILE, TrainedModel, both_columns, load_model
 from actionrec.live.exported import (
     CHECK_FRAMES,
     CLASSIFIER_FILE,
@@ -114,8 +114,7 @@ def _embedder_graph(embedder: Embedder, batch: int | None):
 
     spec = embedder.config.frame_spec
     frames = keras.Input((spec.height, spec.width, 3), batch_size=batch, dtype="uint8", name="frames")
-    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(frames)
-    return keras.Model(frames, embedder.model(x, training=False), name="embedder")
+    return keras.Model(frames, embedder.model(preprocess(frames), training=False), name="embedder")
 
 
 def _classifier_graph(trained: TrainedModel, batch: int | None):
@@ -125,9 +124,7 @@ def _classifier_graph(trained: TrainedModel, batch: int | None):
 
     window = keras.Input((trained.window, EMBEDDING_DIM), batch_size=batch, name="window")
     p = trained.keras_model(window[:, -1] if trained.kind == "frame" else window, training=False)
-    if p.shape[-1] == 1:  # two classes are one sigmoid; give both columns, as TrainedModel does
-        p = ops.concatenate([1 - p, p], axis=-1)
-    return keras.Model(window, p, name="classifier")
+    return keras.Model(window, both_columns(p, ops.concatenate), name="classifier")
 
 
 def _to_tflite(graph) -> bytes:

@@ -22,6 +22,7 @@ from actionrec.live.stream import StreamClassifier, StreamStats, stream_steps
 class LiveOptions:
     source: Source = 0
     host: str = "127.0.0.1"
+    allow_hosts: tuple[str, ...] = ()  # names besides loopback and ``host`` the page may be opened by
     port: int = 8765
     game_dir: Path | None = None
     hooks: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_HOOKS))
@@ -68,13 +69,14 @@ class LiveSession(ServedLoop):
         self.stats = StreamStats()
         self.events: list[dict] = []
         hello = {"classes": session.classes, "source": describe_source(options.source)}
-        self.bridge = Bridge(site, options.host, options.port, options.hooks, hello, on_connect=self._go.set)
+        self.bridge = Bridge(site, options.host, options.port, options.hooks, hello, on_connect=self._go.set,
+                             allow_hosts=options.allow_hosts)
 
     def report(self) -> LiveReport:
         g = self.grabber
         return LiveReport(
             frames=self.stats.processed, dropped=g.dropped, fps=self.stats.fps(), step_ms=self.stats.step_ms(),
-            hook_ms=self.bridge.latency.ms(), hooks_acknowledged=len(self.bridge.latency.seconds),
+            hook_ms=self.bridge.latency.ms(), hooks_acknowledged=self.bridge.latency.acknowledged,
             events=list(self.events), message=g.message, failed=g.failed,
         )
 

@@ -9,7 +9,12 @@ gives the capture-to-hook latency.
 
 Only pages served by this server may open the socket: the ``Origin`` must be this server's own address
 (403 otherwise), and the ``Host`` header must name it too, so another site cannot reach the server by
-pointing a DNS name at 127.0.0.1.
+pointing a DNS name at 127.0.0.1 (DNS rebinding). The names it answers to are the loopback names, the
+address it is bound to, and the ones passed as ``allow_hosts`` (``--allow-host``): bound to every
+interface (0.0.0.0) it cannot know its own names, so a phone on the LAN needs the machine's name or
+address listed. Malformed requests (a NUL or a very long path, two Host headers) get a 400, and page
+messages are checked by type; only the fields the latency figures need are kept from acknowledgements,
+in bounded queues, so a page that floods the socket cannot grow the server's memory.
 
 ``ServedLoop`` is the start/wait/stop lifecycle shared by ``live`` (``game.py``) and ``record``.
 """
@@ -19,12 +24,15 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import http
+import ipaddress
 import json
+import re
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable
-from urllib.parse import urlsplit
+from typing import Callable, Iterable
+from urllib.parse import unquote, urlsplit
 
 import cv2
 import numpy as np
@@ -43,6 +51,18 @@ WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 # A page whose socket has this much unsent data gets no camera pictures until it catches up.
 PREVIEW_BACKLOG_BYTES = 256 * 1024
 MAX_UNACKNOWLEDGED = 1000  # events remembered for latency while waiting for the page's acknowledgement
+# Latencies kept for p50/p95 (the latest; about 3 h at one event a second, 80 KB of floats).
+LATENCY_SAMPLES = 10_000
+# Acknowledgements kept for inspection, each cut down to ACK_FIELDS with strings of at most ACK_TEXT_CHARS:
+# keeping whole messages let 3000 acks of 60 KB grow the server from 55 to 229 MB.
+RECENT_ACKS = 100
+ACK_FIELDS = ("seq", "hook", "ran", "move", "reason", "at")
+ACK_TEXT_CHARS = 200
+# Longer URL paths than any file of the page or the game (MK.js's longest is 70 characters) get a 400;
+# a file name over the file system's 255 bytes would otherwise be an OSError (a 500) when looked up.
+MAX_PATH_CHARS = 1024
+MAX_NAME_CHARS = 255
+_HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 
 
 def _netloc(host: str, port: int) -> str:
@@ -65,12 +85,42 @@ class HookLatency:
     """
 
     sent: dict[int, float] = field(default_factory=dict)  # seq -> capture wall time, until acknowledged
-    seconds: list[float] = field(default_factory=list)
+    seconds: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLES))  # the latest
+    acknowledged: int = 0  # events whose hook ran, all of them (``seconds`` keeps only the latest)
     missing_hooks: int = 0  # events the page had no Detect hook for
 
     def ms(self) -> tuple[float, float]:
         p50, p95 = _percentiles(self.seconds)
         return p50 * 1000, p95 * 1000
+
+
+def allowed_host_names(host: str, allow_hosts: Iterable[str] = ()) -> set[str]:
+    """The names a Host header may carry for a server bound to ``host``: loopback, the bound address, and
+    ``allow_hosts`` (each checked: a host name or IP address without a port)."""
+    names = set(LOOPBACK_NAMES)
+    if host not in WILDCARD_HOSTS:
+        names.add(host)
+    for name in allow_hosts:
+        if not (_HOST_NAME.fullmatch(name) or _is_ip(name)):
+            raise ActionrecError(f"allowed host {name!r}: expected a host name or IP address without a port "
+                                 "or scheme, e.g. mylaptop.local or 192.168.1.20")
+        names.add(name)
+    return {n.lower() for n in names}
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _short(value: object) -> object:
+    """An acknowledgement field as kept: scalars as they are, strings cut short, anything else dropped."""
+    if isinstance(value, str):
+        return value[:ACK_TEXT_CHARS]
+    return value if value is None or isinstance(value, (bool, int, float)) else None
 
 
 def preview_jpeg(bgr: np.ndarray, width: int) -> bytes | None:
@@ -90,16 +140,19 @@ class Bridge:
     def __init__(self, site: Site, host: str = "127.0.0.1", port: int = 8765,
                  hooks: dict[str, str] | None = None, hello: dict | None = None,
                  on_connect: Callable[[], None] | None = None,
-                 on_message: Callable[[dict], None] | None = None) -> None:
+                 on_message: Callable[[dict], None] | None = None,
+                 allow_hosts: Iterable[str] = ()) -> None:
         self.site = site
         self.host = host
+        self.host_names = allowed_host_names(host, allow_hosts)
         self.port = port  # 0 picks a free port; the real one is known after start()
         self.hooks = dict(hooks or DEFAULT_HOOKS)
         self.hello = dict(hello or {})
         self.on_connect = on_connect
         self.on_message = on_message  # called (on the server's thread) with each page message that is not an ack
         self.latency = HookLatency()
-        self.acks: list[dict] = []
+        self.acks: deque[dict] = deque(maxlen=RECENT_ACKS)  # the latest, ACK_FIELDS only
+        self.rejected = 0  # page messages dropped for a wrong type (an ack whose seq is not a number, ...)
         self._clients: set[ServerConnection] = set()
         self._seq = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -191,23 +244,47 @@ class Bridge:
             self._ready.set()
             await server.wait_closed()
 
-    def _allowed_hosts(self, request: Request) -> set[str]:
-        if self.host in WILDCARD_HOSTS:
-            # Bound to every interface: we cannot list our own names, so the page's Host is trusted.
-            return {request.headers.get("Host", "")}
-        names = LOOPBACK_NAMES if self.host in LOOPBACK_NAMES else (self.host,)
-        return {_netloc(n, self.port) for n in names}
+    def _allowed_netlocs(self) -> set[str]:
+        netlocs = {_netloc(n, self.port) for n in self.host_names}
+        if self.port == 80:  # browsers leave the default port out of Host and Origin
+            netlocs |= {f"[{n}]" if ":" in n else n for n in self.host_names}
+        return netlocs
+
+    @staticmethod
+    def _malformed(request: Request) -> str | None:
+        """Why a request is malformed (answered with a 400), or None."""
+        if len(request.path) > MAX_PATH_CHARS:
+            return f"request path of {len(request.path)} characters; expected at most {MAX_PATH_CHARS}"
+        hosts, origins = request.headers.get_all("Host"), request.headers.get_all("Origin")
+        if len(hosts) != 1:  # HTTP/1.1 requires exactly one
+            return f"{len(hosts)} Host headers; expected exactly one"
+        if len(origins) > 1:
+            return f"{len(origins)} Origin headers; expected at most one"
+        path = unquote(urlsplit(request.path).path)
+        if any(ord(c) < 32 or ord(c) == 127 for c in path):
+            return "control character (such as %00) in the request path"
+        if any(len(part.encode("utf-8")) > MAX_NAME_CHARS for part in path.split("/")):
+            return f"a name in the request path is longer than {MAX_NAME_CHARS} bytes"
+        return None
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        allowed = self._allowed_hosts(request)
-        if request.headers.get("Host") not in allowed:
-            return connection.respond(http.HTTPStatus.FORBIDDEN, "unknown Host\n")
+        problem = self._malformed(request)
+        if problem is not None:
+            return connection.respond(http.HTTPStatus.BAD_REQUEST, problem + "\n")
+        allowed = self._allowed_netlocs()
+        host = request.headers.get("Host", "")
+        if host.lower() not in allowed:
+            return connection.respond(http.HTTPStatus.FORBIDDEN,
+                                      f"unknown Host {host[:100]!r}; start actionrec with --allow-host NAME to serve it\n")
         path = urlsplit(request.path).path
         if path == SOCKET_PATH:
-            if request.headers.get("Origin") not in {f"http://{h}" for h in allowed}:
+            if request.headers.get("Origin", "").lower() not in {f"http://{h}" for h in allowed}:
                 return connection.respond(http.HTTPStatus.FORBIDDEN, "only pages served by actionrec may connect\n")
             return None  # go on with the WebSocket handshake
-        found = self.site.get(request.path)
+        try:
+            found = self.site.get(request.path)
+        except (OSError, ValueError) as exc:  # a name the file system refuses is no file we serve
+            return connection.respond(http.HTTPStatus.NOT_FOUND, f"{path[:200]}: not found ({type(exc).__name__})\n")
         if found is None:
             return connection.respond(http.HTTPStatus.NOT_FOUND, f"{path}: not found\n")
         body, kind = found
@@ -234,24 +311,31 @@ class Bridge:
             self._clients.discard(connection)
 
     def _on_message(self, raw: str | bytes) -> None:
+        received = time.time()
         try:
             msg = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
+            self.rejected += 1
             return  # pages send JSON (acknowledgements, record commands); ignore anything else
-        if not isinstance(msg, dict):
+        if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
+            self.rejected += 1
             return
-        if msg.get("type") != "ack":
+        if msg["type"] != "ack":
             if self.on_message is not None:
                 self.on_message(msg)
             return
-        received = time.time()
-        self.acks.append(msg)
+        seq, ran = msg.get("seq"), msg.get("ran")
+        if type(seq) is not int or not isinstance(ran, bool):  # bool is an int, but no sequence number
+            self.rejected += 1
+            return
+        self.acks.append({k: _short(msg.get(k)) for k in ACK_FIELDS})
         with self._lock:
-            captured = self.latency.sent.pop(msg.get("seq"), None)
+            captured = self.latency.sent.pop(seq, None)
         if captured is None:
             return  # a second page acknowledging the same event
-        if msg.get("ran"):
+        if ran:
             self.latency.seconds.append(received - captured)
+            self.latency.acknowledged += 1
         else:
             self.latency.missing_hooks += 1
 

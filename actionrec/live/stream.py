@@ -25,6 +25,7 @@ import numpy as np
 
 from actionrec.data.video import FrameSpec, prepare
 from actionrec.errors import ActionrecError
+from actionrec.util.stats import p50_p95
 from actionrec.events.trigger import Event, TriggerPolicy
 from actionrec.features.mobilenet import EMBEDDING_DIM
 from actionrec.live.camera import Frame, FrameGrabber
@@ -52,6 +53,10 @@ class RingBuffer:
 
     def __len__(self) -> int:
         return min(self._count, self.capacity)
+
+    def clear(self) -> None:
+        """Forget every frame: the next window starts from the next push (a new player, a new source)."""
+        self._count = 0
 
     def push(self, t: float, embedding: np.ndarray) -> None:
         i = self._count % self.capacity
@@ -112,6 +117,10 @@ class StreamClassifier:
         self.buffer.push(t, self.embed(prepare(bgr, self.spec)))
         return np.asarray(self.predict_window(self.buffer.window_array()), dtype=np.float64)
 
+    def clear(self) -> None:
+        """Start over, as TFLite's video classifier does: no frame before this call reaches a later window."""
+        self.buffer.clear()
+
 
 @dataclass(frozen=True)
 class Step:
@@ -145,10 +154,7 @@ class StreamStats:
 
     def step_ms(self) -> tuple[float, float]:
         """p50 and p95 of the recent step times, in milliseconds."""
-        if not self.step_seconds:
-            return float("nan"), float("nan")
-        recent = np.asarray(self.step_seconds[-2000:]) * 1000
-        return float(np.percentile(recent, 50)), float(np.percentile(recent, 95))
+        return p50_p95(self.step_seconds[-2000:], 1000)
 
 
 def stream_steps(grabber: FrameGrabber, classifier: StreamClassifier, policy: TriggerPolicy,

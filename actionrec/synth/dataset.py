@@ -25,19 +25,18 @@ resumes to the same bytes a fresh run writes, and each clip is written atomicall
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from actionrec.data.datasets import format_csv
 from actionrec.data.video import write_video
 from actionrec.errors import ActionrecError
-from actionrec.synth.options import CLASSES, SynthConfig, SynthOptions
+from actionrec.synth.options import CLASSES, SynthConfig, RenderOptions
 from actionrec.synth.plan import ClipPlan, plan_dataset
 from actionrec.synth.render import render, write_preview
-from actionrec.util.atomic import write_json, write_text
+from actionrec.util.atomic import remove_stale_temps, write_json, write_text
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,7 @@ _PENDING_NAME = ".synth-pending.json"  # the config of an unfinished run, so a r
 
 def synthesize(out: str | Path, people: int = 6, clips_per_class: int = 6, seed: int = 0,
                sparring_per_person: int = 1, sparring_seconds: float = 40.0,
-               options: SynthOptions | None = None) -> SynthSummary:
+               options: RenderOptions | None = None) -> SynthSummary:
     """Render a synthetic dataset into ``out`` (see the module docstring for the layout).
 
     Cached: a complete folder with the same config is left alone. Resumable: videos already written by
@@ -69,7 +68,7 @@ def synthesize(out: str | Path, people: int = 6, clips_per_class: int = 6, seed:
     started = time.perf_counter()
     out = Path(out)
     config = SynthConfig(seed, people, clips_per_class, sparring_per_person, sparring_seconds,
-                         options or SynthOptions())
+                         options or RenderOptions())
     wanted = config.to_dict()
     _check_folder(out, wanted)
     plans = plan_dataset(config)
@@ -99,10 +98,9 @@ def synthesize(out: str | Path, people: int = 6, clips_per_class: int = 6, seed:
 
 
 def _remove_stale_temp_files(out: Path) -> None:
-    """Drop the temp files a killed run left behind (atomic writes name them ``.<name>.<random>.tmp<ext>``)."""
-    for tmp in out.rglob(".*.tmp*"):
-        if tmp.is_file():
-            tmp.unlink()
+    """Drop the temp files a killed run left behind in the dataset's folders (only those whose writer is gone)."""
+    for folder in [out, *(p for p in out.rglob("*") if p.is_dir())]:
+        remove_stale_temps(folder)
 
 
 def _check_folder(out: Path, wanted: dict) -> None:
@@ -143,21 +141,13 @@ def _counts(plans: list[ClipPlan]) -> dict:
     }
 
 
-def _csv(header: list[str], rows: list[list]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buf.getvalue()
-
-
 def _groups_csv(plans: list[ClipPlan]) -> str:
-    return _csv(["clip", "group"], [[p.path, p.person.pid] for p in plans])
+    return format_csv(["clip", "group"], [[p.path, p.person.pid] for p in plans])
 
 
 def _annotations_csv(plans: list[ClipPlan]) -> str:
     rows = [[p.path, f"{s.start:.3f}", f"{s.end:.3f}", s.label]
             for p in plans if p.label == "sparring" for s in p.segments()]
-    return _csv(["video", "start", "end", "label"], rows)
+    return format_csv(["video", "start", "end", "label"], rows)
 
 

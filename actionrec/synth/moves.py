@@ -9,7 +9,7 @@ import numpy as np
 
 from actionrec.errors import ActionrecError
 from actionrec.synth.figure import ANGLE_FIELDS, POSE_INDEX, Pose
-from actionrec.synth.options import MOVES, SynthOptions
+from actionrec.synth.options import MOVES, RenderOptions
 from actionrec.synth.people import Person
 
 # --------------------------------------------------------------------------------------------- moves
@@ -167,7 +167,7 @@ def idle(p: Person, seconds: float, rng: np.random.Generator) -> list[Key]:
     return keys
 
 
-def move_keys(label: str, p: Person, options: SynthOptions) -> list[Key]:
+def move_keys(label: str, p: Person, options: RenderOptions) -> list[Key]:
     """Keyframes of one move (a label from MOVES), starting and ending in guard."""
     if label == "punch/jab":
         return jab(p)

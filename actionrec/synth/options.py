@@ -20,7 +20,7 @@ _PERSON_STREAM, _SPARRING_STREAM = 1000, 2000
 
 
 @dataclass(frozen=True)
-class SynthOptions:
+class RenderOptions:
     """Knobs of the renderer that are not counts. All part of the cached config."""
 
     width: int = 320
@@ -51,7 +51,7 @@ class SynthConfig:
     clips_per_class: int = 6
     sparring_per_person: int = 1
     sparring_seconds: float = 40.0
-    options: SynthOptions = field(default_factory=SynthOptions)
+    options: RenderOptions = field(default_factory=RenderOptions)
 
     def __post_init__(self) -> None:
         if self.seed < 0:

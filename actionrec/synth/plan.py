@@ -7,20 +7,14 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from actionrec.data.datasets import Segment
 from actionrec.synth.figure import POSE_INDEX, Pose, Skeletons, forward_kinematics
 from actionrec.synth.moves import Key, _styled, idle, move_keys, walk
-from actionrec.synth.options import _SPARRING_STREAM, CLASSES, MOVES, SynthConfig, SynthOptions
+from actionrec.synth.options import _SPARRING_STREAM, CLASSES, MOVES, SynthConfig, RenderOptions
 from actionrec.synth.people import Person, make_person
 from actionrec.synth.scene import Scene, _random_scene
 
 # --------------------------------------------------------------------------------------------- timeline
-
-
-@dataclass(frozen=True)
-class Segment:
-    label: str
-    start: float
-    end: float
 
 
 @dataclass
@@ -58,7 +52,7 @@ class Timeline:
             self.eases.append(k.ease)
         if self.segments and self.segments[-1].label == label == "other/idle":
             start = self.segments.pop().start  # idle after idle is one segment
-        self.segments.append(Segment(label, start, self.end))
+        self.segments.append(Segment(start, self.end, label))
 
     def poses_at(self, t: np.ndarray) -> np.ndarray:
         """(N, len(POSE_FIELDS)) poses at times t, eased between keys; held after the last key."""
@@ -128,7 +122,7 @@ class ClipPlan:
 
 
 def _finish_plan(path: str, label: str, person: Person, fps: int, frames: int, timeline: Timeline,
-                 rng: np.random.Generator, opts: SynthOptions) -> ClipPlan:
+                 rng: np.random.Generator, opts: RenderOptions) -> ClipPlan:
     """Pad the timeline with guard to the video's end and choose a camera that frames all of it."""
     if timeline.end < frames / fps:
         timeline.add("other/idle", idle(person, frames / fps - timeline.end + 1e-6, rng))
@@ -140,7 +134,7 @@ def _finish_plan(path: str, label: str, person: Person, fps: int, frames: int, t
                     _random_scene(rng, opts, skel, height))
 
 
-def plan_class_clip(seed: int, person: Person, class_idx: int, index: int, opts: SynthOptions) -> ClipPlan:
+def plan_class_clip(seed: int, person: Person, class_idx: int, index: int, opts: RenderOptions) -> ClipPlan:
     """Clip ``index`` of class ``CLASSES[class_idx]`` for ``person``: 2-2.6 s, the move starting by 0.3 s and
     repeated to the end."""
     label = CLASSES[class_idx]
@@ -172,7 +166,7 @@ def plan_class_clip(seed: int, person: Person, class_idx: int, index: int, opts:
     return _finish_plan(name, label, person, fps, frames, tl, rng, opts)
 
 
-def plan_sparring(seed: int, person: Person, index: int, seconds: float, opts: SynthOptions) -> ClipPlan:
+def plan_sparring(seed: int, person: Person, index: int, seconds: float, opts: RenderOptions) -> ClipPlan:
     """A long video: every move in turn (shuffled), separated by idling and walking back and forth."""
     rng = np.random.default_rng([seed, person.index, _SPARRING_STREAM, index])
     fps = int(rng.integers(opts.fps[0], opts.fps[1] + 1))

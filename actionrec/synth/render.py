@@ -10,7 +10,8 @@ import numpy as np
 from actionrec.errors import ActionrecError
 from actionrec.synth.figure import FighterPainter, Skeletons
 from actionrec.synth.options import CLASSES, SynthConfig
-from actionrec.synth.plan import ClipPlan, Segment, plan_dataset
+from actionrec.data.datasets import Segment
+from actionrec.synth.plan import ClipPlan, plan_dataset
 from actionrec.synth.scene import _Camera
 from actionrec.util.atomic import write_bytes
 
@@ -36,7 +37,7 @@ _LABEL_W = 140
 
 def key_moments(plan: ClipPlan) -> list[float]:
     """Three telling times of a class clip: approach, peak and return of its (first) move."""
-    segs = [s for s in plan.segments() if s.label == plan.label] or [Segment(plan.label, 0.0, plan.duration)]
+    segs = [s for s in plan.segments() if s.label == plan.label] or [Segment(0.0, plan.duration, plan.label)]
     s = segs[0]
     return [s.start + f * (s.end - s.start) for f in (0.22, 0.45, 0.75)]
 

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from actionrec.synth.figure import Look, Skeletons, View
-from actionrec.synth.options import SynthOptions
+from actionrec.synth.options import RenderOptions
 from actionrec.synth.people import _random_color
 
 # --------------------------------------------------------------------------------------------- scenes
@@ -38,7 +38,7 @@ class Scene:
     backdrop_contrast: float
 
 
-def _random_scene(rng: np.random.Generator, opts: SynthOptions, skel: Skeletons, body_height: float) -> Scene:
+def _random_scene(rng: np.random.Generator, opts: RenderOptions, skel: Skeletons, body_height: float) -> Scene:
     """A fixed webcam close to the player: the standing fighter fills most of the frame height, the whole
     performance (every joint over the clip) stays inside the frame, near the middle give or take a little.
 

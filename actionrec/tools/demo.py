@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from actionrec.data.video import FrameSpec
-from actionrec.learn.evaluate import EvaluateOptions, evaluate, evaluate_options
-from actionrec.learn.models import versions
-from actionrec.learn.report import print_table
+from actionrec.learn.evaluate import TRAIN_STRIDE, EvaluateOptions, evaluate, evaluate_options
+from actionrec.learn.models import LSTMOptions, TrainOptions, versions
+from actionrec.learn.report import format_table
 from actionrec.learn.embedded import embed_dataset_dir
 from actionrec.learn.train import fit
 from actionrec.synth.dataset import synthesize
@@ -30,9 +30,9 @@ class DemoOptions:
     sparring_per_person: int = 1
     sparring_seconds: float = 40.0
     folds: int = 4
-    window: int = 16
-    stride: int = 2
-    epochs: int = 60
+    window: int = LSTMOptions.window
+    stride: int = TRAIN_STRIDE
+    epochs: int = TrainOptions.epochs
     # 224x126 rather than the article's 100x56, same aspect: on 24 people the LSTM's fine macro-F1 on unseen
     # people is about 0.8 at 100x56 and 0.91 at 224x126 (the small synthetic poses need the pixels).
     width: int = 224
@@ -78,13 +78,12 @@ def run_demo(options: DemoOptions = DemoOptions(), weights=None, log=print) -> D
     report = evaluate(data, report_dir, eval_options, log=lambda msg: log("      " + msg))
 
     log(f"[4/4] training the final LSTM on all {len(data.clips)} clips -> {model_dir}")
-    final = fit(data, eval_options.lstm)
+    final = fit(data, eval_options.sequence_model)
     final.config["dataset"] = str(dataset.resolve())
-    final.config["spec"] = eval_options.lstm.to_dict()
+    final.config["spec"] = eval_options.sequence_model.to_dict()
     final.save(model_dir)
 
-    table = print_table(report)
+    table = format_table(report)
     return DemoResult(report, table, model_dir, dataset, report_dir, time.perf_counter() - started)
 
 
-__all__ = ["DemoOptions", "DemoResult", "run_demo"]

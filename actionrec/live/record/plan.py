@@ -34,6 +34,7 @@ class RecordOptions:
     seed: int = 0  # the shuffled order of the takes
     continuous: bool = False  # one video + annotations.csv rows instead of a clip per take
     host: str = "127.0.0.1"
+    allow_hosts: tuple[str, ...] = ()  # names besides loopback and ``host`` the page may be opened by
     port: int = 8766
     wait_for_page: bool = True  # start reading the source once a page is connected (it shows the cues)
     realtime: bool = True  # False (video files only): read as fast as possible, for scripted takes
@@ -66,7 +67,7 @@ def parse_moves(moves: str | Sequence[str]) -> tuple[str, ...]:
         check_label(label)
     repeated = sorted(m for m, n in Counter(labels).items() if n > 1)
     if repeated:
-        raise ActionrecError(f"moves {text!r}: {', '.join(repeated)} listed twice; use --reps for more takes")
+        raise ActionrecError(f"moves {text!r}: {', '.join(repeated)} listed twice; ask for more reps instead")
     return labels
 
 

@@ -113,7 +113,7 @@ class Recorder(ServedLoop):
         hello = {"mode": "record", "person": options.person, "dataset": str(root),
                  "continuous": options.continuous, "source": describe_source(options.source)}
         self.bridge = Bridge(site, options.host, options.port, hello=hello, on_connect=self._on_page,
-                             on_message=self._inbox.put)
+                             on_message=self._inbox.put, allow_hosts=options.allow_hosts)
 
     # --- control, from any thread: start(), wait() and stop() come from ServedLoop; stop() discards a
     # take in progress and keeps every finished one ---

@@ -21,8 +21,9 @@ from websockets.exceptions import ConnectionClosed
 
 from actionrec.data.video import FrameSpec
 from actionrec.errors import ActionrecError
+from actionrec.util.stats import p50_p95
 from actionrec.events.trigger import TriggerOptions
-from actionrec.features.mobilenet import Embedder
+from actionrec.features.mobilenet import Embedder, preprocess
 from actionrec.learn.models import load_model
 from actionrec.live.exported import CLASSIFIER_FILE, EMBEDDER_FILE, LiteRTModels, export_problem
 from actionrec.live.game import LiveOptions, LiveSession
@@ -83,7 +84,7 @@ def measure_stream_step(model_dir: str | Path, n_frames: int = 200, backend: str
         "window": n,
         "frame_size": f"{spec.width}x{spec.height}",
         "stream_step_ms_p50": stream_p50,
-        "stream_step_ms_p95": _ms(stream, 95),
+        "stream_step_ms_p95": _ms(stream, p95=True),
         "embed_one_ms_p50": _ms(embed_only),
         "naive_step_ms_p50": naive_p50,
         "naive_over_stream": round(naive_p50 / stream_p50, 1),
@@ -97,8 +98,8 @@ def _split(total: int, parts: int) -> list[int]:
     return [total // parts + (i < total % parts) for i in range(parts)]
 
 
-def _ms(seconds: list[float], percentile: float = 50) -> float:
-    return round(float(np.percentile(np.asarray(seconds) * 1000, percentile)), 3)
+def _ms(seconds: list[float], p95: bool = False) -> float:
+    return round(p50_p95(seconds, 1000)[p95], 3)
 
 
 def _bench_frames(spec: FrameSpec) -> np.ndarray:
@@ -131,7 +132,7 @@ def measure_engines(model_dir: str | Path, steps: int = 100, warmup: int = 10,
     def xla(fn):
         return tf.function(fn, jit_compile=True)
 
-    xla_embed = xla(lambda x: mobilenet(tf.cast(x, tf.float32) / 127.5 - 1.0, training=False))
+    xla_embed = xla(lambda x: mobilenet(preprocess(x), training=False))
     xla_model = xla(lambda x: keras_model(x[:, -1] if frame_model else x, training=False))
     engines = {
         "tf.function": (embedder.embed_one, model.predict_window),
