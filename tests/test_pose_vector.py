@@ -67,14 +67,17 @@ def test_one_missing_hip_is_estimated_from_the_other_and_the_shoulders():
     nose = V.JOINT["nose"]
     assert abs(j[nose, 0] - jf[nose, 0]) < 0.03 and abs(j[nose, 1] - jf[nose, 1]) < 0.03
     assert np.all(j[V.JOINT["right_hip"]] == 0)  # the missing joint: zeros, visibility and presence 0
+    # Low presence (BlazePose: out of the picture) is not missing: the predicted position is used.
     lm2 = standing()
-    lm2[V.JOINT["left_hip"], 4] = 0.1  # low presence counts as missing too
-    assert V.pose_vector(lm2)[V.NO_PERSON] == 0.0
+    lm2[[V.JOINT["left_hip"], V.JOINT["right_hip"]], 3:] = 0.01
+    j2 = V.pose_vector(lm2)[:-1].reshape(33, 5)
+    np.testing.assert_allclose(j2[:, :3], jf[:, :3], atol=1e-6)
+    assert j2[V.JOINT["left_hip"], 4] == pytest.approx(0.01)
 
 
 def test_both_hips_or_a_shoulder_missing_means_no_usable_pose():
     lm = standing()
-    lm[[V.JOINT["left_hip"], V.JOINT["right_hip"]], 4] = 0.0
+    lm[[V.JOINT["left_hip"], V.JOINT["right_hip"]], :3] = np.nan
     assert V.pose_vector(lm)[V.NO_PERSON] == 1.0
     lm = standing()
     lm[V.JOINT["left_shoulder"]] = np.nan

@@ -150,7 +150,7 @@ def letterbox(frame_bgr: np.ndarray, size: int = INPUT_SIZE) -> tuple[np.ndarray
 class PoseDetector:
     """``detect(frame_bgr)`` -> person detections in frame pixels, best first."""
 
-    def __init__(self, path: str | Path, num_threads: int = 1, min_score: float = 0.5,
+    def __init__(self, path: str | Path, num_threads: int = 1, min_score: float = 0.2,
                  nms_threshold: float = 0.3):
         self.model = LiteModel(path, num_threads)
         self.model.require((1, INPUT_SIZE, INPUT_SIZE, 3), (1, NUM_ANCHORS, 12), (1, NUM_ANCHORS, 1))
