@@ -17,6 +17,7 @@ BONES: tuple[tuple[int, int], ...] = (
     (24, 26), (26, 28), (28, 30), (28, 32), (30, 32),
 )
 LEFT = frozenset({1, 2, 3, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31})
+RIGHT = frozenset(range(1, 33)) - LEFT  # 0, the nose, is the only midline point
 # BGR: the person's left in orange, right in cyan, the midline white: a left/right swap shows at a glance.
 _LEFT, _RIGHT, _MID = (0, 140, 255), (255, 200, 0), (255, 255, 255)
 
@@ -24,9 +25,9 @@ _LEFT, _RIGHT, _MID = (0, 140, 255), (255, 200, 0), (255, 255, 255)
 def _side_colour(a: int, b: int) -> tuple[int, int, int]:
     if a in LEFT and b in LEFT:
         return _LEFT
-    if a not in LEFT and b not in LEFT and a != 0 and b != 0 and (a, b) not in ((11, 12), (23, 24), (9, 10)):
+    if a in RIGHT and b in RIGHT:
         return _RIGHT
-    return _MID
+    return _MID  # bones across the body (shoulders, hips, mouth) and to the nose
 
 
 def draw_pose(frame_bgr: np.ndarray, pose: Pose | None, min_visibility: float = 0.3,
@@ -46,6 +47,6 @@ def draw_pose(frame_bgr: np.ndarray, pose: Pose | None, min_visibility: float = 
         if seen[a] and seen[b]:
             cv2.line(out, tuple(pts[a]), tuple(pts[b]), _side_colour(a, b), thick + 1, cv2.LINE_AA, 4)
     for i in np.flatnonzero(seen):
-        cv2.circle(out, tuple(pts[i]), (thick + 1) * scale, _LEFT if i in LEFT else _RIGHT if i else _MID,
+        cv2.circle(out, tuple(pts[i]), (thick + 1) * scale, _LEFT if i in LEFT else _RIGHT if i in RIGHT else _MID,
                    -1, cv2.LINE_AA, 4)
     return out
