@@ -94,3 +94,23 @@ def test_landmarks_on_a_real_boxer(models):
     assert np.all((p[:33, 3:] >= 0) & (p[:33, 3:] <= 1))
     # Auxiliary 33 sits at the hips: it is the next frame's crop centre.
     assert np.linalg.norm(p[33, :2] - mid_hip) < 10
+
+
+def test_pruning_the_unused_mask_changes_no_output(models):
+    """The segmentation head is dropped in memory (a third of the time); what we read stays bit-identical."""
+    from actionrec.errors import ActionrecError
+    from actionrec.features.pose.prune import drop_outputs
+
+    cap = cv2.VideoCapture(str(PUNCH_AVI))
+    ok, frame = cap.read()
+    cap.release()
+    roi = L.Roi(139.4, 131.3, 266.8, 0.026)  # the boxer of frame 0
+    pruned = L.LandmarkModel(models.landmarker)
+    full = L.LandmarkModel(models.landmarker, prune=False)
+    a, b = pruned.run(frame, roi), full.run(frame, roi)
+    np.testing.assert_array_equal(a.points, b.points)
+    np.testing.assert_array_equal(a.world, b.world)
+    assert a.score == b.score
+    assert L.SEGMENTATION in full.model._outputs and L.SEGMENTATION not in pruned.model._outputs
+    with pytest.raises(ActionrecError, match="lack one of"):
+        drop_outputs(models.landmarker.read_bytes(), {(1, 7, 7)}, "landmark model")

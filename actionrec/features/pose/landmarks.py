@@ -19,11 +19,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from actionrec.errors import ActionrecError
 from actionrec.features.pose.model import LiteModel
+from actionrec.features.pose.prune import drop_outputs
 
 INPUT_SIZE = 256
 NUM_OUTPUT = 39  # 33 body landmarks + 6 auxiliary (33: body centre, 34: size/rotation point, 35-38 unused)
 HEATMAP = (1, 64, 64, NUM_OUTPUT)
+SEGMENTATION = (1, INPUT_SIZE, INPUT_SIZE, 1)  # never read: pruned away at load (see prune.py)
 
 
 @dataclass(frozen=True)
@@ -119,8 +122,14 @@ class LandmarkResult:
 class LandmarkModel:
     """``run(frame_bgr, roi)`` -> the 39 landmarks in image pixels, world landmarks and pose-present score."""
 
-    def __init__(self, path: str | Path, num_threads: int = 1, refine: bool = True):
-        self.model = LiteModel(path, num_threads)
+    def __init__(self, path: str | Path, num_threads: int = 1, refine: bool = True, prune: bool = True):
+        content = None
+        if prune:
+            try:
+                content = drop_outputs(Path(path).read_bytes(), {SEGMENTATION}, str(path))
+            except OSError as exc:
+                raise ActionrecError(f"cannot read the TFLite model {path}: {exc.strerror or exc}") from None
+        self.model = LiteModel(path, num_threads, content)
         self.model.require((1, INPUT_SIZE, INPUT_SIZE, 3), (1, NUM_OUTPUT * 5), (1, 1), HEATMAP,
                            (1, NUM_OUTPUT * 3))
         self.refine = refine
