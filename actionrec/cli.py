@@ -75,6 +75,10 @@ def inspect(dataset: Path, background: str = typer.Option("other", help="Label o
     rates = ", ".join(f"{r:g}" for r in report.fps) or "-"
     typer.echo(f"fps: {rates}")
     typer.echo(f"groups ({len(report.groups)}): " + ", ".join(f"{g} ({n})" for g, n in sorted(report.groups.items())))
+    if report.warnings:
+        typer.secho(f"{len(report.warnings)} warning(s):", fg="yellow", err=True)
+        for w in report.warnings:
+            typer.secho(f"  - {w}", err=True)
     if report.problems:
         typer.secho(f"{len(report.problems)} problem(s):", fg="red", err=True)
         for p in report.problems:

@@ -165,3 +165,109 @@ def test_inspect_lists_every_problem_at_once(class_dataset):
     assert len(report.problems) == len(expected)
     # The healthy clips are still counted.
     assert report.clips == 6 and report.frames >= 60
+
+
+# --- issue 11: paths stay inside the dataset, spreadsheet BOMs, problems that used to pass silently ------
+
+
+def test_utf8_bom_from_a_spreadsheet_is_accepted(annotated_dataset):
+    for name in ("annotations.csv", "groups.csv"):
+        path = annotated_dataset / name
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    ds = load_dataset(annotated_dataset)
+    assert ds.labels == ["kick", "other", "punch"]
+    assert {c.id: c.group for c in ds.clips} == {"videos/a.avi": "alice", "videos/b.avi": "bob"}
+
+
+@pytest.mark.parametrize("column", ["annotations", "groups"])
+def test_csv_paths_must_stay_inside_the_dataset(tmp_path, column):
+    root = build_annotated_dataset(tmp_path / "ds")
+    outside = tmp_path / "outside.avi"
+    shutil.copy(root / "videos" / "a.avi", outside)
+    name = f"{column}.csv"
+
+    def write(value):
+        if column == "annotations":
+            (root / name).write_text(f"video,start,end,label\nvideos/a.avi,0,1,punch\n{value},0,1,punch\n")
+        else:
+            (root / name).write_text(f"clip,group\nvideos/a.avi,alice\n{value},bob\n")
+
+    for value, match in [
+        (str(outside), "is an absolute path; expected a path relative to the dataset folder"),
+        ("../outside.avi", "points outside the dataset folder"),
+        ("videos/../../outside.avi", "points outside the dataset folder"),
+    ]:
+        write(value)
+        msg = _strict_error(root, match)
+        assert msg.startswith(f"{root / name}:3: ") and repr(value) in msg, msg
+        assert sum(match in p for p in inspect(root).problems) == 1
+    # A symlink leading out: refused in the CSV row, and as a clip the class-folder scan finds.
+    (root / "videos" / "link.avi").symlink_to(outside)
+    write("videos/link.avi")
+    problems = inspect(root).problems
+    in_row = [p for p in problems if p.startswith(f"{root / name}:3: ")]
+    assert len(in_row) == 1 and f"'videos/link.avi' is a symlink to {outside}, outside the dataset folder" in in_row[0]
+    scanned = [p for p in problems if p.startswith(f"{root / 'videos' / 'link.avi'}: symlink to {outside}, outside")]
+    assert len(scanned) == 1 and len(problems) == 2
+
+
+def test_links_and_dots_within_the_dataset_are_fine(annotated_dataset):
+    root = annotated_dataset
+    (root / "videos" / "inner.avi").symlink_to(root / "videos" / "b.avi")
+    (root / "annotations.csv").write_text("video,start,end,label\nvideos/inner.avi,0,1,punch\nvideos/./a.avi,0,1,kick\nvideos/b.avi,0,1,kick\n")
+    (root / "groups.csv").write_text("clip,group\nvideos//a.avi,alice\nvideos/x/../inner.avi,bob\n")
+    ds = load_dataset(root)
+    assert {c.id: c.group for c in ds.clips} == {"videos/a.avi": "alice", "videos/b.avi": "videos/b.avi", "videos/inner.avi": "bob"}
+
+
+def test_a_clip_in_two_groups_is_an_error(class_dataset):
+    with open(class_dataset / "groups.csv", "a") as fh:
+        fh.write("other/o2,bob\n")  # the same group again: harmless
+        fh.write("other/o1.avi,carol\n")
+    msg = _strict_error(class_dataset, "expected one group per clip")
+    assert msg.startswith(f"{class_dataset / 'groups.csv'}:7: clip 'other/o1.avi' is in group 'carol' here but in 'alice' at line 4")
+    report = inspect(class_dataset)
+    assert len(report.problems) == 1 and report.groups == {"alice": 2, "bob": 2}
+
+
+def test_duplicate_annotation_rows_are_read_once_and_reported(annotated_dataset):
+    with open(annotated_dataset / "annotations.csv", "a") as fh:
+        fh.write("videos/a.avi,1.0,2.0,punch\n")
+    ds = load_dataset(annotated_dataset)  # usable: not an error
+    a = next(c for c in ds.clips if c.id == "videos/a.avi")
+    assert [s.label for s in a.segments] == ["punch", "kick"]
+    report = inspect(annotated_dataset)
+    assert report.problems == []
+    assert report.warnings == [f"{annotated_dataset / 'annotations.csv'}:5: duplicate of line 2 (videos/a.avi,1,2,punch); read once"]
+    assert {r["label"]: r["seconds"] for r in report.rows} == pytest.approx({"kick": 1.0, "punch": 2.0, "other": 9.0})
+
+
+def test_frame_folder_with_one_frame_twice_or_mixed_sizes(class_dataset):
+    import cv2
+
+    folder = class_dataset / "punch" / "hook" / "p2"
+    assert inspect(class_dataset).warnings == []
+    shutil.copy(folder / "7.jpg", folder / "007.jpg")
+    (warning,) = inspect(class_dataset).warnings
+    assert warning == f"{folder}: 1 frame number(s) have more than one file: 007.jpg and 7.jpg; expected one image per frame"
+    (folder / "007.jpg").unlink()
+    small = cv2.resize(cv2.imread(str(folder / "3.jpg")), (160, 120))
+    assert cv2.imwrite(str(folder / "3.jpg"), small)
+    (warning,) = inspect(class_dataset).warnings
+    assert warning == f"{folder}: images of 2 sizes: 320x240 (19, e.g. 1.jpg), 160x120 (1, e.g. 3.jpg); expected one size per clip"
+
+
+@pytest.mark.parametrize("ext", [".jpg", ".png", ".bmp", ".webp"])
+def test_image_size_from_headers_matches_decoding(tmp_path, ext):
+    import cv2
+
+    from actionrec.data.frame_folder import image_size
+    from conftest import source_frames
+
+    for w, h in [(320, 240), (97, 33), (1920, 1080)]:
+        path = tmp_path / f"{w}x{h}{ext}"
+        params = [cv2.IMWRITE_JPEG_PROGRESSIVE, 1] if (ext == ".jpg" and w == 97) else []
+        assert cv2.imwrite(str(path), cv2.resize(source_frames(PUNCH_AVI, 0, 1)[0], (w, h)), params)
+        assert image_size(path) == (w, h) == tuple(cv2.imread(str(path)).shape[1::-1])
+    (tmp_path / "junk.jpg").write_bytes(b"\xff\xd8\xff\xe0\x00\x10garbage")
+    assert image_size(tmp_path / "junk.jpg") is None

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from actionrec.data.frame_folder import folder_warnings
 from actionrec.data.video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, check_clip, probe
 from actionrec.errors import ActionrecError
 
@@ -80,6 +81,7 @@ class Dataset:
     clips: list[Clip]
     background: str = "other"
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # suspicious but usable (e.g. duplicate rows)
 
     @property
     def labels(self) -> list[str]:
@@ -109,9 +111,12 @@ def load_dataset(root: str | Path, background: str = "other", strict: bool = Tru
             raise ActionrecError(msg)
         problems.append(msg)
 
+    if root.exists() and not root.is_dir():
+        raise ActionrecError(f"{root}: is a file, not a folder; expected a dataset folder")
     if not root.is_dir():
         raise ActionrecError(f"{root}: dataset folder does not exist")
-    annotated = _read_annotations(root, background, problem)
+    warnings: list[str] = []
+    annotated = _read_annotations(root, background, problem, warnings.append)
     clips_by_id: dict[str, tuple[Path, str | None, tuple[Segment, ...]]] = {}
     for vid, segs in annotated.items():
         clips_by_id[vid] = (root / vid, None, segs)
@@ -127,16 +132,26 @@ def load_dataset(root: str | Path, background: str = "other", strict: bool = Tru
         Clip(path=p, id=cid, group=groups.get(cid, cid), label=lab, segments=segs, background=background)
         for cid, (p, lab, segs) in sorted(clips_by_id.items())
     ]
-    return Dataset(root=root, clips=clips, background=background, problems=problems)
+    return Dataset(root=root, clips=clips, background=background, problems=problems, warnings=warnings)
 
 
 def _rel(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
+def _leads_outside(entry: Path, root: Path, problem) -> bool:
+    """A symlink in the dataset that resolves outside it is refused like a CSV path that does."""
+    if entry.is_symlink() and not entry.resolve().is_relative_to(root.resolve()):
+        problem(f"{entry}: symlink to {entry.resolve()}, outside the dataset folder {root}; expected files inside it")
+        return True
+    return False
+
+
 def _scan_class_folders(root: Path, annotated: set[str], problem):
     """Yield (clip path, label) for ``root/<label>/<clip>`` and ``root/<coarse>/<fine>/<clip>``."""
     for top in sorted(p for p in root.iterdir() if not p.name.startswith(".")):
+        if _leads_outside(top, root, problem):
+            continue
         if top.is_dir():
             yield from _scan_label_dir(root, top, top.name, annotated, problem, depth=1)
         elif top.suffix.lower() in VIDEO_EXTENSIONS and top.name not in annotated:
@@ -153,6 +168,8 @@ def _scan_label_dir(root: Path, folder: Path, label: str, annotated: set[str], p
         rel = _rel(entry, root)
         if rel in annotated:
             found = True
+            continue
+        if _leads_outside(entry, root, problem):
             continue
         if entry.is_file():
             if entry.suffix.lower() in VIDEO_EXTENSIONS:
@@ -179,7 +196,9 @@ def _scan_label_dir(root: Path, folder: Path, label: str, annotated: set[str], p
 
 def _read_csv(path: Path, columns: list[str], problem) -> list[tuple[int, dict[str, str]]]:
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
+        # utf-8-sig: spreadsheet programs start a CSV with a byte-order mark, which would glue onto the
+        # first header name (and print as an identical-looking "video").
+        with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             header = [h.strip() for h in (reader.fieldnames or [])]
             if header[: len(columns)] != columns:
@@ -191,9 +210,39 @@ def _read_csv(path: Path, columns: list[str], problem) -> list[tuple[int, dict[s
         return []
 
 
-def parse_annotations(path: Path, problem) -> dict[str, list[Segment]]:
-    """``video,start,end,label`` rows -> {video: segments sorted by start}; bad rows go to ``problem``."""
+def dataset_path(root: Path, value: str, where: str, column: str) -> str | None:
+    """A path read from one of the dataset's CSV files, as a clip id (relative, forward slashes).
+
+    Raises ``_Outside`` when the path is absolute, climbs out with ``..`` or is a symlink that leads
+    outside ``root``: every command would read that place, and ``augment`` wrote beside it.
+    """
+    rel = Path(value)
+    if rel.is_absolute() or rel.drive or rel.root:
+        raise _Outside(f"{where}: {column} {value!r} is an absolute path; expected a path relative to the dataset folder {root}")
+    norm = os.path.normpath(rel)
+    if norm == ".." or norm.startswith(".." + os.sep):
+        raise _Outside(f"{where}: {column} {value!r} points outside the dataset folder {root}; expected a path inside it")
+    real_root = root.resolve()
+    if not (root / norm).resolve().is_relative_to(real_root):
+        raise _Outside(
+            f"{where}: {column} {value!r} is a symlink to {(root / norm).resolve()}, outside the dataset folder "
+            f"{root}; expected a file inside it"
+        )
+    return Path(norm).as_posix()
+
+
+class _Outside(ValueError):
+    """A CSV path that leaves the dataset (the message names file, row and path)."""
+
+
+def parse_annotations(path: Path, problem, root: Path | None = None, warn=None) -> dict[str, list[Segment]]:
+    """``video,start,end,label`` rows -> {video: segments sorted by start}; bad rows go to ``problem``.
+
+    With ``root`` (a dataset's own annotations.csv) every video must lie inside ``root``; with ``warn``
+    a row repeating an earlier one is reported there (and read once).
+    """
     by_video: dict[str, list[Segment]] = defaultdict(list)
+    seen: dict[tuple, int] = {}
     for line, row in _read_csv(path, ["video", "start", "end", "label"], problem):
         where = f"{path}:{line}"
         video, label = row.get("video", ""), row.get("label", "")
@@ -211,7 +260,22 @@ def parse_annotations(path: Path, problem) -> dict[str, list[Segment]]:
         if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end <= start:
             problem(f"{where}: segment {start}..{end} must have 0 <= start < end")
             continue
-        by_video[Path(video).as_posix()].append(Segment(start, end, label))
+        if root is not None:
+            try:
+                video = dataset_path(root, video, where, "video")
+            except _Outside as exc:
+                problem(str(exc))
+                continue
+        else:
+            video = Path(video).as_posix()
+        key = (video, start, end, label)
+        if key in seen:
+            # Harmless for training (same label may overlap), but inspect counted its seconds twice.
+            if warn is not None:
+                warn(f"{where}: duplicate of line {seen[key]} ({video},{start:g},{end:g},{label}); read once")
+            continue
+        seen[key] = line
+        by_video[video].append(Segment(start, end, label))
     for segs in by_video.values():
         segs.sort(key=lambda s: s.start)
     return dict(by_video)
@@ -229,12 +293,12 @@ def read_annotations(path: str | os.PathLike) -> dict[str, list[Segment]]:
     return parse_annotations(path, fail)
 
 
-def _read_annotations(root: Path, background: str, problem) -> dict[str, tuple[Segment, ...]]:
+def _read_annotations(root: Path, background: str, problem, warn) -> dict[str, tuple[Segment, ...]]:
     path = root / ANNOTATIONS
     if not path.exists():
         return {}
     out = {}
-    for video, segs in parse_annotations(path, problem).items():
+    for video, segs in parse_annotations(path, problem, root, warn).items():
         if not (root / video).is_file():
             problem(f"{path}: video {video!r} not found under {root}")
             continue
@@ -268,14 +332,27 @@ def _read_groups(root: Path, clip_ids: set[str], problem) -> dict[str, str]:
     if not path.exists():
         return {}
     groups: dict[str, str] = {}
+    first_line: dict[str, int] = {}
     for line, row in _read_csv(path, ["clip", "group"], problem):
-        clip, group = Path(row.get("clip", "")).as_posix(), row.get("group", "")
+        clip, group = row.get("clip", ""), row.get("group", "")
+        try:
+            clip = dataset_path(root, clip, f"{path}:{line}", "clip")
+        except _Outside as exc:
+            problem(str(exc))
+            continue
         if not group:
             problem(f"{path}:{line}: empty group for clip {clip!r}")
         elif clip not in clip_ids:
             problem(f"{path}:{line}: clip {clip!r} is not in the dataset")
+        elif clip in groups and groups[clip] != group:
+            # The last row used to win silently, which can put one person's clip in both train and test.
+            problem(
+                f"{path}:{line}: clip {clip!r} is in group {group!r} here but in {groups[clip]!r} at line "
+                f"{first_line[clip]}; expected one group per clip"
+            )
         else:
             groups[clip] = group
+            first_line.setdefault(clip, line)
     return groups
 
 
@@ -307,6 +384,19 @@ class Inspection:
     fps: list[float]
     groups: dict[str, int]
     problems: list[str]
+    warnings: list[str] = field(default_factory=list)  # usable, but probably not what the user meant
+
+
+def media_warnings(dataset: Dataset) -> list[str]:
+    """Frame folders with two files for one frame number or images of different sizes."""
+    out = []
+    for clip in dataset.clips:
+        if clip.path.is_dir():
+            try:
+                out += folder_warnings(clip.path)
+            except ActionrecError:
+                pass  # the folder's own error is among check_media's problems
+    return out
 
 
 def inspect(root: str | Path, background: str = "other") -> Inspection:
@@ -344,4 +434,7 @@ def inspect(root: str | Path, background: str = "other") -> Inspection:
                 row["frames"] += int(round(rest * info.fps))
     rows = [{"label": lab, **vals} for lab, vals in sorted(per_label.items())]
     groups = Counter(c.group for c in ds.clips)
-    return Inspection(ds, rows, len(ds.clips), total_frames, total_seconds, sorted(set(rates)), dict(groups), problems)
+    warnings = list(ds.warnings) + media_warnings(ds)
+    return Inspection(
+        ds, rows, len(ds.clips), total_frames, total_seconds, sorted(set(rates)), dict(groups), problems, warnings
+    )

@@ -29,8 +29,8 @@ class AnchorOptions:
 
     input_size: int = INPUT_SIZE
     num_layers: int = 5
-    min_scale: float = 0.1484375
-    max_scale: float = 0.75
+    min_scale: float = 0.1484375  # MediaPipe's values; with fixed-size anchors the scales size nothing,
+    max_scale: float = 0.75  # they are kept to name the configuration in full
     strides: tuple[int, ...] = (8, 16, 32, 32, 32)
     offset: float = 0.5
     interpolated_scale_aspect_ratio: float = 1.0  # one extra anchor per cell (MediaPipe's default)
