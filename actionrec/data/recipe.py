@@ -41,6 +41,40 @@ def _fresh_distance_matrix(self: iap.FrequencyNoise, size: tuple[int, int]) -> n
 # deterministic augmenter. Building the (at most 32x32) matrix afresh each time makes it a pure function.
 iap.FrequencyNoise._get_distance_matrix_cached = _fresh_distance_matrix
 
+# imgaug 0.4 builds ``pad_mode=ALL`` (CropAndPad, Pad, ...) as ``Choice(list(a_set_of_mode_names))``: the
+# list's order, and so the mode a given random draw picks, follows Python's per-process string hashing.
+# Two processes with one seed padded differently and printed different recipes (fingerprints).
+_PAD_MODES = frozenset(
+    {"constant", "edge", "linear_ramp", "maximum", "mean", "median", "minimum", "reflect", "symmetric", "wrap"}
+)
+
+
+def canonical_recipe(recipe: iaa.Augmenter) -> iaa.Augmenter:
+    """Put the choices imgaug made from a set in sorted order, in place; returns ``recipe``.
+
+    Only a uniform choice over exactly the set's names is touched: a list the user wrote keeps its order.
+    """
+    for aug in [recipe, *recipe.get_all_children(flat=True)]:
+        for choice in _choices(aug.get_parameters(), set()):
+            if choice.p is None and len(choice.a) == len(_PAD_MODES) and set(choice.a) == _PAD_MODES:
+                choice.a = sorted(choice.a)
+    return recipe
+
+
+def _choices(value, seen: set[int]) -> Iterable[iap.Choice]:
+    """Every ``Choice`` inside a parameter value (parameters nest, and sit in tuples and lists)."""
+    if id(value) in seen:
+        return
+    seen.add(id(value))
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _choices(item, seen)
+    elif isinstance(value, iap.StochasticParameter):
+        if isinstance(value, iap.Choice) and isinstance(value.a, list):
+            yield value
+        for item in vars(value).values():
+            yield from _choices(item, seen)
+
 
 # ----------------------------------------------------------------------------------------------- recipe
 
@@ -100,7 +134,7 @@ def article_recipe(params: RecipeParams = RecipeParams()) -> iaa.Augmenter:
     # Built without prefetching: prefetched samples are hidden state, and the augmenter's text (our
     # fingerprint) then stays the same however often it was used.
     with iap.no_prefetching():
-        return iaa.Sequential(
+        return canonical_recipe(iaa.Sequential(
             [
                 sometimes(iaa.CropAndPad(percent=p.crop_percent, pad_mode=p.crop_pad_mode, pad_cval=p.crop_pad_cval)),
                 sometimes(
@@ -147,7 +181,7 @@ def article_recipe(params: RecipeParams = RecipeParams()) -> iaa.Augmenter:
                 ),
             ],
             random_order=p.random_order,
-        )
+        ))
 
 
 def load_recipe(spec: str) -> iaa.Augmenter:
@@ -190,12 +224,15 @@ def load_recipe(spec: str) -> iaa.Augmenter:
     if not isinstance(recipe, iaa.Augmenter):
         got = type(recipe).__name__
         raise ActionrecError(f"recipe {spec!r}: {func_name}() returned {got}, expected an imgaug Augmenter")
-    return recipe
+    return canonical_recipe(recipe)
 
 
 def recipe_fingerprint(recipe: iaa.Augmenter) -> str:
-    """A short hash of the recipe's full description (every parameter), for cache keys and resume checks."""
-    text = re.sub(r" at 0x[0-9a-fA-F]+", "", str(recipe))  # function reprs carry memory addresses
+    """A short hash of the recipe's full description (every parameter), for cache keys and resume checks.
+
+    Taken of the recipe as ``WindowAugmenter`` runs it (``canonical_recipe``), the same in every process.
+    """
+    text = re.sub(r" at 0x[0-9a-fA-F]+", "", str(canonical_recipe(recipe.deepcopy())))  # function reprs carry addresses
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -319,7 +356,7 @@ class WindowAugmenter:
     def __init__(self, options: AugmentOptions = AugmentOptions()):
         self.options = options
         # Private: seeding it in place must not touch the caller's augmenter.
-        self._recipe = (options.recipe if options.recipe is not None else article_recipe()).deepcopy()
+        self._recipe = canonical_recipe((options.recipe if options.recipe is not None else article_recipe()).deepcopy())
 
     def flips(self, labels: Iterable[str | None], seed: int) -> bool:
         """Whether ``seed`` flips a clip holding these labels (known before any pixel is touched)."""
