@@ -333,18 +333,20 @@ def demo(
 
 ALLOW_HOST = typer.Option([], "--allow-host", metavar="NAME", help="With a --host other than loopback: a name or address the page is "
                           "opened by, e.g. mylaptop.local (repeatable); loopback and --host are always allowed")
-HOOK_HELP = "Map a class to a Detect hook, CLASS=HOOK (e.g. kick/back=onPunch); defaults punch/*->onPunch, kick/*->onKick, stand->onStand"
+HOOK_HELP = ("Map a class to a Detect hook or an MK.js move, CLASS=TARGET (e.g. kick/back=onPunch, punch/jab=UPPERCUT); "
+             "yours win over the defaults: jab LOW_PUNCH, cross HIGH_PUNCH, front kick LOW_KICK, roundhouse SPIN_KICK, "
+             "back kick HIGH_KICK, walk WALK, else punch/*->onPunch, kick/*->onKick, stand->onStand")
 
 
 def _hooks(pairs: list[str]) -> dict[str, str]:
-    from actionrec.live.game import DEFAULT_HOOKS
+    from actionrec.live.mkjs import check_target
 
-    hooks = dict(DEFAULT_HOOKS)
+    hooks = {}
     for pair in pairs:
-        if "=" not in pair:
-            raise ActionrecError(f"--hook {pair!r}: expected CLASS=HOOK, e.g. kick/back=onKick")
-        cls, hook = (x.strip() for x in pair.split("=", 1))
-        hooks[cls] = hook
+        cls, _, target = (x.strip() for x in pair.partition("="))
+        if not cls or not target:
+            raise ActionrecError(f"--hook {pair!r}: expected CLASS=TARGET, e.g. kick/back=onKick or kick/back=HIGH_KICK")
+        hooks[cls] = check_target(cls, target)
     return hooks
 
 
@@ -366,12 +368,12 @@ def cameras(max_index: int = typer.Option(10, help="Probe camera indices 0 to N-
 def live(
     model: Path = typer.Option(..., help="Model directory (e.g. runs/demo/model)"),
     source: str = typer.Option("0", help="Camera index (`actionrec cameras` lists them), video file or stream URL"),
-    game_dir: Optional[Path] = typer.Option(None, help="Your MK.js checkout's game/ folder; without it, the practice page"),
+    game_dir: Optional[Path] = typer.Option(None, help="Your MK.js checkout (or its game/ folder); without it, the practice page"),
     host: str = typer.Option("127.0.0.1", help="Address to serve on (only this machine by default)"),
     allow_host: list[str] = ALLOW_HOST,
     port: int = typer.Option(8765, help="Port for the page and the WebSocket"),
     hook: list[str] = typer.Option([], help=HOOK_HELP),
-    wait_for_page: bool = typer.Option(False, help="Start reading the source once a page has connected"),
+    wait_for_page: bool = typer.Option(False, help="Start reading the source once a page can run hooks (MK.js: its game has loaded)"),
     backend: str = BACKEND,
     threads: int = THREADS,
     weights: Optional[Path] = WEIGHTS,
@@ -385,6 +387,27 @@ def live(
     options = LiveOptions(source=parse_source(source), host=host, allow_hosts=tuple(allow_host), port=port, game_dir=game_dir,
                           hooks=_hooks(hook), wait_for_page=wait_for_page)
     report = run_live(model, options, weights, log=typer.echo, backend=backend, threads=threads)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@command
+def play(
+    game_dir: Path = typer.Option(..., help="Your MK.js checkout (git clone https://github.com/mgechev/mk.js), or its game/ folder"),
+    model: Path = typer.Option(..., help="Model directory (e.g. runs/demo/model; its TFLite export is used when present)"),
+    source: str = typer.Option("0", help="Camera index (`actionrec cameras` lists them), video file or stream URL"),
+    port: int = typer.Option(8765, help="Port for the page and the WebSocket"),
+    hook: list[str] = typer.Option([], help=HOOK_HELP),
+    browser: bool = typer.Option(True, help="Open the game in this machine's browser"),
+    weights: Optional[Path] = WEIGHTS,
+):
+    """Play MK.js with your moves: the game, with the camera picture, probabilities and last move beside it."""
+    from actionrec.live.camera import parse_source
+    from actionrec.live.game import LiveOptions, run_live
+
+    options = LiveOptions(source=parse_source(source), port=port, game_dir=game_dir, hooks=_hooks(hook), wait_for_page=True)
+    report = run_live(model, options, weights, log=typer.echo, open_browser=browser)
     if report.failed:
         raise typer.Exit(1)
 
@@ -430,6 +453,7 @@ def bench_stream_cmd(
     video: Path,
     model: Path = typer.Option(..., help="Model directory"),
     browser: bool = typer.Option(True, help="Acknowledge hooks from headless Chromium (else a Python client)"),
+    game_dir: Optional[Path] = typer.Option(None, help="Play your MK.js checkout in the browser instead of the practice page"),
     backend: str = BACKEND,
     threads: int = THREADS,
     weights: Optional[Path] = WEIGHTS,
@@ -438,8 +462,10 @@ def bench_stream_cmd(
     from actionrec.live.runtime import InferenceSession, SessionOptions
     from actionrec.tools.bench.stream import CHROMIUM, bench_stream
 
+    if game_dir is not None and not browser:
+        raise ActionrecError("--game-dir needs the browser: the game's hooks run in the page (drop --no-browser)")
     session = InferenceSession(SessionOptions(model, backend=backend, num_threads=threads, weights=weights))
-    figures = bench_stream(session, video, chromium=CHROMIUM if browser else None, log=typer.echo)
+    figures = bench_stream(session, video, chromium=CHROMIUM if browser else None, log=typer.echo, game_dir=game_dir)
     typer.echo(json.dumps(figures, indent=2))
 
 

@@ -142,6 +142,38 @@ def annotated_dataset(tmp_path) -> Path:
     return build_annotated_dataset(tmp_path / "annotated")
 
 
+@pytest.fixture(scope="session")
+def sparring(tmp_path_factory, weights_path):
+    """Synthetic sparring (2 people, 15 s each) and an LSTM trained on all of it, sparring included,
+    saved and exported to TFLite: the live loop runs the production fast path (LiteRT). Returns
+    (dataset root, InferenceSession); the browser tests of the practice page and of the real MK.js share it.
+
+    Training on the played video is deliberate: these tests check the live plumbing end to end, not how
+    well the model generalizes (replay metrics on held-out people measure that). 160x90 frames: at
+    100x56 the synthetic poses are too close for even a memorizing model to fire cleanly.
+    """
+    from actionrec.data.video import FrameSpec
+    from actionrec.features.mobilenet import Embedder
+    from actionrec.learn.embedded import embed_dataset_dir
+    from actionrec.learn.models import LSTMOptions, TrainOptions
+    from actionrec.learn.train import TrainSpec, fit
+    from actionrec.live.export import export_model
+    from actionrec.live.runtime import InferenceSession, SessionOptions
+    from actionrec.synth.dataset import synthesize
+
+    root = tmp_path_factory.mktemp("synth") / "data"
+    synthesize(root, people=2, clips_per_class=2, seed=3, sparring_per_person=1, sparring_seconds=15)
+    embedder = Embedder(FrameSpec(width=160, height=90), weights_path)
+    data = embed_dataset_dir(root, embedder.config.frame_spec, embedder=embedder, show_progress=False)
+    spec = TrainSpec(kind="lstm", lstm=LSTMOptions(window=8),
+                     train=TrainOptions(epochs=40, val_fraction=0.0, seed=0))
+    model_dir = fit(data, spec).save(root.parent / "model")
+    export_model(model_dir, weights=weights_path)
+    session = InferenceSession(SessionOptions(model_dir))
+    assert session.backend == "litert", session.reason
+    return root, session
+
+
 def leftover_temp_files(root: Path) -> list[Path]:
     """Files or folders under ``root`` that an atomic write left behind (``.NAME.xxxx.tmp...``)."""
     return [p for p in Path(root).rglob(".*") if ".tmp" in p.name or ".old-" in p.name]

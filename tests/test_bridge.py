@@ -10,7 +10,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from actionrec.live.site import BRIDGE_TAG, Site, inject_bridge
+from actionrec.live.mkjs import ADAPTER_TAG, serve_index
+from actionrec.live.site import BRIDGE_TAG, Site
 from actionrec.live.server import Bridge
 from actionrec.errors import ActionrecError
 from actionrec.events.trigger import Event
@@ -97,28 +98,39 @@ def test_busy_port_is_a_clear_error(bridge):
         Bridge(Site(), port=bridge.port).start()
 
 
-MK_INDEX = """<!DOCTYPE html><html><head><script src="src/mk.js"></script></head><body><div id="arena"></div>
+MK_INDEX = """<!DOCTYPE html><html><HEAD lang="en"><script src="src/mk.js"></script>
+<script src="/socket.io/socket.io.js"></script></HEAD><body><div id="arena"></div>
 <script>var options = { arena: {}, gameType: 'network', isHost: true }; mk.start(options);</script>
 </BODY></html>"""
 
 
-def test_game_dir_is_served_with_bridge_injected(tmp_path):
-    (tmp_path / "src").mkdir()
-    (tmp_path / "index.html").write_text(MK_INDEX)
-    (tmp_path / "src" / "mk.js").write_text("var mk = {};")
+@pytest.mark.parametrize("layout", ["game", "repository"])
+def test_game_dir_is_served_with_adapter_and_bridge_injected(tmp_path, layout):
+    game = tmp_path / "game" if layout == "repository" else tmp_path
+    (game / "src").mkdir(parents=True)
+    (game / "index.html").write_text(MK_INDEX)
+    (game / "src" / "mk.js").write_text("var mk = {};")
     b = Bridge(Site(tmp_path), port=0).start()
     try:
         _, _, page = get(b.url)
-        assert b"gameType: 'webcaminput'" in page and b"'network'" not in page
-        assert page.index(BRIDGE_TAG.encode()) < page.index(b"</BODY>")
+        # The adapter runs first (before mk.js and the inline script), the bridge last; socket.io is not loaded.
+        assert page.index(ADAPTER_TAG.encode()) < page.index(b'src="src/mk.js"') < page.index(BRIDGE_TAG.encode())
+        assert page.index(BRIDGE_TAG.encode()) < page.index(b"</BODY>") and b"socket.io.js" not in page
+        assert b"gameType: 'network'" in page  # the file's text is kept: mkjs.js picks the game type at run time
         assert get(b.url + "src/mk.js")[2] == b"var mk = {};"
         assert b"ActionrecBridge" in get(b.url + "actionrec/bridge.js")[2]
+        assert b"ActionrecGame" in get(b.url + "actionrec/mkjs.js")[2]
     finally:
         b.stop()
+    assert (game / "index.html").read_text() == MK_INDEX  # the user's checkout is untouched
 
 
 def test_game_dir_problems_are_reported(tmp_path):
-    with pytest.raises(ActionrecError, match="index.html"):
+    with pytest.raises(ActionrecError, match="no index.html nor game/index.html"):
         Site(tmp_path)
-    with pytest.raises(ActionrecError, match="gameType"):
-        inject_bridge("<html><body></body></html>", "x/index.html")
+    with pytest.raises(ActionrecError, match="no such folder"):
+        Site(tmp_path / "missing")
+    with pytest.raises(ActionrecError, match=r"x/index.html: does not look like MK.js.*mk\.js.*mk\.start"):
+        serve_index("<html><body></body></html>", "x/index.html")
+    with pytest.raises(ActionrecError, match=r"\(found no mk\.start\(\.\.\.\) call\)"):
+        serve_index('<html><body><script src="src/mk.js"></script></body></html>', "x/index.html")

@@ -104,66 +104,6 @@ def test_hook_map_from_the_page_overrides_the_default(page):
         bridge.stop()
 
 
-GAME_INDEX = """<!DOCTYPE html><html><head><script>
-// A stand-in for MK.js's game/index.html: in 'webcaminput' mode the game defines window.Detect.
-var mk = { moves: [], start: function (options) {
-  if (options.gameType === 'webcaminput') {
-    window.Detect = { onPunch: function () { mk.moves.push('high-punch'); },
-                      onKick: function () { mk.moves.push('low-kick'); },
-                      onStand: function () { mk.moves.push('stand'); } };
-  }
-} };
-</script></head><body><div id="arena"></div>
-<script>mk.start({ arena: {}, gameType: 'basic' });</script>
-</body></html>"""
-
-
-def test_game_dir_page_gets_webcam_input_and_bridge(page, tmp_path):
-    (tmp_path / "index.html").write_text(GAME_INDEX)
-    bridge = Bridge(Site(tmp_path), port=0).start()
-    try:
-        page.goto(bridge.url)
-        page.wait_for_function("window.ActionrecBridge && window.ActionrecBridge.connected()")
-        wait_until(lambda: bridge.clients == 1, what="the game page's socket")
-        for kind, fine in (("kick", "kick/back"), ("punch", "punch/jab"), ("stand", "other/idle")):
-            bridge.publish_event(Event(kind, fine, 0.9, 1.0), time.time())
-        page.wait_for_function("mk.moves.length === 3")
-        assert page.evaluate("mk.moves") == ["low-kick", "high-punch", "stand"]
-    finally:
-        bridge.stop()
-
-
-@pytest.fixture(scope="module")
-def sparring(tmp_path_factory, weights_path):
-    """Synthetic sparring (2 people, 15 s each) and an LSTM trained on all of it, sparring included,
-    saved and exported to TFLite: the live loop runs the production fast path (LiteRT).
-
-    Training on the played video is deliberate: this test checks the live plumbing end to end, not how
-    well the model generalizes (replay metrics on held-out people measure that). 160x90 frames: at
-    100x56 the synthetic poses are too close for even a memorizing model to fire cleanly.
-    """
-    from actionrec.features.mobilenet import Embedder
-    from actionrec.live.export import export_model
-    from actionrec.learn.models import LSTMOptions, TrainOptions
-    from actionrec.learn.train import TrainSpec, fit
-    from actionrec.learn.embedded import embed_dataset_dir
-    from actionrec.live.runtime import InferenceSession, SessionOptions
-    from actionrec.synth.dataset import synthesize
-    from actionrec.data.video import FrameSpec
-
-    root = tmp_path_factory.mktemp("synth") / "data"
-    synthesize(root, people=2, clips_per_class=2, seed=3, sparring_per_person=1, sparring_seconds=15)
-    embedder = Embedder(FrameSpec(width=160, height=90), weights_path)
-    data = embed_dataset_dir(root, embedder.config.frame_spec, embedder=embedder, show_progress=False)
-    spec = TrainSpec(kind="lstm", lstm=LSTMOptions(window=8),
-                     train=TrainOptions(epochs=40, val_fraction=0.0, seed=0))
-    model_dir = fit(data, spec).save(root.parent / "model")
-    export_model(model_dir, weights=weights_path)
-    session = InferenceSession(SessionOptions(model_dir))
-    assert session.backend == "litert", session.reason
-    return root, session
-
-
 HOOK_OF = {"punch": "onPunch", "kick": "onKick"}
 
 

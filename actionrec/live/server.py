@@ -2,10 +2,10 @@
 
 One ``websockets`` server does both jobs (no extra dependency): ``process_request`` answers plain HTTP
 GETs with static files, and ``/ws`` upgrades to the event socket. The page is either the built-in
-practice page (camera picture, probability bars, event log) or the user's MK.js ``game/`` folder with
-``bridge.js`` injected and the ``webcaminput`` game type selected. ``bridge.js`` calls the
-``window.Detect`` hook of each event (``onPunch``, ``onKick``, ``onStand``) and acknowledges it, which
-gives the capture-to-hook latency.
+practice page (camera picture, probability bars, event log) or the user's MK.js checkout, its page
+rewritten in memory (``mkjs``). ``bridge.js`` runs each event's target (a ``window.Detect`` hook such as
+``onPunch``, or an MK.js move such as ``SPIN_KICK``) and acknowledges it, which gives the capture-to-hook
+latency; it also reports when the page is ready to run them (``on_page``), which starts the stream.
 
 Only pages served by this server may open the socket: the ``Origin`` must be this server's own address
 (403 otherwise), and the ``Host`` header must name it too, so another site cannot reach the server by
@@ -58,6 +58,7 @@ LATENCY_SAMPLES = 10_000
 RECENT_ACKS = 100
 ACK_FIELDS = ("seq", "hook", "ran", "move", "reason", "at")
 ACK_TEXT_CHARS = 200
+PAGE_FIELDS = ("ready", "problem", "game", "gameType", "requested", "detect")  # of bridge.js's page reports
 # Longer URL paths than any file of the page or the game (MK.js's longest is 70 characters) get a 400;
 # a file name over the file system's 255 bytes would otherwise be an OSError (a 500) when looked up.
 MAX_PATH_CHARS = 1024
@@ -88,6 +89,7 @@ class HookLatency:
     seconds: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLES))  # the latest
     acknowledged: int = 0  # events whose hook ran, all of them (``seconds`` keeps only the latest)
     missing_hooks: int = 0  # events the page had no Detect hook for
+    first_missing: dict | None = None  # the first of those acknowledgements (hook, reason), for one warning
 
     def ms(self) -> tuple[float, float]:
         p50, p95 = _percentiles(self.seconds)
@@ -141,12 +143,16 @@ class Bridge:
                  hooks: dict[str, str] | None = None, hello: dict | None = None,
                  on_connect: Callable[[], None] | None = None,
                  on_message: Callable[[dict], None] | None = None,
-                 allow_hosts: Iterable[str] = ()) -> None:
+                 allow_hosts: Iterable[str] = (), user_hooks: dict[str, str] | None = None,
+                 on_page: Callable[[dict], None] | None = None) -> None:
         self.site = site
         self.host = host
         self.host_names = allowed_host_names(host, allow_hosts)
         self.port = port  # 0 picks a free port; the real one is known after start()
-        self.hooks = dict(hooks or DEFAULT_HOOKS)
+        self.hooks = dict(hooks or DEFAULT_HOOKS)  # the defaults; bridge.js lets the user's entries win
+        self.user_hooks = dict(user_hooks or {})
+        self.on_page = on_page  # called with each page state report ({ready, problem, ...}, PAGE_FIELDS only)
+        self.page: dict | None = None  # the latest page state report
         self.hello = dict(hello or {})
         self.on_connect = on_connect
         self.on_message = on_message  # called (on the server's thread) with each page message that is not an ack
@@ -300,7 +306,8 @@ class Bridge:
     async def _handle(self, connection: ServerConnection) -> None:
         self._clients.add(connection)
         try:
-            await connection.send(json.dumps({"type": "hello", "hooks": self.hooks, **self.hello}))
+            await connection.send(json.dumps({"type": "hello", "hooks": self.hooks, "user_hooks": self.user_hooks,
+                                              **self.hello}))
             if self.on_connect is not None:
                 self.on_connect()
             async for raw in connection:
@@ -320,6 +327,11 @@ class Bridge:
         if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
             self.rejected += 1
             return
+        if msg["type"] == "page":  # bridge.js: whether the page can run hooks yet (the stream waits for it)
+            self.page = {k: _short(msg.get(k)) for k in PAGE_FIELDS}
+            if self.on_page is not None:
+                self.on_page(self.page)
+            return
         if msg["type"] != "ack":
             if self.on_message is not None:
                 self.on_message(msg)
@@ -328,7 +340,8 @@ class Bridge:
         if type(seq) is not int or not isinstance(ran, bool):  # bool is an int, but no sequence number
             self.rejected += 1
             return
-        self.acks.append({k: _short(msg.get(k)) for k in ACK_FIELDS})
+        kept = {k: _short(msg.get(k)) for k in ACK_FIELDS}
+        self.acks.append(kept)
         with self._lock:
             captured = self.latency.sent.pop(seq, None)
         if captured is None:
@@ -338,6 +351,8 @@ class Bridge:
             self.latency.acknowledged += 1
         else:
             self.latency.missing_hooks += 1
+            if self.latency.first_missing is None:
+                self.latency.first_missing = kept
 
 
 class ServedLoop:

@@ -1,29 +1,31 @@
-"""The files the server serves: a built-in page of ``web/``, or the user's MK.js ``game/`` folder with the bridge injected."""
+"""The files the server serves: a built-in page of ``web/``, or the user's MK.js checkout with its page made playable (``mkjs``)."""
 
 from __future__ import annotations
 
 import mimetypes
-import re
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from actionrec.errors import ActionrecError
+from actionrec.live.mkjs import BRIDGE_TAG, find_index, serve_index
 
 WEB_DIR = Path(__file__).parents[1] / "web"
 ASSETS = "/actionrec/"  # our files, under a prefix that cannot clash with the game's
 SOCKET_PATH = "/ws"
-BRIDGE_TAG = '<script src="/actionrec/bridge.js"></script>'
+__all__ = ["ASSETS", "BRIDGE_TAG", "SOCKET_PATH", "WEB_DIR", "Site"]
+
+
 class Site:
     """The files behind the server: a built-in page of ``web/`` (the practice page unless ``page`` names
-    another, e.g. ``record.html``), or a MK.js ``game/`` folder with the bridge injected."""
+    another, e.g. ``record.html``), or an MK.js checkout (its root or its ``game/`` folder), whose
+    ``index.html`` is served rewritten by ``mkjs.serve_index`` (``panel``: with the readouts beside the game)."""
 
-    def __init__(self, game_dir: str | Path | None = None, page: str = "practice.html") -> None:
-        self.game_dir = Path(game_dir).resolve() if game_dir is not None else None
-        if self.game_dir is not None:
-            index = self.game_dir / "index.html"
-            if not index.is_file():
-                raise ActionrecError(f"{game_dir}: no index.html; expected the game/ folder of an MK.js checkout")
-            self._index = inject_bridge(index.read_text(encoding="utf-8"), index)
+    def __init__(self, game_dir: str | Path | None = None, page: str = "practice.html", panel: bool = True) -> None:
+        self.game_dir = None
+        if game_dir is not None:
+            index = find_index(game_dir)
+            self.game_dir = index.parent.resolve()
+            self._index = serve_index(_read_text(index), index, panel=panel)
         else:
             self._index = (WEB_DIR / page).read_text(encoding="utf-8")
 
@@ -39,13 +41,11 @@ class Site:
         return None
 
 
-def inject_bridge(html: str, where: Path | str = "index.html") -> str:
-    """Select MK.js's ``webcaminput`` game type and load ``bridge.js`` at the end of the body."""
-    html, n = re.subn(r"gameType\s*:\s*(['\"])[^'\"]*\1", "gameType: 'webcaminput'", html)
-    if n == 0:
-        raise ActionrecError(f"{where}: found no `gameType: '...'` option to switch to 'webcaminput'; is it MK.js?")
-    close = html.lower().rfind("</body>")
-    return html[:close] + BRIDGE_TAG + "\n" + html[close:] if close >= 0 else html + BRIDGE_TAG
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ActionrecError(f"{path}: cannot read it as UTF-8 text ({exc})") from None
 
 
 def _read_inside(root: Path, rel: str) -> tuple[bytes, str] | None:

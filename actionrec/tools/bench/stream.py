@@ -165,15 +165,18 @@ CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 
 def bench_stream(session, video: str | Path, trigger: TriggerOptions | None = None,
-                 chromium: str | None = CHROMIUM, log: Callable[[str], None] = print) -> dict:
+                 chromium: str | None = CHROMIUM, log: Callable[[str], None] = print,
+                 game_dir: str | Path | None = None) -> dict:
     """Live play with ``video`` as the camera (at its own rate) and the practice page in headless Chromium.
 
     Figures: sustained fps against the source's rate, dropped frames, per-frame step time, and
-    capture-to-hook latency through the real browser. ``chromium=None`` acknowledges from a Python
-    WebSocket client instead (no browser needed). Prints one line and returns the figures.
+    capture-to-hook latency through the real browser. ``game_dir``: the user's MK.js instead of the
+    practice page, its moves played on the real game (the video starts once the game has loaded).
+    ``chromium=None`` acknowledges from a Python WebSocket client instead (no browser needed). Prints one
+    line and returns the figures.
     """
     options = LiveOptions(source=str(video), port=0, wait_for_page=True, trigger=trigger or TriggerOptions(),
-                          report_every=math.inf, linger=0.5)
+                          report_every=math.inf, linger=0.5, game_dir=Path(game_dir) if game_dir else None)
     session = LiveSession(session, options, log=lambda line: None)
     url = session.start()
     try:
@@ -194,9 +197,12 @@ def bench_stream(session, video: str | Path, trigger: TriggerOptions | None = No
         "hook_ms_p50": report.hook_ms[0],
         "hook_ms_p95": report.hook_ms[1],
         "hooks": report.hooks_acknowledged,
+        "missing_hooks": report.missing_hooks,
         "client": "chromium" if chromium else "python",
+        "page": "mk.js" if game_dir else "practice",
     }
-    log(f"bench stream {Path(video).name} ({figures['client']}, source {figures['source_fps']:g} fps): " + report.line())
+    log(f"bench stream {Path(video).name} ({figures['client']}, {figures['page']} page, "
+        f"source {figures['source_fps']:g} fps): " + report.line())
     return figures
 
 
@@ -211,9 +217,24 @@ def _play_in_chromium(url: str, session: LiveSession, chromium: str) -> None:
         browser = p.chromium.launch(executable_path=chromium, args=list(CHROMIUM_ARGS))
         try:
             browser.new_page().goto(url)
+            _wait_for_ready_page(session)
             session.wait()
         finally:
             browser.close()
+
+
+PAGE_READY_TIMEOUT = 60.0  # MK.js loads about 630 images before its hooks exist: 4-5 s here, more on a busy machine
+
+
+def _wait_for_ready_page(session: LiveSession) -> None:
+    deadline = time.monotonic() + PAGE_READY_TIMEOUT
+    while time.monotonic() < deadline:
+        page = session.bridge.page or {}
+        if page.get("ready"):
+            return
+        time.sleep(0.05)
+    problem = (session.bridge.page or {}).get("problem") or "it never reported ready"
+    raise ActionrecError(f"the page did not become ready in {PAGE_READY_TIMEOUT:g} s: {problem}")
 
 
 async def _play_in_python(url: str, session: LiveSession) -> None:
@@ -221,6 +242,7 @@ async def _play_in_python(url: str, session: LiveSession) -> None:
 
     origin = url.rstrip("/")
     async with connect(origin.replace("http://", "ws://") + SOCKET_PATH, origin=origin) as ws:
+        await ws.send(json.dumps({"type": "page", "ready": True}))  # as bridge.js does: the stream may start
         while not session.wait(0):
             try:
                 raw = await asyncio.wait_for(ws.recv(), timeout=0.2)

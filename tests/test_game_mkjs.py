@@ -1,0 +1,291 @@
+"""The real MK.js (../shared/fixtures/mkjs/game, unmodified upstream) played by actionrec in headless Chromium.
+
+The served page is rewritten in memory only (actionrec/live/mkjs.py + web/mkjs.js): no prompt, no camera,
+the basic game type, the article's window.Detect provided when the page has none, fine classes as
+visibly different game moves, and a readiness report that starts the stream. Also: the warm-up rule on
+the real fixture clips, and the article's own-Detect build kept as it is.
+"""
+
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import EXERCISE_AVI, PUNCH_AVI, SHARED
+
+from actionrec.data.datasets import coarse, read_annotations
+from actionrec.errors import ActionrecError
+from actionrec.events.scoring import segments_for
+from actionrec.events.trigger import Event
+from actionrec.live.game import LiveOptions, LiveSession
+from actionrec.live.mkjs import DEFAULT_MOVES, MOVES, check_target, find_index
+from actionrec.live.server import Bridge
+from actionrec.live.site import Site
+from actionrec.live.stream import WARMUP_SECONDS, RingBuffer, ring_capacity
+
+GAME = SHARED / "fixtures" / "mkjs" / "game"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PUNCH_MOVES = {"low-punch", "high-punch", "uppercut"}
+KICK_MOVES = {"low-kick", "high-kick", "spin-kick"}
+
+
+def in_browser(test):
+    """Marks a test that drives headless Chromium (and, when it plays the real game, the MK.js fixture)."""
+    for mark in (pytest.mark.browser,
+                 pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not at /usr/bin/chromium"),
+                 pytest.mark.skipif(not (GAME / "index.html").is_file(), reason="the MK.js fixture is not in ../shared")):
+        test = mark(test)
+    return test
+
+
+# Records fighter 0's move (and both lives) every time it changes, on the page's own clock.
+WATCH_MOVES = """() => { window.moveLog = []; (function poll() {
+    var f = mk.game.fighters, m = f[0].getMove().type, log = window.moveLog;
+    if (!log.length || log[log.length - 1].move !== m)
+        log.push({at: Date.now(), move: m, x: f[0].getX(), life: f[1].getLife()});
+    setTimeout(poll, 5); })(); }"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page that records every dialog (dismissed at once) and every uncaught page error."""
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    pg = context.new_page()
+    pg.dialogs, pg.errors = [], []
+    pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
+    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    yield pg
+    context.close()
+
+
+def wait_until(predicate, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+# --- without a browser ---------------------------------------------------------------------------------
+
+
+def test_game_dir_is_the_repository_root_or_its_game_folder():
+    assert find_index(GAME) == GAME / "index.html"
+    assert find_index(GAME.parent) == GAME / "index.html"  # ../shared/fixtures/mkjs holds game/ like a clone
+
+
+def test_hook_targets_are_hooks_or_game_moves():
+    assert check_target("kick/back", "onPunch") == "onPunch"
+    assert check_target("kick/back", "high_kick") == "HIGH_KICK"
+    assert set(DEFAULT_MOVES.values()) <= set(MOVES)
+    with pytest.raises(ActionrecError, match="--hook kick/back=HIGHKICK: expected a Detect hook"):
+        check_target("kick/back", "HIGHKICK")
+
+
+def test_window_is_full_only_once_every_tick_has_its_own_frame():
+    buf = RingBuffer(window=8, model_fps=10.0, capacity=ring_capacity(8, 10.0, 25.0), dim=4)
+    full = []
+    for i in range(30):  # 25 fps
+        buf.push(i / 25, [i] * 4)
+        full.append(buf.holds_full_window())
+    # Ticks 0.7 s apart end to end: frame 17 (0.68 s) still repeats frame 0 in the window, frame 18 (0.72 s) not.
+    assert full.index(True) == 18 and all(full[18:])
+    buf.clear()
+    buf.push(5.0, [0] * 4)
+    assert not buf.holds_full_window() and buf.seconds() == 0.0
+
+
+@pytest.mark.parametrize("clip", [PUNCH_AVI, EXERCISE_AVI], ids=["ucf101-punch", "exercise"])
+def test_real_clips_fire_nothing_in_their_first_second(sparring, clip):
+    # Before the warm-up rule, this model fired a confident kick/back at t = 0.04 s (punch clip) and
+    # 0.10 s (exercise clip), from windows padded with the first frame.
+    from actionrec.live.replay import replay
+
+    _, session = sparring
+    result = replay(session, clip)
+    assert len(result.times) > 50 and result.probs.shape[1] == len(session.classes)
+    early = [e for e in result.events if e.t < WARMUP_SECONDS]
+    assert WARMUP_SECONDS >= 1.0 and not early, early
+
+
+# --- the real game in headless Chromium ----------------------------------------------------------------
+
+
+@in_browser
+def test_live_plays_the_sparring_moves_on_the_real_game(page, sparring):
+    root, inference = sparring
+    video = root / "sparring" / "p00_s00.mp4"
+    moves = [s for s in segments_for(read_annotations(root / "annotations.csv"), video) if coarse(s.label) != "other"]
+    lines = []
+    logged = lambda line: lines.append((time.time(), line))  # noqa: E731
+    session = LiveSession(inference, LiveOptions(source=str(video), port=0, game_dir=GAME, wait_for_page=True,
+                                                 linger=0.5), log=logged)
+    url = session.start()
+    try:
+        page.goto(url)
+        page.wait_for_function("window.ActionrecGame && ActionrecGame.state().ready", timeout=30000)
+        page.evaluate(WATCH_MOVES)
+        assert session.wait(timeout=45), "the video did not finish playing"
+        page.screenshot(path=str(root.parent / "mkjs-fight.png"))
+    finally:
+        session.stop()
+    report = session.report()
+    assert not report.failed and "end of video" in report.message, report.message
+    assert not page.dialogs and not page.errors, (page.dialogs, page.errors)
+
+    # The game started as a basic game with the article's hooks, and the stream only after it said so.
+    state = page.evaluate("ActionrecGame.state()")
+    assert state == {"ready": True, "problem": None, "gameType": "basic", "requested": "network", "detect": "actionrec"}
+    ready_at = next(t for t, line in lines if line.startswith("page ready (basic game, Detect from actionrec)"))
+    first = session.events[0]
+    assert first["captured_at"] - first["t"] >= ready_at - 0.05  # the video's frame 0 came after the report
+
+    # Every attack ran its fine class's move, fired from a frame inside (or just after) that annotated move...
+    hooks = page.evaluate("window.actionrecHooks")
+    attacks = [h for h in hooks if h["kind"] != "stand"]
+    assert all(h["ran"] for h in hooks) and report.missing_hooks == 0
+    assert all(h["hook"] == DEFAULT_MOVES[h["fine"]] for h in attacks), attacks
+    in_step = []
+    for h in attacks:
+        move = next((m for m in moves if m.start - 0.1 <= h["t"] <= m.end + 0.5), None)
+        assert move is not None and coarse(move.label) == h["kind"], (h, moves)
+        in_step.append(h)
+    # ...and fighter 0 really played it: its move changed to it within 100 ms of the hook.
+    log = page.evaluate("window.moveLog")
+    played = {m["move"] for m in log}
+    seen = [h for h in in_step if any(m["move"] == h["move"] and abs(m["at"] - h["at"]) < 100 for m in log)]
+    assert {h["move"] for h in seen} & PUNCH_MOVES and {h["move"] for h in seen} & KICK_MOVES, (seen, log)
+    assert played & PUNCH_MOVES and played & KICK_MOVES
+    # The fighters came within reach (fighter 0 walked in) and the hits landed.
+    assert "walking" in played
+    lives = page.evaluate("ActionrecGame.lives()")
+    assert lives[1] < 100 and lives[0] == 100, lives
+    assert report.hooks_acknowledged == len(hooks) and report.hook_ms[1] < 500
+
+
+def _ready_bridge(page, site, **kw):
+    states = []
+    bridge = Bridge(site, port=0, on_page=states.append, **kw).start()
+    page.goto(bridge.url)
+    wait_until(lambda: any(s.get("ready") or s.get("problem") for s in states), timeout=30, what="the page's report")
+    return bridge, states
+
+
+def _play(page, bridge, event):
+    """Send one event once fighter 0 can move again; return the page's report of it."""
+    page.wait_for_function("['stand', 'walking'].indexOf(ActionrecGame.current()) >= 0", timeout=5000)
+    n = page.evaluate("window.actionrecHooks.length")
+    bridge.publish_event(event, time.time())
+    page.wait_for_function(f"window.actionrecHooks.length > {n}")
+    return page.evaluate("window.actionrecHooks[window.actionrecHooks.length - 1]")
+
+
+@in_browser
+def test_user_hooks_win_over_the_defaults_on_the_real_game(page):
+    from actionrec.live.game import DEFAULT_TARGETS
+
+    user = {"kick/front": "onPunch", "punch/*": "UPPERCUT", "kick/back": "onKick"}
+    bridge, states = _ready_bridge(page, Site(GAME), hooks=DEFAULT_TARGETS, user_hooks=user)
+    try:
+        assert states[-1]["ready"] and states[-1]["detect"] == "actionrec" and bridge.page["gameType"] == "basic"
+        got = {}
+        for kind, fine in (("kick", "kick/front"), ("punch", "punch/jab"), ("kick", "kick/roundhouse"),
+                           ("kick", "kick/back"), ("kick", "kick"), ("stand", "other/walk"), ("stand", "other/idle")):
+            h = _play(page, bridge, Event(kind, fine, 0.9, 1.0))
+            got[fine] = (h["hook"], h["move"])
+        assert got == {
+            "kick/front": ("onPunch", "high-punch"),  # the user's exact entry over the default LOW_KICK
+            "punch/jab": ("UPPERCUT", "uppercut"),  # the user's wildcard over the default exact LOW_PUNCH
+            "kick/roundhouse": ("SPIN_KICK", "spin-kick"),  # a default fine move
+            "kick/back": ("onKick", "low-kick"),  # the article's onKick is LOW_KICK
+            "kick": ("onKick", "low-kick"),  # a coarse-only model: the article's hooks
+            "other/walk": ("WALK", "walking"),
+            "other/idle": ("onStand", "stand"),
+        }
+        wait_until(lambda: bridge.latency.acknowledged == 7, what="seven acknowledgements")
+        assert bridge.latency.missing_hooks == 0 and not page.dialogs and not page.errors
+    finally:
+        bridge.stop()
+
+
+# A stand-in for the 2018 article's build (github.com/mgechev/mk-tfjs), written for this test: its
+# 'webcaminput' game needs no movement.js and defines window.Detect itself, which must be kept.
+ARTICLE_INDEX = """<!DOCTYPE html><html><head><title>article build</title></head><body>
+<div id="arena"></div><script src="src/mk.js"></script>
+<script>mk.start({ arena: { container: document.getElementById('arena') }, gameType: 'webcaminput' });</script>
+</body></html>"""
+ARTICLE_MK = """window.calls = [];
+(function () {
+  function Fighter() { this.move = { type: 'stand' }; }
+  Fighter.prototype.setMove = function (m) { this.move = { type: m }; window.calls.push(m); };
+  Fighter.prototype.getMove = function () { return this.move; };
+  Fighter.prototype.getX = function () { return 100; };
+  Fighter.prototype.getWidth = function () { return 60; };
+  Fighter.prototype.getLife = function () { return 100; };
+  var mk = { moves: { types: { STAND: 'stand', WALK: 'walking', HIGH_PUNCH: 'high-punch', LOW_KICK: 'low-kick',
+                               SPIN_KICK: 'spin-kick' } } };
+  mk.start = function (options) {
+    var ready = [];
+    mk.started = options.gameType;
+    setTimeout(function () {
+      mk.game = { fighters: [new Fighter(), new Fighter()] };
+      var f = mk.game.fighters[0];
+      if (options.gameType === 'webcaminput') {
+        window.Detect = { onPunch: function () { f.setMove('own-punch'); }, onKick: function () { f.setMove('own-kick'); },
+                          onStand: function () { f.setMove('stand'); } };
+      }
+      ready.forEach(function (c) { c(); });
+    }, 200);
+    return { ready: function (c) { ready.push(c); } };
+  };
+  window.mk = mk;
+})();"""
+
+
+@in_browser
+def test_a_page_with_its_own_detect_keeps_it_and_its_game_type(page, tmp_path):
+    from actionrec.live.game import DEFAULT_TARGETS
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "index.html").write_text(ARTICLE_INDEX)
+    (tmp_path / "src" / "mk.js").write_text(ARTICLE_MK)
+    bridge, states = _ready_bridge(page, Site(tmp_path, panel=False), hooks=DEFAULT_TARGETS)
+    try:
+        assert states[-1]["ready"] and states[-1]["detect"] == "page"
+        assert page.evaluate("[mk.started, ActionrecGame.state().gameType]") == ["webcaminput", "webcaminput"]
+        for kind, fine in (("punch", "punch/cross"), ("kick", "kick/back")):
+            bridge.publish_event(Event(kind, fine, 0.9, 1.0), time.time())
+        wait_until(lambda: bridge.latency.acknowledged == 2, what="two acknowledgements")
+        # The defaults' game moves exist here too (HIGH_PUNCH), and exact fine classes map to them;
+        # kick/back -> HIGH_KICK does not exist in this game, so the page's own onKick runs.
+        assert page.evaluate("window.calls") == ["high-punch", "own-kick"]
+    finally:
+        bridge.stop()
+
+
+@in_browser
+def test_a_page_that_needs_a_build_step_reports_a_clear_problem(page, tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "index.html").write_text(ARTICLE_INDEX)
+    # The article's mk.js as checked out starts with an ES import of an image glob (Parcel resolves it).
+    (tmp_path / "src" / "mk.js").write_text("import * as images from '../images/**/*.png';\n" + ARTICLE_MK)
+    bridge, states = _ready_bridge(page, Site(tmp_path))
+    try:
+        assert not any(s["ready"] for s in states)
+        assert "defined no window.mk" in states[-1]["problem"] and "build step" in states[-1]["problem"]
+        assert page.errors and "import" in page.errors[0]  # the browser's own error, not ours
+    finally:
+        bridge.stop()
