@@ -374,3 +374,27 @@ def test_redo_and_drop_over_a_websocket_cut_takes_out_of_a_continuous_video(tmp_
     assert rows == ["video,start,end,label", "recordings/alice_001.mp4,0.800,1.600,kick/front"]
     assert len(read_all(dataset / "recordings" / "alice_001.mp4")) == 60
     assert_valid(dataset)
+
+
+def test_a_take_the_disk_cannot_hold_is_not_committed(tmp_path):
+    """The recorder's own writer counts the frames before the rename too (issue 11)."""
+    from conftest import EXERCISE_AVI, source_frames
+
+    from actionrec.live.record.sinks import _VideoFile
+    from small_disk import small_disk
+
+    frames = source_frames(EXERCISE_AVI, 0, 200)[..., ::-1]  # real footage, 384x288: MBs as mp4v
+    with small_disk(tmp_path / "disk") as disk:
+        path = disk / "punch" / "me_001.mp4"
+        video = _VideoFile(disk, path, FPS)
+        for bgr in frames:
+            video.write(np.ascontiguousarray(bgr))
+        with pytest.raises(ActionrecError) as err:
+            video.commit()
+        assert str(err.value).startswith(f"{path}: the disk is full")
+        assert not path.exists() and leftover_temp_files(disk) == []
+        small = _VideoFile(disk, path, FPS)
+        for bgr in frames[:5]:
+            small.write(np.ascontiguousarray(bgr[:48, :64]))
+        small.commit()
+        assert cv2.VideoCapture(str(path)).get(cv2.CAP_PROP_FRAME_COUNT) == 5

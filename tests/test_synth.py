@@ -6,6 +6,7 @@ import csv
 import filecmp
 import json
 import signal
+import shutil
 import subprocess
 import sys
 import time
@@ -230,3 +231,13 @@ def test_killed_run_resumes_to_the_same_bytes(tiny: Path, tmp_path: Path):
     match, mismatch, errors = filecmp.cmpfiles(tiny, out, files, shallow=False)
     assert not mismatch and not errors
     assert not [p for p in out.rglob("*") if ".tmp" in p.name]  # no half-written leftovers
+
+
+def test_a_video_that_is_not_complete_is_rendered_again(tiny: Path, tmp_path: Path):
+    """Present is not proof: earlier versions committed videos a full disk had cut short (no moov atom)."""
+    out = tmp_path / "copy"
+    shutil.copytree(tiny, out)
+    victim = out / "kick/back/p00_c00.mp4"
+    victim.write_bytes(victim.read_bytes()[:-300])
+    assert synthesize(out, **TINY).rendered == 1
+    assert victim.read_bytes() == (tiny / "kick/back/p00_c00.mp4").read_bytes()

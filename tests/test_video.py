@@ -155,3 +155,56 @@ def test_empty_frame_folder(tmp_path):
     (tmp_path / "clip").mkdir()
     with pytest.raises(ActionrecError, match="no images"):
         list(iter_source_frames(tmp_path / "clip", FrameSpec()))
+
+
+# --- a full disk: nothing half-written is ever committed (issue 11) -------------------------------------
+
+
+@pytest.mark.parametrize("name", ["clip.mp4", "clip.avi"])
+def test_a_video_the_disk_cannot_hold_is_never_committed(tmp_path, name):
+    from actionrec.data.video import write_video
+    from small_disk import fill, small_disk
+
+    frames = source_frames(EXERCISE_AVI, 0, 200)  # 384x288: several MB, the disk holds 400 KB
+    with small_disk(tmp_path / "disk") as disk:
+        path = disk / "out" / name
+        with pytest.raises(ActionrecError) as err:
+            write_video(path, frames, 10)
+        assert str(err.value) == f"{path}: the disk is full (no space left on device); free some space and rerun, finished files are kept"
+        assert not path.exists() and leftover_temp_files(disk) == []
+        # With no room at all, OpenCV cannot even open its writer: still the disk, not "this video format".
+        filler = fill(disk)
+        with pytest.raises(ActionrecError, match="the disk is full"):
+            write_video(path, frames[:3], 10)
+        assert not path.exists() and leftover_temp_files(disk) == []
+        filler.unlink()
+        write_video(path, frames[:3, :64, :64], 10)  # a video that fits is written and complete
+        assert probe(path).frames == 3 and len(read_clip(path, FrameSpec(fps=0, width=64, height=64))[0]) == 3
+
+
+def test_is_complete_video_rejects_a_file_without_its_index(tmp_path):
+    from actionrec.data.video import count_frames, is_complete_video
+
+    path = write_clip(tmp_path / "a.mp4", source_frames(PUNCH_AVI, 0, 20), fps=10)
+    assert is_complete_video(path) and count_frames(path) == 20
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size - 200])  # the moov atom is written last
+    assert not is_complete_video(cut) and count_frames(cut) == 0
+    assert not is_complete_video(tmp_path / "missing.mp4")
+
+
+def test_check_written_names_the_shortfall(tmp_path):
+    from actionrec.data.video import check_written
+
+    path = write_clip(tmp_path / "a.avi", source_frames(PUNCH_AVI, 0, 5), fps=10)
+    check_written(tmp_path / "final.avi", path, 5)
+    with pytest.raises(ActionrecError, match=r"final.avi: the written video holds 5 of its 6 frames"):
+        check_written(tmp_path / "final.avi", path, 6)
+
+
+def test_frames_with_one_number_sort_the_same_on_every_filesystem(tmp_path):
+    from actionrec.data.video import image_files
+
+    folder = write_frame_folder(tmp_path / "clip", source_frames(PUNCH_AVI, 0, 3))
+    (folder / "002.jpg").write_bytes((folder / "2.jpg").read_bytes())
+    assert [p.name for p in image_files(folder)] == ["1.jpg", "002.jpg", "2.jpg", "3.jpg"]

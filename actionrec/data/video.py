@@ -283,7 +283,7 @@ def write_video(path: str | os.PathLike, frames: np.ndarray | list[np.ndarray], 
         with atomic_path(path) as tmp, _quiet_opencv():
             writer = cv2.VideoWriter(str(tmp), fourcc, float(fps), (w, h))
             if not writer.isOpened():
-                raise ActionrecError(_write_failure(path, tmp, "OpenCV cannot write this video format"))
+                raise ActionrecError(write_failure(path, tmp, "OpenCV cannot write this video format"))
             try:
                 for frame in frames:
                     writer.write(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR))
@@ -299,7 +299,7 @@ def check_written(path: Path, tmp: Path, expected: int) -> None:
     found = count_frames(tmp)
     if found != expected:
         raise ActionrecError(
-            _write_failure(path, tmp, f"the written video holds {found} of its {expected} frames (OpenCV's writer failed)")
+            write_failure(path, tmp, f"the written video holds {found} of its {expected} frames (OpenCV's writer failed)")
         )
 
 
@@ -331,7 +331,7 @@ def is_complete_video(path: str | os.PathLike) -> bool:
     return claimed > 0 and count_frames(path) == claimed
 
 
-def _write_failure(path: Path, tmp: Path, otherwise: str) -> str:
+def write_failure(path: Path, tmp: Path, otherwise: str) -> str:
     """Why writing failed: the file system's error if it has one (full disk, quota, read-only), else ``otherwise``.
 
     OpenCV keeps the real errno to itself, so ask the file system directly: append 1 MiB to the temp file

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from actionrec.data.datasets import format_csv
-from actionrec.data.video import write_video
+from actionrec.data.video import is_complete_video, write_video
 from actionrec.errors import ActionrecError
 from actionrec.synth.options import CLASSES, SynthConfig, RenderOptions
 from actionrec.synth.plan import ClipPlan, plan_dataset
@@ -78,7 +78,9 @@ def synthesize(out: str | Path, people: int = 6, clips_per_class: int = 6, seed:
         write_json(out / _PENDING_NAME, wanted)
     rendered = 0
     for plan in plans:
-        if not (out / plan.path).exists():  # every video is written atomically: present means complete
+        # Written atomically and checked before the rename, but re-checked: earlier versions committed
+        # videos a full disk had cut short.
+        if not is_complete_video(out / plan.path):
             frames, _ = render(plan)
             write_video(out / plan.path, frames, plan.fps)
             rendered += 1

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from actionrec.data.datasets import ANNOTATIONS, GROUPS, format_csv
+from actionrec.data.video import check_written, write_failure
 from actionrec.errors import ActionrecError
 from actionrec.live.record.plan import PENDING_JPEG_QUALITY, RECORDINGS, RecordedTake
 from actionrec.util.atomic import atomic_path, write_text
@@ -27,7 +28,7 @@ class _CsvRows:
         self.rows: list[list[str]] = []
         if path.exists():
             try:
-                with open(path, newline="", encoding="utf-8") as fh:
+                with open(path, newline="", encoding="utf-8-sig") as fh:  # as datasets.py: a spreadsheet's BOM
                     found = list(csv.reader(fh))
             except (OSError, UnicodeDecodeError, csv.Error) as exc:
                 raise ActionrecError(f"{path}: cannot read CSV ({exc})") from None
@@ -70,13 +71,18 @@ class _VideoFile:
             self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps,
                                            (bgr.shape[1], bgr.shape[0]))
             if not self._writer.isOpened():
-                raise ActionrecError(f"{self.path}: OpenCV cannot write an mp4v video here")
+                raise ActionrecError(write_failure(self.path, self._tmp, "OpenCV cannot write an mp4v video here"))
         for _ in range(times):
             self._writer.write(bgr)
         self.frames += times
 
     def commit(self) -> None:
         self._release()
+        try:  # OpenCV's writer reports no failed write: count the frames before the rename
+            check_written(self.path, self._tmp, self.frames)
+        except ActionrecError as exc:
+            self._stack.__exit__(type(exc), exc, exc.__traceback__)  # deletes the temp file
+            raise
         self._stack.close()
 
     def discard(self) -> None:
