@@ -362,3 +362,37 @@ def test_on_the_fly_copies_are_of_training_clips_only_keep_groups_and_are_cached
     assert [c.id for c in again] == [c.id for c in copies]
     for c in copies:
         assert np.array_equal(extended_again.embeddings[c.id].embeddings, extended.embeddings[c.id].embeddings)
+
+
+# ------------------------------------------------------------------- issue 11: outputs stay under --out
+
+
+def test_augment_writes_nothing_outside_out(tmp_path, tiny_dataset):
+    out = tmp_path / "aug"
+    # A flip partner name is a folder name: "../escape" would put copies beside --out.
+    with pytest.raises(ActionrecError, match=r"would be written to .*/escape/d__aug00_flip.mp4, outside the output folder"):
+        augment_dataset(tiny_dataset, out, copies=1, flip_pairs=[("other", "../escape")], flip_probability=1.0)
+    assert not (tmp_path / "escape").exists() and not out.exists()  # refused before the first write
+
+    # A folder inside --out that is a symlink to somewhere else, in a resumed run.
+    augment_dataset(tiny_dataset, out, copies=1, seed=2)
+    elsewhere = tmp_path / "elsewhere"
+    (out / "other").rename(elsewhere)
+    (out / "other").symlink_to(elsewhere)
+    before = sorted(p.name for p in elsewhere.iterdir())
+    with pytest.raises(ActionrecError, match=f"outside the output folder {out}"):
+        augment_dataset(tiny_dataset, out, copies=1, seed=2)
+    assert sorted(p.name for p in elsewhere.iterdir()) == before
+
+
+def test_a_resumed_augment_rewrites_a_copy_that_is_not_complete(tmp_path, tiny_dataset):
+    out = tmp_path / "aug"
+    augment_dataset(tiny_dataset, out, copies=1, seed=4)
+    victim = out / "other" / "d__orig.mp4"
+    good = victim.read_bytes()
+    victim.write_bytes(good[: len(good) - 300])  # what a full disk used to leave: no moov atom at the end
+    config = json.loads((out / "augment.json").read_text())
+    (out / "augment.json").write_text(json.dumps({**config, "complete": False}))
+    again = augment_dataset(tiny_dataset, out, copies=1, seed=4)
+    assert (again.written, again.skipped) == (1, 9)
+    assert victim.read_bytes() == good

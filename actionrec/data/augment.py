@@ -24,7 +24,7 @@ from actionrec.data.recipe import (
     derive_seed,
     recipe_fingerprint,
 )
-from actionrec.data.video import FrameSpec, probe, read_clip, write_video
+from actionrec.data.video import FrameSpec, is_complete_video, probe, read_clip, write_video
 from actionrec.errors import ActionrecError
 from actionrec.util.atomic import write_bytes, write_json, write_text
 from actionrec.util.progress import ProgressFn
@@ -142,15 +142,17 @@ def augment_dataset(
         "imgaug": imgaug.__version__,
     }
     config = json.loads(json.dumps(config))  # as it will read back (tuples become lists)
-    _start_or_resume(out_root, config)
-
     plans = [(clip, _targets(clip, window, copies, seed, originals)) for clip in ds.clips]
     _check_unique(plans)
+    _check_inside(out_root, plans)
+    _start_or_resume(out_root, config)
+
     written = skipped = flipped = 0
     groups: list[tuple[str, str]] = []
     annotations: list[tuple[str, float, float, str]] = []
     for clip, targets in plans:
-        missing = [t for t in targets if not (out_root / t.rel).exists()]
+        # Re-checked, not just present: an earlier version committed videos a full disk had cut short.
+        missing = [t for t in targets if not is_complete_video(out_root / t.rel)]
         frames = fps = None
         if missing:
             frames, _ = read_clip(clip.path, spec)
@@ -207,6 +209,23 @@ def _check_unique(plans: list[tuple[Clip, list[_Target]]]) -> None:
             if owner.setdefault(t.rel, clip.id) != clip.id:
                 raise ActionrecError(
                     f"{clip.id} and {owner[t.rel]}: both would be written as {t.rel}; rename one of them"
+                )
+
+
+def _check_inside(out_root: Path, plans: list[tuple[Clip, list[_Target]]]) -> None:
+    """Every file this run writes lands under ``out_root``, checked before the first write.
+
+    Clip ids are inside the dataset (``load_dataset`` refuses paths leading out), but folder names also come
+    from labels and ``--flip-pair`` names, and a symlinked folder inside ``out_root`` could lead elsewhere.
+    """
+    real_out = out_root.resolve()
+    for clip, targets in plans:
+        for t in targets:
+            dest = out_root / t.rel
+            if Path(t.rel).is_absolute() or ".." in Path(t.rel).parts or not dest.resolve().is_relative_to(real_out):
+                raise ActionrecError(
+                    f"{clip.id}: its copy {t.rel!r} would be written to {dest.resolve()}, outside the output "
+                    f"folder {out_root}; expected every output under it (check labels, --flip-pair names and symlinks)"
                 )
 
 
