@@ -196,8 +196,6 @@ def test_embedded_labels_are_those_frames_carry(tmp_path, embedder):
     assert len(data.embeddings["videos/all_punch.avi"].times) == 12
 
 
-@pytest.mark.xfail(strict=True, reason="bug: EmbeddedDataset does not keep the Embedder; augmenting loads MobileNet "
-                   "again from the weights path (issue 12: 'embed_dataset throws away the Embedder it built')")
 def test_embedded_dataset_keeps_its_embedder_for_augmenting(data_root, cache_dir, embedder, tmp_path, monkeypatch):
     """Augmenting after embedding uses the MobileNet already loaded, so it needs no weights file any more."""
     from actionrec.learn.augmented_copies import add_augmented_clips

@@ -20,6 +20,7 @@ from actionrec.data.video import FrameSpec, iter_source_frames
 from actionrec.errors import ActionrecError
 from actionrec.features.mobilenet import EMBEDDING_DIM, Embedder, EmbedderConfig
 from actionrec.util.atomic import write_npz
+from actionrec.util.notice import warn
 from actionrec.util.progress import ProgressFn
 
 
@@ -42,18 +43,41 @@ class EmbeddingCache:
         return self.root / config.key() / name
 
     def load(self, path: Path) -> ClipEmbeddings | None:
+        """The entry at ``path``; None when there is none, or when it cannot be trusted: then it is removed
+        with a warning, and the caller recomputes it. A damaged entry is never used (train would crash on a
+        wrong shape, or learn from NaNs)."""
         if not path.is_file():
             return None
         try:
             with np.load(path, allow_pickle=False) as z:
-                return ClipEmbeddings(z["embeddings"], z["times"])
-        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
-            # A damaged cache entry is recomputed, never trusted.
-            path.unlink(missing_ok=True)
-            return None
+                emb = ClipEmbeddings(z["embeddings"], z["times"])
+            problem = entry_problem(emb)
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            problem = f"unreadable: {type(exc).__name__}: {exc}"
+        if problem is None:
+            return emb
+        warn(f"{path}: damaged embedding cache entry ({problem}); recomputing it")
+        path.unlink(missing_ok=True)
+        return None
 
     def store(self, path: Path, emb: ClipEmbeddings) -> None:
         write_npz(path, embeddings=emb.embeddings.astype(np.float32), times=emb.times.astype(np.float64))
+
+
+def entry_problem(emb: ClipEmbeddings, dim: int = EMBEDDING_DIM) -> str | None:
+    """What is wrong with a cache entry read back (None: nothing): shapes, dtypes, counts, finite values."""
+    e, t = emb.embeddings, emb.times
+    if e.ndim != 2 or e.shape[1] != dim or e.dtype.kind != "f":
+        return f"embeddings are {e.dtype} {e.shape}, expected float (N, {dim})"
+    if t.ndim != 1 or t.dtype.kind != "f":
+        return f"times are {t.dtype} {t.shape}, expected float (N,)"
+    if len(t) != len(e) or len(e) == 0:
+        return f"{len(e)} embeddings for {len(t)} times, expected the same number, at least one"
+    if not (np.isfinite(e).all() and np.isfinite(t).all()):
+        return "holds NaN or infinite values"
+    if np.any(np.diff(t) < 0):
+        return "times are not in order"
+    return None
 
 
 def _batches(frames: Iterable[tuple[float, np.ndarray]], size: int) -> Iterator[tuple[list[float], np.ndarray]]:
@@ -204,29 +228,57 @@ def default_cache_dir(dataset_root: Path) -> Path:
     return Path(dataset_root) / ".cache" / "embeddings"
 
 
+class LazyEmbedder:
+    """One ``Embedder`` for a dataset, built on the first cache miss and then kept.
+
+    A dataset whose clips are all cached never loads MobileNet; augmenting or predicting after embedding
+    reuses the model that embedding loaded instead of loading it again from the weights file.
+    """
+
+    def __init__(self, frame_spec: FrameSpec, weights: str | os.PathLike | None = None,
+                 embedder: Embedder | None = None) -> None:
+        self.frame_spec = frame_spec
+        self.weights = weights
+        self._embedder = embedder.for_spec(frame_spec) if embedder else None
+        self._config: EmbedderConfig | None = None
+
+    @property
+    def config(self) -> EmbedderConfig:
+        """The embedder config, without loading the model (the weights are hashed, not run)."""
+        if self._embedder is not None:
+            return self._embedder.config
+        if self._config is None:
+            self._config = EmbedderConfig.with_weights(self.frame_spec, self.weights)
+        return self._config
+
+    def get(self, frame_spec: FrameSpec | None = None) -> Embedder:
+        if self._embedder is None:
+            self._embedder = Embedder(self.frame_spec, self.weights)
+        return self._embedder.for_spec(frame_spec or self.frame_spec)
+
+
 def embed_dataset(
     clips: list,
     frame_spec: FrameSpec,
     cache_dir: str | os.PathLike,
     weights: str | os.PathLike | None = None,
-    embedder: Embedder | None = None,
+    embedder: Embedder | LazyEmbedder | None = None,
     progress: ProgressFn | None = None,
 ) -> dict[str, ClipEmbeddings]:
     """Embeddings of every clip (``datasets.Clip``), keyed by clip id; MobileNet loads only on a cache miss.
 
     Clips are done one at a time and each is stored as soon as it is finished, so an interrupted run
-    resumes with the clips (and chunks) already on disk.
+    resumes with the clips (and chunks) already on disk. Pass a ``LazyEmbedder`` to keep the model that
+    a miss loads.
     """
     cache = EmbeddingCache(cache_dir)
-    embedder = embedder.for_spec(frame_spec) if embedder else None
-    config = embedder.config if embedder else EmbedderConfig.with_weights(frame_spec, weights)
+    lazy = embedder if isinstance(embedder, LazyEmbedder) else LazyEmbedder(frame_spec, weights, embedder)
+    config = lazy.config
     out: dict[str, ClipEmbeddings] = {}
     for clip in clips:
         hit = cache.load(cache.path(config, clip_digest(clip.path)))
         if hit is None:
-            if embedder is None:
-                embedder = Embedder(frame_spec, weights)
-            hit = embed_clip(clip.path, embedder, cache, progress)
+            hit = embed_clip(clip.path, lazy.get(), cache, progress)
         elif progress:
             progress(len(hit.times))
         out[clip.id] = hit

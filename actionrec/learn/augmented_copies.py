@@ -23,7 +23,6 @@ from actionrec.data.recipe import (
 from actionrec.data.video import read_clip
 from actionrec.features.cache import ClipEmbeddings, EmbeddingCache
 from actionrec.learn.embedded import EmbeddedDataset
-from actionrec.features.mobilenet import Embedder
 from actionrec.util.progress import Progress
 
 AUG_MARK = "#aug"
@@ -39,7 +38,6 @@ def add_augmented_clips(
     tag_base = f"aug-{recipe_fingerprint(recipe)}-f{options.flip_probability:g}-n{options.noise_sigma:g}"
     cache = EmbeddingCache(data.cache_dir)
     spec = data.config.frame_spec
-    embedder: Embedder | None = None
     embeddings = dict(data.embeddings)
     new: list[Clip] = []
     bar = Progress("augment+embed", total=len(clips) * copies, unit="copies")
@@ -52,8 +50,7 @@ def add_augmented_clips(
             emb = cache.load(path)
             if emb is None:
                 frames, times = read_clip(clip.path, spec)
-                embedder = embedder or Embedder(spec, data.weights)
-                emb = ClipEmbeddings(embedder.embed(augmenter.transform(frames, flip, s)), times)
+                emb = ClipEmbeddings(data.get_embedder().embed(augmenter.transform(frames, flip, s)), times)
                 cache.store(path, emb)
             copy = _copy_of(clip, k, flip, options.flip_map)
             embeddings[copy.id] = emb

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from actionrec.data.datasets import Clip, Dataset, load_dataset
 from actionrec.data.video import FrameSpec
-from actionrec.features.cache import ClipEmbeddings, default_cache_dir, embed_dataset
+from actionrec.features.cache import ClipEmbeddings, LazyEmbedder, default_cache_dir, embed_dataset
 from actionrec.features.mobilenet import Embedder, EmbedderConfig
 from actionrec.learn.windows import WindowSet, make_windows
 from actionrec.util.progress import Progress
@@ -28,6 +28,13 @@ class EmbeddedDataset:
     embeddings: dict[str, ClipEmbeddings]
     cache_dir: Path
     weights: str | os.PathLike | None = None
+    embedder: LazyEmbedder | None = None  # the MobileNet embedding used (or will load on first need)
+
+    def get_embedder(self) -> Embedder:
+        """The dataset's MobileNet: the one embedding loaded, else loaded now (once)."""
+        if self.embedder is None:
+            self.embedder = LazyEmbedder(self.config.frame_spec, self.weights)
+        return self.embedder.get()
 
     @property
     def labels(self) -> list[str]:
@@ -48,9 +55,9 @@ def embed_dataset_dir(
 ) -> EmbeddedDataset:
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
     cache_dir = cache_dir or default_cache_dir(ds.root)
-    config = embedder.for_spec(frame_spec).config if embedder else EmbedderConfig.with_weights(frame_spec, weights)
+    lazy = LazyEmbedder(frame_spec, weights, embedder)
     bar = Progress("embed", unit="frames") if show_progress else None
-    embs = embed_dataset(ds.clips, frame_spec, cache_dir, weights=weights, embedder=embedder, progress=bar)
+    embs = embed_dataset(ds.clips, frame_spec, cache_dir, embedder=lazy, progress=bar)
     if bar:
         bar.close()
-    return EmbeddedDataset(ds, config, list(ds.clips), embs, Path(cache_dir), weights)
+    return EmbeddedDataset(ds, lazy.config, list(ds.clips), embs, Path(cache_dir), weights, lazy)
