@@ -149,6 +149,9 @@ def split_validation(groups: np.ndarray, fraction: float, seed: int) -> tuple[np
     return ~val, val
 
 
+PREDICT_BATCH = 256  # windows per call when predicting many
+
+
 class TrainedModel:
     """A trained classifier plus everything needed to use it on new video."""
 
@@ -174,7 +177,26 @@ class TrainedModel:
         return sorted({coarse(c) for c in self.classes})
 
     def _proba(self, x: np.ndarray) -> np.ndarray:
-        p = np.asarray(self.keras_model.predict(x, batch_size=256, verbose=0))
+        """The model on a batch of any size, through one tf.function per model traced exactly once.
+
+        Keras' ``predict`` traces a new function for every model and again for a new batch shape, and
+        TensorFlow counts the traces of all of them together (one key per code object): the two models of
+        every fold of ``evaluate`` made it warn "N out of the last M calls ... triggered tf.function
+        retracing". Here the batch dimension is left open in the input signature, and the function wraps
+        the model itself (a partial, not a shared lambda), so each model has one trace of its own.
+        """
+        if self._step is None:
+            import functools
+
+            import tensorflow as tf
+
+            shape = (None, *self.keras_model.input_shape[1:])
+            self._step = tf.function(functools.partial(self.keras_model, training=False),
+                                     input_signature=[tf.TensorSpec(shape, tf.float32)])
+        if len(x) == 0:
+            return np.zeros((0, len(self.classes)), np.float32)
+        # Batches of PREDICT_BATCH bound the memory of long videos, as predict's batch_size did.
+        p = np.concatenate([self._step(x[i:i + PREDICT_BATCH]).numpy() for i in range(0, len(x), PREDICT_BATCH)])
         return both_columns(p)
 
     def predict_frames(self, x: np.ndarray) -> np.ndarray:
@@ -191,15 +213,9 @@ class TrainedModel:
         return self._proba(x[:, -1] if self.kind == "frame" else x)
 
     def predict_window(self, window: np.ndarray) -> np.ndarray:
-        """One (n, 1024) window -> (k,): the batch-1 call of the live loop, through a traced function."""
-        if self._step is None:
-            import tensorflow as tf
-
-            model = self.keras_model
-            self._step = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        """One (n, 1024) window -> (k,): the batch-1 call of the live loop, through the traced function."""
         x = np.asarray(window, np.float32)[None]
-        p = self._step(x[:, -1] if self.kind == "frame" else x).numpy()
-        return both_columns(p)[0]
+        return self._proba(x[:, -1] if self.kind == "frame" else x)[0]
 
     def to_coarse(self, proba: np.ndarray) -> np.ndarray:
         """Fine probabilities -> coarse (sum over ``punch/*`` etc.), columns in ``coarse_classes`` order."""
