@@ -15,7 +15,7 @@ from typing import Optional
 
 import typer
 
-from actionrec.errors import ActionrecError
+from actionrec.errors import ActionrecError, from_os_error
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Recognize fighting moves in video and play MK.js with them.")
 bench_app = typer.Typer(no_args_is_help=False, invoke_without_command=True, help="Benchmarks that print figures (medians after warm-up). Without a subcommand: every stage in one run.")
@@ -24,8 +24,15 @@ app.add_typer(bench_app, name="bench")
 WEIGHTS_HELP = "MobileNet weights .h5 (default: $ACTIONREC_MOBILENET_WEIGHTS, then Keras' cache/download)"
 
 
-def command(fn):
-    """Turn ActionrecError into a clean one-line message; quiet TensorFlow's start-up chatter."""
+RESUMES = "interrupted; finished work is saved and a rerun resumes"
+
+
+def command(fn=None, *, interrupted: str = "interrupted"):
+    """Turn ActionrecError, and any file-system error (disk full, read-only, permission), into one line;
+    quiet TensorFlow's start-up chatter. ``interrupted`` is what Ctrl-C prints: only what is true of the
+    command (``RESUMES`` for those that resume)."""
+    if fn is None:
+        return functools.partial(command, interrupted=interrupted)
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -35,8 +42,11 @@ def command(fn):
         except ActionrecError as exc:
             typer.secho(f"error: {exc}", fg="red", err=True)
             raise typer.Exit(2) from None
+        except OSError as exc:  # the library names the path where it can; else the OS's path and reason
+            typer.secho(f"error: {from_os_error(exc)}", fg="red", err=True)
+            raise typer.Exit(2) from None
         except KeyboardInterrupt:
-            typer.secho("interrupted; finished work is saved and a rerun resumes", err=True)
+            typer.secho(interrupted, err=True)
             raise typer.Exit(130) from None
 
     return wrapper
@@ -88,7 +98,7 @@ def inspect(dataset: Path, background: str = typer.Option("other", help="Label o
 
 
 @app.command()
-@command
+@command(interrupted=RESUMES)
 def embed(dataset: Path, fps: float = FPS, size: str = SIZE, grayscale: bool = GRAY, cache: Optional[Path] = CACHE, weights: Optional[Path] = WEIGHTS):
     """Embed every frame of every clip with MobileNet, cached per clip (a killed run resumes)."""
     from actionrec.data.datasets import load_dataset
@@ -110,11 +120,12 @@ def _expected_frames(info, fps: float) -> int:
 
 
 @app.command()
-@command
+@command(interrupted="interrupted; no model was written, and a rerun trains from the start (embeddings made so far are cached)")
 def train(
     dataset: Path,
     model: str = typer.Option("lstm", help="frame (the article's baseline) or lstm"),
     out: Path = typer.Option(..., help="Model directory to write, e.g. models/NAME"),
+    overwrite: bool = typer.Option(False, help="Replace the model directory already at --out (nothing else is ever replaced)"),
     window: int = typer.Option(16, help="LSTM window: frames at the model rate"),
     stride: int = typer.Option(1, help="Step between training windows"),
     label_policy: str = typer.Option("last", help="Window label for annotated videos: last, center or majority"),
@@ -137,7 +148,8 @@ def train(
         learning_rate=learning_rate, article=article, augment=augment, seed=seed,
     )
     trained = train_on_dataset(
-        dataset, spec, frame_spec(fps, size, grayscale), cache_dir=cache, weights=weights, out=out, verbose=1
+        dataset, spec, frame_spec(fps, size, grayscale), cache_dir=cache, weights=weights, out=out, verbose=1,
+        overwrite=overwrite,
     )
     typer.echo(
         f"wrote {out}: {trained.kind} model, classes {', '.join(trained.classes)}; "
@@ -166,7 +178,7 @@ def predict(model: Path, clip: Path, weights: Optional[Path] = WEIGHTS, as_json:
 
 
 @app.command()
-@command
+@command(interrupted=RESUMES)
 def evaluate(
     dataset: Path,
     folds: int = typer.Option(3, help="Grouped stratified folds: no person is in training and test at once"),
@@ -188,8 +200,10 @@ def evaluate(
     from actionrec.learn.evaluate import evaluate_options
     from actionrec.learn.report import print_table
     from actionrec.learn.embedded import embed_dataset_dir
+    from actionrec.util.outputs import REPORT, claim_output
 
     options = evaluate_options(folds=folds, window=window, stride=stride, label_policy=label_policy, epochs=epochs, augment=augment, seed=seed)
+    claim_output(out, REPORT, inputs=[dataset])  # before embedding; evaluate checks again before the first fold
     data = embed_dataset_dir(dataset, frame_spec(fps, size, grayscale), cache, weights)
     report = run(data, out, options, log=typer.echo)
     typer.echo("")
@@ -198,7 +212,7 @@ def evaluate(
 
 
 @app.command()
-@command
+@command(interrupted=RESUMES)
 def augment(
     dataset: Path,
     out: Path = typer.Option(..., help="Folder for the augmented dataset (outside DATASET)"),
@@ -217,8 +231,10 @@ def augment(
     from actionrec.data.augment import augment_dataset
     from actionrec.data.datasets import load_dataset
     from actionrec.data.recipe import load_recipe, parse_flip_pairs
+    from actionrec.util.outputs import AUGMENT, claim_output
     from actionrec.util.progress import Progress
 
+    claim_output(out, AUGMENT, inputs=[dataset])
     ds = load_dataset(dataset)
     bar = Progress("augment", total=len(ds.clips) * (copies + int(originals)), unit="clips")
     summary = augment_dataset(
@@ -290,7 +306,7 @@ def bench_augment_cmd(
 
 
 @app.command()
-@command
+@command(interrupted=RESUMES)
 def synth(
     out: Path,
     people: int = typer.Option(6, help="Synthetic people (each one a group)"),
@@ -301,7 +317,9 @@ def synth(
 ):
     """Render synthetic fighters: class-folder clips, annotated sparring videos, groups.csv, preview.png."""
     from actionrec.synth.dataset import synthesize
+    from actionrec.util.outputs import SYNTH, claim_output
 
+    claim_output(out, SYNTH, option="OUT")
     s = synthesize(out, people=people, clips_per_class=clips_per_class, seed=seed, sparring_per_person=sparring, sparring_seconds=sparring_seconds)
     typer.echo(f"{s.clips} clips and {s.sparring} sparring videos in {out} ({s.rendered} rendered now, {s.seconds:.1f} s)")
     typer.echo("per class: " + ", ".join(f"{k} {v}" for k, v in sorted(s.class_counts.items())))
@@ -309,7 +327,7 @@ def synth(
 
 
 @app.command()
-@command
+@command(interrupted=RESUMES)
 def demo(
     out: Optional[Path] = typer.Option(None, help="Output folder (default runs/demo, or runs/demo-quick with --quick)"),
     quick: bool = typer.Option(False, help="A small run (about a minute) for a first look and the tests"),
@@ -470,7 +488,7 @@ def bench_stream_cmd(
 
 
 @app.command()
-@command
+@command(interrupted="interrupted; run the export again to finish it (until then live and replay use the Keras model)")
 def export(
     model: Path,
     format: list[str] = typer.Option(["tflite"], "--format", help="tflite (for LiteRT, used by live and replay) and/or savedmodel"),

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -126,3 +127,35 @@ def test_real_process_error_has_no_traceback(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"error: {tmp_path / 'missing'}: dataset folder does not exist"]
+
+
+def test_train_checks_options_and_paths_before_embedding(class_dataset, tmp_path):
+    out = tmp_path / "m"
+    assert_one_line_error(run("train", class_dataset, "--model", "gru", "--out", out), "model kind 'gru': expected one of frame, lstm")
+    assert_one_line_error(run("train", class_dataset, "--label-policy", "first", "--out", out), "label policy 'first'")
+    assert not (class_dataset / ".cache").exists() and not out.exists()  # no embedding was started
+    file = tmp_path / "clip.avi"
+    file.write_bytes(PUNCH_AVI.read_bytes())
+    assert_one_line_error(run("inspect", file), f"{file}: is a file, not a folder; expected a dataset folder")
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_train_says_what_is_true(class_dataset, tmp_path):
+    """Train does not resume: Ctrl-C must not promise that a rerun does."""
+    out = tmp_path / "m"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "actionrec.cli", "train", str(class_dataset), "--model", "frame", "--epochs", "100000",
+         "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        for line in proc.stdout:  # Keras prints "Epoch 1/100000" once training runs
+            if line.startswith("Epoch 2/"):
+                break
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == (
+        "interrupted; no model was written, and a rerun trains from the start (embeddings made so far are cached)")
+    assert "resumes" not in err and not out.exists() and leftover_temp_files(tmp_path) == []

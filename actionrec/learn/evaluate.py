@@ -25,6 +25,7 @@ from actionrec.learn.report import MODEL_NAMES, FoldResult, write_reports
 from actionrec.learn.models import LSTMOptions, TrainOptions
 from actionrec.learn.train import TrainSpec, fit
 from actionrec.learn.windows import trailing_windows
+from actionrec.util.outputs import REPORT, claim_output
 
 # Every other window in training: neighbours overlap by all but one frame, and a fold trains two models.
 TRAIN_STRIDE = 2
@@ -206,8 +207,12 @@ def _config_key(data: EmbeddedDataset, options: EvaluateOptions) -> str:
 
 
 def evaluate(data: EmbeddedDataset, out: str | Path, options: EvaluateOptions = EvaluateOptions(), log=print) -> dict:
-    """Run the K folds (resuming finished ones), write report.json / report.md / plots into ``out``."""
-    out = Path(out)
+    """Run the K folds (resuming finished ones), write report.json / report.md / plots into ``out``.
+
+    ``out`` is checked before the first fold trains: a file, a read-only place or a folder that holds
+    anything but an earlier report is refused.
+    """
+    out = claim_output(out, REPORT, inputs=[data.dataset.root])
     clips = data.clips
     classes = data.labels
     splits = grouped_folds(clips, options.folds, options.seed)
@@ -246,5 +251,3 @@ def evaluate(data: EmbeddedDataset, out: str | Path, options: EvaluateOptions = 
         report["coarse"] = {"classes": sorted({coarse(c) for c in classes}), "models": summarize(results, classes, "coarse")}
     write_reports(out, report, results)
     return report
-
-

@@ -27,6 +27,7 @@ from actionrec.errors import ActionrecError
 from actionrec.features.mobilenet import EMBEDDING_DIM, EmbedderConfig
 from actionrec.learn.windows import WindowSet
 from actionrec.util.atomic import atomic_dir, write_json
+from actionrec.util.outputs import MODEL, claim_output
 
 MODEL_FILE, CONFIG_FILE, HISTORY_FILE = "model.keras", "config.json", "history.json"
 KINDS = ("frame", "lstm")
@@ -229,9 +230,12 @@ class TrainedModel:
                 f"({self.embedder_config.describe_difference(other)}); re-embed with the model's settings"
             )
 
-    def save(self, directory: str | Path) -> Path:
-        """Write the model directory atomically (a crash leaves the old one or none, never half)."""
-        directory = Path(directory)
+    def save(self, directory: str | Path, overwrite: bool = False) -> Path:
+        """Write the model directory atomically (a crash leaves the old one or none, never half).
+
+        An existing model directory is replaced only with ``overwrite``; any other folder or file is refused.
+        """
+        directory = claim_output(directory, MODEL, overwrite=overwrite)
         with atomic_dir(directory) as tmp:
             self.keras_model.save(tmp / MODEL_FILE)
             write_json(tmp / CONFIG_FILE, self.config)
@@ -365,5 +369,3 @@ def versions() -> dict:
 def with_window(lstm: LSTMOptions, window: int | None = None, stride: int | None = None) -> LSTMOptions:
     changes = {k: v for k, v in (("window", window), ("stride", stride)) if v is not None}
     return replace(lstm, **changes)
-
-

@@ -18,6 +18,7 @@ from actionrec.errors import ActionrecError
 from actionrec.features.mobilenet import Embedder
 from actionrec.learn.embedded import EmbeddedDataset, embed_dataset_dir
 from actionrec.learn.models import (
+    KINDS,
     FrameOptions,
     LSTMOptions,
     TrainedModel,
@@ -26,7 +27,8 @@ from actionrec.learn.models import (
     load_model,
     train,
 )
-from actionrec.learn.windows import trailing_windows
+from actionrec.learn.windows import LABEL_POLICIES, trailing_windows
+from actionrec.util.outputs import MODEL, claim_output
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,15 @@ class TrainSpec:
     lstm: LSTMOptions = field(default_factory=LSTMOptions)
     train: TrainOptions = field(default_factory=TrainOptions)
     augment: int = 0  # augmented copies per training clip
+
+    def __post_init__(self):
+        # Checked here, so a bad value stops before the (long) embedding, not after it.
+        if self.kind not in KINDS:
+            raise ActionrecError(f"model kind {self.kind!r}: expected one of {', '.join(KINDS)}")
+        if self.lstm.label_policy not in LABEL_POLICIES:
+            raise ActionrecError(f"label policy {self.lstm.label_policy!r}: expected one of {', '.join(LABEL_POLICIES)}")
+        if self.lstm.window < 1 or self.lstm.stride < 1:
+            raise ActionrecError(f"window {self.lstm.window}, stride {self.lstm.stride}: expected whole numbers >= 1")
 
     @classmethod
     def from_cli(cls, model: str, window: int, stride: int, label_policy: str, epochs: int,
@@ -74,7 +85,15 @@ def train_on_dataset(
     weights: str | os.PathLike | None = None,
     out: str | Path | None = None,
     verbose: int = 0,
+    overwrite: bool = False,
 ) -> TrainedModel:
+    """Embed (cached), train and, with ``out``, write the model directory there.
+
+    ``out`` is checked first (``claim_output``): a file, a folder of anything but a model, the dataset
+    itself, or a model without ``overwrite`` is refused before any embedding or training.
+    """
+    if out is not None:
+        claim_output(out, MODEL, overwrite=overwrite, inputs=[dataset])
     data = embed_dataset_dir(dataset, frame_spec, cache_dir, weights)
     if spec.augment:
         from actionrec.learn.augmented_copies import add_augmented_clips
@@ -84,7 +103,7 @@ def train_on_dataset(
     trained.config["dataset"] = str(Path(dataset).resolve())
     trained.config["spec"] = spec.to_dict()
     if out is not None:
-        trained.save(out)
+        trained.save(out, overwrite=overwrite)
     return trained
 
 

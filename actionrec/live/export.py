@@ -49,9 +49,11 @@ from actionrec.live.exported import (
     FORMATS,
     SAVEDMODEL_DIR,
     TOLERANCE,
+    export_record,
     tree_digest,
 )
 from actionrec.util.atomic import atomic_dir, write_bytes, write_json
+from actionrec.util.outputs import MODEL_FILES, claim_output
 
 
 def export_model(model_dir: str | Path, formats: tuple[str, ...] = ("tflite",),
@@ -69,7 +71,9 @@ def export_model(model_dir: str | Path, formats: tuple[str, ...] = ("tflite",),
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
         raise ActionrecError(f"export format {', '.join(unknown) or '(none)'}: expected one or more of {', '.join(FORMATS)}")
+    claim_output(model_dir, MODEL_FILES, option="MODEL")  # a model folder we can write in, before converting
     trained = load_model(model_dir)
+    earlier = set((export_record(model_dir) or {}).get("files", {}))
     embedder = Embedder(trained.frame_spec, weights, batch_size=1)
     trained.check_embedder(embedder.config, source="the MobileNet weights found for the export")
 
@@ -104,7 +108,7 @@ def export_model(model_dir: str | Path, formats: tuple[str, ...] = ("tflite",),
     config = json.loads((model_dir / CONFIG_FILE).read_text())
     config[EXPORT_KEY] = record
     write_json(model_dir / CONFIG_FILE, config)
-    _remove_unrecorded(model_dir, files)
+    _remove_unrecorded(model_dir, earlier, files)
     return record
 
 
@@ -196,11 +200,14 @@ def _file_entry(path: Path) -> dict:
     return {"sha256": file_digest(path), "bytes": path.stat().st_size}
 
 
-def _remove_unrecorded(model_dir: Path, files: dict) -> None:
-    """Delete artifacts of an earlier export that this one did not write (the record no longer covers them)."""
+def _remove_unrecorded(model_dir: Path, earlier: set[str], files: dict) -> None:
+    """Delete artifacts of an earlier export that this one did not write (the record no longer covers them).
+
+    Only names the earlier record lists: a file of the same name that no export wrote is not ours to delete.
+    """
     for name in (EMBEDDER_FILE, CLASSIFIER_FILE, SAVEDMODEL_DIR):
         path = model_dir / name
-        if name in files:
+        if name in files or name not in earlier:
             continue
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)

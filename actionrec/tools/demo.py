@@ -19,6 +19,7 @@ from actionrec.learn.embedded import embed_dataset_dir
 from actionrec.learn.train import fit
 from actionrec.synth.dataset import synthesize
 from actionrec.util.atomic import write_json
+from actionrec.util.outputs import DEMO, claim_output
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class DemoResult:
 
 def run_demo(options: DemoOptions = DemoOptions(), weights=None, log=print) -> DemoResult:
     started = time.perf_counter()
-    out = Path(options.out)
+    out = claim_output(options.out, DEMO)  # a new or empty folder, or an earlier demo's (its caches resume)
     dataset, report_dir, model_dir = out / "synth", out / "report", out / "model"
     write_json(out / "demo.json", {"options": asdict(options), "versions": versions()})
 
@@ -81,9 +82,7 @@ def run_demo(options: DemoOptions = DemoOptions(), weights=None, log=print) -> D
     final = fit(data, eval_options.sequence_model)
     final.config["dataset"] = str(dataset.resolve())
     final.config["spec"] = eval_options.sequence_model.to_dict()
-    final.save(model_dir)
+    final.save(model_dir, overwrite=True)  # the demo's own model, inside its own folder
 
     table = format_table(report)
     return DemoResult(report, table, model_dir, dataset, report_dir, time.perf_counter() - started)
-
-

@@ -2,12 +2,15 @@
 
 A killed process leaves either the old file or the new one, never half of one. Every cache, model and
 report in actionrec is written through these helpers. Temp names carry the writer's pid, so the next process
-writing in a folder removes what a killed writer left there (``.NAME.<pid>.<random>.tmp...``).
+writing in a folder removes what a killed writer left there (``.NAME.<pid>.<random>.tmp[.ext]``); that sweep
+touches only names of that exact form whose writer is gone, never a user's file. A disk that is full,
+read-only or refuses permission gives one ``ActionrecError`` line naming the file being written.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -19,7 +22,10 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from actionrec.errors import ActionrecError
+from actionrec.errors import ActionrecError, from_os_error
+
+# Errors of the write itself (as opposed to a bug or a bad input): reported as one line naming the target.
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
 
 
 @contextlib.contextmanager
@@ -29,21 +35,34 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     ``suffix`` keeps the extension libraries look at (Keras wants ``.keras``, OpenCV ``.mp4``).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix if suffix is None else suffix
-    remove_stale_temps(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=f".tmp{suffix}", dir=path.parent)
-    os.close(fd)
+    with _write_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=f".tmp{suffix}", dir=path.parent)
+        os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        with open(tmp_path, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; artifacts get ordinary permissions
-        _replace(tmp_path, path)
+        with _write_errors(path):
+            yield tmp_path
+            with open(tmp_path, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; artifacts get ordinary permissions
+            _replace(tmp_path, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             tmp_path.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def _write_errors(path: Path) -> Iterator[None]:
+    """A full disk, a read-only file system or a refused permission while writing ``path``: one line."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in _WRITE_ERRNOS:
+            raise from_os_error(exc, path, "cannot write") from None
         raise
 
 
@@ -86,14 +105,21 @@ def with_temp_file(path: str | os.PathLike, write: Callable[[Path], None], suffi
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Build a whole directory in a temp folder beside ``path``, then swap it in.
 
-    An existing directory at ``path`` is replaced only once the new one is complete.
+    An existing directory at ``path`` is replaced only once the new one is complete; whether it may be
+    replaced at all is the caller's question (``outputs.claim_output``). Anything else at ``path`` (a file)
+    is refused, never moved aside.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(path.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent))
+    with _write_errors(path):
+        _check_replaceable(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(path.parent)
+        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent))
+        os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes 0700; a model folder gets ordinary permissions
     try:
-        yield tmp
+        with _write_errors(path):
+            yield tmp
+        _check_replaceable(path)  # the caller may have taken a while: look again before moving anything
         old = None
         if path.exists():
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
@@ -105,10 +131,22 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
                 os.replace(old, path)  # the previous one back in place, not left for the stale-temp sweep
             raise
         if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            _remove_tree(old)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _check_replaceable(path: Path) -> None:
+    if (path.exists() or path.is_symlink()) and not path.is_dir():  # a file, or a link to nothing
+        raise ActionrecError(f"{path}: exists and is not a folder; it is left as it is (choose another path)")
+
+
+def _remove_tree(folder: Path) -> None:
+    if folder.is_symlink():
+        folder.unlink()
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _replace(src: Path, dst: Path, shown: Path | None = None) -> None:
@@ -122,12 +160,20 @@ def _replace(src: Path, dst: Path, shown: Path | None = None) -> None:
         raise ActionrecError(f"{shown or dst}: cannot be replaced ({exc.strerror}){hint}") from None
 
 
-def _temp_prefix(path: Path) -> str:
+def temp_prefix(path: Path) -> str:
+    """The start of every temp name for ``path``: hidden, the target's name, the writer's pid."""
     return f".{path.name}.{os.getpid()}."
 
 
-# What ``_temp_prefix`` + mkstemp/mkdtemp make, and the ``.old-<pid>`` folder ``atomic_dir`` swaps out.
-_TEMP_NAME = re.compile(r"^\..+\.(?:(?P<pid>\d+)\.[a-z0-9_]+\.tmp.*|old-(?P<old>\d+))$")
+# Exactly what ``temp_prefix`` + mkstemp/mkdtemp make (mkstemp's random part is [a-z0-9_]; the suffix is
+# ``.tmp`` plus at most the target's extension), and the ``.NAME.old-<pid>`` folder ``atomic_dir`` swaps out.
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[a-z0-9_]+\.tmp(?:\.[A-Za-z0-9]+)?$")
+_OLD_NAME = re.compile(r"^\.(?P<name>.+)\.old-(?P<pid>\d+)$")
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether ``name`` is one actionrec's atomic writes make (a temp file/folder or a swapped-out folder)."""
+    return bool(_TEMP_NAME.match(name) or _OLD_NAME.match(name))
 
 
 _swept: set[Path] = set()  # folders already cleaned by this process
@@ -136,6 +182,9 @@ _swept: set[Path] = set()  # folders already cleaned by this process
 def remove_stale_temps(folder: str | os.PathLike) -> None:
     """Delete temp files/folders in ``folder`` whose writer no longer runs (it was killed mid-write).
 
+    Only names of ``_TEMP_NAME``'s exact form are deleted. A swapped-out ``.NAME.old-<pid>`` folder of a
+    dead writer is deleted only when ``NAME`` is back in place; when the writer died between its two
+    renames, the old folder is put back as ``NAME`` instead (it is the previous output, not a temp).
     Done once per folder and process: a cache folder of thousands of files is not rescanned per write.
     """
     folder = Path(folder).resolve()
@@ -143,12 +192,21 @@ def remove_stale_temps(folder: str | os.PathLike) -> None:
         return
     _swept.add(folder)
     for entry in folder.iterdir():
-        m = _TEMP_NAME.match(entry.name) if entry.name.startswith(".") else None
-        if m and not _alive(int(m["pid"] or m["old"])):
-            if entry.is_dir():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
+        if not entry.name.startswith("."):
+            continue
+        temp, old = _TEMP_NAME.match(entry.name), _OLD_NAME.match(entry.name)
+        with contextlib.suppress(OSError):  # best effort: a sweep that cannot delete leaves the entry
+            if temp and not _alive(int(temp["pid"])):
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+            elif old and entry.is_dir() and not _alive(int(old["pid"])):
+                target = folder / old["name"]
+                if target.exists() or target.is_symlink():
+                    _remove_tree(entry)
+                else:
+                    os.replace(entry, target)
 
 
 def _alive(pid: int) -> bool:

@@ -45,6 +45,7 @@ from actionrec.live.record.plan import (
 from actionrec.live.record.sinks import _ClipSink, _ContinuousSink
 from actionrec.live.server import Bridge, ServedLoop, preview_jpeg
 from actionrec.live.site import Site
+from actionrec.util.outputs import DATASET, claim_output
 
 
 @dataclass
@@ -86,9 +87,7 @@ class Recorder(ServedLoop):
         self.planned = len(plan)
         self._queue: deque[TakePlan] = deque(plan)
         site = Site(page="record.html")
-        root = options.dataset
-        if root.exists() and not root.is_dir():
-            raise ActionrecError(f"{root}: exists and is not a folder; expected a dataset folder")
+        root = claim_output(options.dataset, DATASET, option="DATASET")  # before the camera opens
         self.grabber = FrameGrabber(options.source, realtime=options.realtime)  # a bad source fails first
         sink_type = _ContinuousSink if options.continuous else _ClipSink
         try:
