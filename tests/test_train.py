@@ -205,3 +205,9 @@ def test_embedded_dataset_keeps_its_embedder_for_augmenting(data_root, cache_dir
     clip = next(c for c in data.clips if c.id == "other/o1.avi")
     extended, new = add_augmented_clips(data, [clip], copies=1, seed=0)
     assert len(new) == 1 and extended.embeddings[new[0].id].embeddings.shape == data.embeddings[clip.id].embeddings.shape
+
+
+def test_from_cli_refuses_the_article_settings_on_an_lstm():
+    """Adam(1e-6) for 500 epochs is the 2018 frame baseline; on an LSTM it would only burn hours."""
+    with pytest.raises(ActionrecError, match="for the frame model"):
+        TrainSpec.from_cli(**{**CLI, "model": "lstm"}, article=True)

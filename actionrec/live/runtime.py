@@ -6,14 +6,12 @@
 the sha256s recorded in config.json, else Keras, and ``reason`` says why. The LiteRT path never imports
 TensorFlow: a session is ready in ~0.3 s at ~90 MB peak RSS, against ~5 s and ~670 MB for Keras.
 
-``measure_stream_step`` times the streaming step (embed the new frame once, classify the window) against
-the naive one (re-embed the whole window every frame, as most webcam demos do); ``measure_engines`` times
-each engine considered for the fast path.
+Its timings (the streaming step against naive re-embedding, each engine considered) are measured by
+``tools/bench/stream.py``.
 """
 
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +21,8 @@ import numpy as np
 from actionrec.data.video import FrameSpec
 from actionrec.errors import ActionrecError
 from actionrec.features.mobilenet import EMBEDDING_DIM, Embedder, EmbedderConfig
-from actionrec.learn.models import CONFIG_FILE, load_model
+from actionrec.learn.model_config import check_model_shapes, read_model_config
+from actionrec.learn.models import load_model
 from actionrec.live.exported import CLASSIFIER_FILE, EMBEDDER_FILE, LiteRTModels, export_problem, export_record
 
 BACKENDS = ("auto", "litert", "keras")
@@ -50,11 +49,11 @@ class InferenceSession:
             raise ActionrecError(f"num_threads {options.num_threads}: expected >= 1")
         self.options = options
         self.model_dir = Path(options.model_dir)
-        config = _read_config(self.model_dir)
-        self.kind: str = config["kind"]
-        self.classes: list[str] = list(config["classes"])
-        self.window = int(config.get("window", 1))
-        self.embedder_config = EmbedderConfig.from_dict(config["embedder"])
+        config = read_model_config(self.model_dir)  # the same reader and checks as load_model
+        self.kind: str = config.kind
+        self.classes: list[str] = config.classes
+        self.window = config.window
+        self.embedder_config: EmbedderConfig = config.embedder
         self.backend, self.reason = self._choose_backend()
         if self.backend == "litert":
             lite = LiteRTModels(self.model_dir / EMBEDDER_FILE, self.model_dir / CLASSIFIER_FILE, options.num_threads)
@@ -64,6 +63,8 @@ class InferenceSession:
                     f"{self.model_dir}: exported shapes {lite.frame_shape}, {lite.window_shape} do not fit the "
                     f"model's {spec.width}x{spec.height} frames and window {self.window}; re-run `actionrec export`"
                 )
+            # The export always gives one column per class: a config listing another number was edited.
+            check_model_shapes(config, self.model_dir / CLASSIFIER_FILE, None, lite.outputs)  # window: just above
             self._embed_one, self._embed, self._predict = lite.embed_one, lite.embed, lite.predict_window
         else:
             model = load_model(self.model_dir)
@@ -117,19 +118,3 @@ class InferenceSession:
         if np.shape(window) != (self.window, EMBEDDING_DIM):
             raise ActionrecError(f"window of shape {np.shape(window)}: expected ({self.window}, {EMBEDDING_DIM})")
         return self._predict(window)
-
-
-def _read_config(model_dir: Path) -> dict:
-    path = model_dir / CONFIG_FILE
-    if not path.is_file():
-        raise ActionrecError(f"{model_dir}: no {CONFIG_FILE}; expected a model directory written by `actionrec train`")
-    try:
-        config = json.loads(path.read_text())
-    except ValueError as exc:
-        raise ActionrecError(f"{path}: not valid JSON ({exc})") from None
-    missing = [key for key in ("kind", "classes", "embedder") if key not in config]
-    if missing:
-        raise ActionrecError(f"{path}: not a valid model config, missing {', '.join(missing)}")
-    return config
-
-
