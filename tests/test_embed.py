@@ -296,3 +296,36 @@ def test_bench_embed_reports_full_path_next_to_raw_forward(embedder):
     assert result["ratio"] == pytest.approx(result["full_fps"] / result["raw_fps"], abs=2e-3)
     assert result["source"] == "synthetic 320x240 30 fps 450 frames"
     print(result)  # the figures, for whoever runs the test with -s
+
+
+@pytest.mark.parametrize(
+    "embeddings, times, problem",
+    [
+        (np.zeros((8, 1000), np.float32), np.arange(8) / 10, "embeddings are float32 (8, 1000), expected float (N, 1024)"),
+        (np.zeros(8 * 1024, np.float32), np.arange(8) / 10, "embeddings are float32 (8192,), expected float (N, 1024)"),
+        (np.zeros((8, 1024), np.int64), np.arange(8) / 10, "embeddings are int64 (8, 1024), expected float"),
+        (np.zeros((8, 1024), np.float32), np.arange(9) / 10, "8 embeddings for 9 times"),
+        (np.zeros((8, 1024), np.float32), np.zeros((8, 1)), "times are float64 (8, 1), expected float (N,)"),
+        (np.full((8, 1024), np.nan, np.float32), np.arange(8) / 10, "holds NaN or infinite values"),
+        (np.zeros((8, 1024), np.float32), np.arange(8)[::-1] / 10, "times are not in order"),
+    ],
+)
+def test_a_cache_entry_of_the_wrong_shape_is_recomputed_with_a_warning(
+    class_dataset, embedder, tmp_path, capsys, embeddings, times, problem
+):
+    from actionrec.util.atomic import write_npz
+
+    clip = class_dataset / "punch" / "jab" / "p1.avi"
+    cache = EmbeddingCache(tmp_path / "cache")
+    first = embed_clip(clip, embedder, cache)
+    final = cache.path(embedder.config, clip_digest(clip))
+    write_npz(final, embeddings=embeddings, times=times)  # a readable zip: only its contents are wrong
+    capsys.readouterr()
+    ds = load_dataset(class_dataset)
+    again = embed_dataset([c for c in ds.clips if c.path == clip], FrameSpec(), cache.root, embedder=embedder)
+    (hit,) = again.values()
+    np.testing.assert_allclose(hit.embeddings, first.embeddings, atol=1e-5)
+    (line,) = capsys.readouterr().err.splitlines()  # one warning, then the entry is made again
+    assert line.startswith(f"warning: {final}: damaged embedding cache entry (") and line.endswith("); recomputing it")
+    assert problem in line, line
+    assert cache.load(final) is not None and np.load(final)["embeddings"].shape == (8, 1024)
