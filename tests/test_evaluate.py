@@ -140,3 +140,40 @@ def test_short_clips_are_skipped_and_counted(order_data):
     assert len(windows) == len(order_data.clips)  # 20-frame clips give exactly one window each
     short = load_dataset(order_data.dataset.root)
     assert short.labels == ["slide/left", "slide/right", "still/idle"]
+
+
+def test_a_damaged_fold_file_is_recomputed_with_a_warning(order_data, order_report, tmp_path, capsys):
+    """A fold file cut short (BadZipFile) or holding the wrong shapes is not trusted: warned about, recomputed."""
+    import shutil
+
+    from actionrec.learn.report import FoldResult
+    from actionrec.util.atomic import write_npz
+
+    out = tmp_path / "report"
+    shutil.copytree(order_report[0], out)
+    fold0, fold1 = sorted((out / "folds").glob("fold*.npz"))
+    classes = order_data.labels
+    good = FoldResult.load(fold1, classes)
+    assert good is not None
+    with np.load(fold1, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    capsys.readouterr()
+    for name, bad, problem in [
+        ("proba_lstm", arrays["proba_lstm"][:, :1], "proba_lstm is float32"),
+        ("proba_frame_mean", arrays["proba_frame_mean"][:-1], "probabilities for"),
+        ("proba_lstm", np.full_like(arrays["proba_lstm"], np.nan), "expected finite float"),
+        ("y_true", np.full(len(arrays["y_true"]), "ghost"), "labels ['ghost'] are not among the classes"),
+    ]:
+        write_npz(fold1, **{**arrays, name: bad})
+        assert FoldResult.load(fold1, classes) is None
+        (line,) = capsys.readouterr().err.splitlines()
+        assert line.startswith(f"warning: {fold1}: damaged fold file (") and problem in line, line
+    write_npz(fold1, **arrays)  # whole again
+
+    fold0.write_bytes(fold0.read_bytes()[:500])  # what a full disk or a killed copy leaves
+    log = []
+    report = evaluate(order_data, out, evaluate_options(folds=2, window=8, stride=1, epochs=40, seed=1), log=log.append)
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"warning: {fold0}: damaged fold file (unreadable: BadZipFile") and line.endswith("computing this fold again")
+    assert sum("done earlier" in entry for entry in log) == 1  # fold 2 was fine and is reused
+    assert FoldResult.load(fold0, classes) is not None and report["windows"] == order_report[1]["windows"]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from actionrec.util.atomic import atomic_path, write_json, write_npz, write_text
+from actionrec.util.notice import warn
 
 MODEL_NAMES = ("frame_last", "frame_mean", "lstm")
 
@@ -33,7 +35,9 @@ class FoldResult:
         write_npz(path, y_true=self.y_true.astype(str), meta=np.array(json.dumps(meta)), **arrays)
 
     @classmethod
-    def load(cls, path: Path) -> "FoldResult | None":
+    def load(cls, path: Path, classes: list[str] | None = None) -> "FoldResult | None":
+        """A finished fold, or None when there is none or it cannot be trusted (then with a warning: the
+        fold is recomputed). ``classes``, when given, must be the columns of its probabilities."""
         if not path.is_file():
             return None
         try:
@@ -42,10 +46,37 @@ class FoldResult:
                 proba = {k[len("proba_"):]: z[k] for k in z.files if k.startswith("proba_")}
                 clips = meta["stream_clips"]
                 stream = {m: [z[f"stream_{m}_{i}"] for i in range(len(clips))] for m in meta["stream_models"]}
-                return cls(z["y_true"], proba, meta["histories"], meta["train_groups"], meta["test_groups"],
-                           meta["skipped"], clips, stream)
-        except (OSError, KeyError, ValueError):
-            return None
+                result = cls(z["y_true"], proba, meta["histories"], meta["train_groups"], meta["test_groups"],
+                             meta["skipped"], clips, stream)
+            problem = result._problem(classes)
+        except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+            problem = f"unreadable: {type(exc).__name__}: {exc}"
+        if problem is None:
+            return result
+        warn(f"{path}: damaged fold file ({problem}); computing this fold again")
+        return None
+
+    def _problem(self, classes: list[str] | None) -> str | None:
+        """What is wrong with a fold read back (None: nothing); evaluate would otherwise crash on it later."""
+        y = self.y_true
+        if y.ndim != 1 or y.dtype.kind != "U":
+            return f"y_true is {y.dtype} {y.shape}, expected text (W,)"
+        if sorted(self.proba) != sorted(MODEL_NAMES):
+            return f"probabilities for {sorted(self.proba)}, expected {sorted(MODEL_NAMES)}"
+        width = len(classes) if classes is not None else self.proba[MODEL_NAMES[0]].shape[-1]
+        runs = [("proba_" + m, p) for m, p in self.proba.items()]
+        runs += [(f"stream_{m}_{i}", p) for m, ps in self.stream.items() for i, p in enumerate(ps)]
+        for name, p in runs:
+            if p.ndim != 2 or p.shape[1] != width or p.dtype.kind != "f" or not np.isfinite(p).all():
+                return f"{name} is {p.dtype} {p.shape}, expected finite float (N, {width})"
+        if any(len(p) != len(y) for p in self.proba.values()):
+            return f"probabilities for {[len(p) for p in self.proba.values()]} windows, expected {len(y)}"
+        if classes is not None and not set(y.tolist()) <= set(classes):
+            return f"labels {sorted(set(y.tolist()) - set(classes))} are not among the classes"
+        lists = (self.train_groups, self.test_groups, self.skipped, self.stream_clips)
+        if not isinstance(self.histories, dict) or not all(isinstance(v, list) for v in lists):
+            return "its metadata has the wrong types"
+        return None
 
 
 def markdown_table(report: dict) -> str:
@@ -74,7 +105,14 @@ def markdown_table(report: dict) -> str:
             delay = f"{e['median_delay'] * 1000:.0f} ms" if e["median_delay"] is not None else "-"
             lines.append(f"| {name} | {e['hits']}/{e['actions']} | {e['misses']} | {e['false_per_minute']:.2f} | "
                          f"{e['false_per_minute_other']:.2f} | {delay} | {e['levenshtein_accuracy']:.3f} |")
+    lines += warning_lines(report)
     return "\n".join(lines) + "\n"
+
+
+def warning_lines(report: dict) -> list[str]:
+    """The report's warnings as a markdown section (none: no lines)."""
+    warnings = report.get("warnings") or []
+    return ["", "**Warnings**", "", *[f"- {w['message']}" for w in warnings]] if warnings else []
 
 
 def write_reports(out: Path, report: dict, results: list[FoldResult]) -> None:
@@ -160,6 +198,8 @@ def format_table(report: dict) -> str:
         delay = f"{e['median_delay'] * 1000:.0f} ms" if e["median_delay"] is not None else "-"
         rows.append(f"events {name:<11} hits {e['hits']}/{e['actions']}  false {e['false_per_minute']:.2f}/min "
                     f"(on other {e['false_per_minute_other']:.2f}/min)  onset delay {delay}  Levenshtein {e['levenshtein_accuracy']:.3f}")
+    for w in report.get("warnings") or []:
+        rows.append(f"\nwarning: {w['message']}")
     return "\n".join(rows)
 
 
