@@ -20,7 +20,6 @@ import numpy as np
 
 from actionrec.data.datasets import Clip, coarse
 from actionrec.errors import ActionrecError
-from actionrec.learn.diagnose import memorising_warnings
 from actionrec.learn.embedded import EmbeddedDataset
 from actionrec.learn.report import MODEL_NAMES, FoldResult, write_reports
 from actionrec.learn.models import LSTMOptions, TrainOptions
@@ -207,20 +206,18 @@ def _config_key(data: EmbeddedDataset, options: EvaluateOptions) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def evaluate(data: EmbeddedDataset, out: str | Path, options: EvaluateOptions = EvaluateOptions(), log=print,
-             fold_dir: str | Path | None = None) -> dict:
+def evaluate(data: EmbeddedDataset, out: str | Path, options: EvaluateOptions = EvaluateOptions(), log=print) -> dict:
     """Run the K folds (resuming finished ones), write report.json / report.md / plots into ``out``.
 
     ``out`` is checked before the first fold trains: a file, a read-only place or a folder that holds
-    anything but an earlier report is refused. ``fold_dir`` (default ``out/folds``) keeps the finished
-    folds; their names carry the embedder config, so evaluations at several sizes can share one.
+    anything but an earlier report is refused.
     """
     out = claim_output(out, REPORT, inputs=[data.dataset.root])
     clips = data.clips
     classes = data.labels
     splits = grouped_folds(clips, options.folds, options.seed)
     key = _config_key(data, options)
-    fold_dir = out / "folds" if fold_dir is None else Path(fold_dir)
+    fold_dir = out / "folds"
     results = []
     for k, (tr, te) in enumerate(splits):
         path = fold_dir / f"fold{k}-{key}.npz"
@@ -246,10 +243,7 @@ def evaluate(data: EmbeddedDataset, out: str | Path, options: EvaluateOptions = 
         "config": {"evaluate": options.to_dict(), "embedder": data.config.to_dict(), "dataset": str(data.dataset.root)},
         "groups_per_fold": [{"train": r.train_groups, "test": r.test_groups} for r in results],
         "skipped_short_clips": sorted({s for r in results for s in r.skipped}),
-        "warnings": memorising_warnings([r.histories for r in results]),
     }
-    for warning in report["warnings"]:
-        log(f"warning: {warning['message']}")
     events = event_scores(data, classes, results)
     if events:
         report["events"] = events
@@ -257,5 +251,3 @@ def evaluate(data: EmbeddedDataset, out: str | Path, options: EvaluateOptions = 
         report["coarse"] = {"classes": sorted({coarse(c) for c in classes}), "models": summarize(results, classes, "coarse")}
     write_reports(out, report, results)
     return report
-
-
