@@ -8,6 +8,7 @@ import pytest
 from actionrec.tools.demo import DemoOptions, run_demo
 from actionrec.learn.models import load_model
 from actionrec.learn.train import predict_clip
+from actionrec.live.runtime import InferenceSession, SessionOptions
 
 
 @pytest.mark.slow
@@ -26,6 +27,7 @@ def test_quick_demo_runs_end_to_end(tmp_path, weights_path):
 
     model = load_model(result.model_dir)
     assert model.kind == "lstm" and model.frame_spec.width == 160
+    assert InferenceSession(SessionOptions(result.model_dir)).backend == "litert"  # exported: live starts fast
     clip = next((result.dataset / "kick" / "back").iterdir())
     pred = predict_clip(model, clip, weights=weights_path)
     assert pred.proba.shape == (len(pred.times), 7)

@@ -17,6 +17,7 @@ from actionrec.learn.models import LSTMOptions, TrainOptions, versions
 from actionrec.learn.report import format_table
 from actionrec.learn.embedded import embed_dataset_dir
 from actionrec.learn.train import fit
+from actionrec.live.export import export_model
 from actionrec.synth.dataset import synthesize
 from actionrec.util.atomic import write_json
 from actionrec.util.outputs import DEMO, claim_output
@@ -83,6 +84,11 @@ def run_demo(options: DemoOptions = DemoOptions(), weights=None, log=print) -> D
     final.config["dataset"] = str(dataset.resolve())
     final.config["spec"] = eval_options.sequence_model.to_dict()
     final.save(model_dir, overwrite=True)  # the demo's own model, inside its own folder
+    # The TFLite export, so that the first `live` or `play` runs on LiteRT, not on the Keras path.
+    export_model(model_dir, weights=weights)
+    log(f"      exported {model_dir} for LiteRT (used by live, play and replay)")
 
     table = format_table(report)
     return DemoResult(report, table, model_dir, dataset, report_dir, time.perf_counter() - started)
+
+
