@@ -90,5 +90,3 @@ def run_demo(options: DemoOptions = DemoOptions(), weights=None, log=print) -> D
 
     table = format_table(report)
     return DemoResult(report, table, model_dir, dataset, report_dir, time.perf_counter() - started)
-
-
