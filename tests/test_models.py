@@ -1,6 +1,7 @@
 """The frame baseline and the LSTM on real embeddings: save/load round trip, safe loading, and refusals."""
 
 import json
+import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -100,7 +101,7 @@ def test_model_directory_problems(frame_model_dir, tmp_path):
         load_model(no_config)
     (no_config / CONFIG_FILE).write_text((good / CONFIG_FILE).read_text())
     (no_config / MODEL_FILE).write_text("not a keras file")
-    with pytest.raises(ActionrecError, match=f"{no_config / MODEL_FILE}: cannot load Keras model"):
+    with pytest.raises(ActionrecError, match=f"{no_config / MODEL_FILE}: damaged, not a complete .keras archive"):
         load_model(no_config)
     (no_config / MODEL_FILE).unlink()
     with pytest.raises(ActionrecError, match="has no model.keras"):
@@ -150,3 +151,47 @@ def test_article_settings_are_reachable():
                               learning_rate=1e-3, article=True, augment=0, seed=7)
     assert spec.frame == FrameOptions(units=1024, dropout=0.0)
     assert (spec.train.learning_rate, spec.train.epochs, spec.train.class_weight, spec.train.seed) == (1e-6, 500, False, 7)
+
+
+def test_a_truncated_model_file_is_called_damaged(frame_model_dir, tmp_path):
+    """Keras itself says "File not found" about a .keras file that is there but cut short."""
+    _, good = frame_model_dir
+    cut = shutil.copytree(good, tmp_path / "cut")
+    data = (good / MODEL_FILE).read_bytes()
+    (cut / MODEL_FILE).write_bytes(data[: len(data) // 2])
+    with pytest.raises(ActionrecError) as e:
+        load_model(cut)
+    assert str(e.value).startswith(f"{cut / MODEL_FILE}: damaged") and "not found" not in str(e.value).lower()
+
+
+def _edited(good, tmp_path, name, **changes):
+    """A copy of the model directory whose config.json was edited by hand."""
+    directory = shutil.copytree(good, tmp_path / name)
+    config = json.loads((directory / CONFIG_FILE).read_text())
+    config.update(changes)
+    (directory / CONFIG_FILE).write_text(json.dumps(config))
+    return directory
+
+
+def test_an_edited_config_that_disagrees_with_the_model_is_one_line_at_load_time(frame_model_dir, embedded, tmp_path):
+    from actionrec.live.runtime import InferenceSession, SessionOptions
+
+    _, frame_dir = frame_model_dir
+    lstm_dir = fit(embedded, TrainSpec(kind="lstm", lstm=LSTMOptions(window=4, units=8, projection=8), train=FAST)).save(tmp_path / "lstm")
+    cases = [
+        (_edited(frame_dir, tmp_path, "as_lstm", kind="lstm", window=16), "says kind 'lstm', window 16, but .* is a frame model"),
+        (_edited(lstm_dir, tmp_path, "as_frame", kind="frame", window=1), "says kind 'frame', but .* is an lstm model with window 4"),
+        (_edited(lstm_dir, tmp_path, "window", window=8), "says kind 'lstm', window 8, but .* is an lstm model with window 4"),
+        (_edited(frame_dir, tmp_path, "classes", classes=["other", "punch/hook", "punch/jab", "kick"]),
+         "lists 4 classes, but .* gives 3 outputs"),
+        (_edited(frame_dir, tmp_path, "two", classes=["other", "punch"]), "lists 2 classes, but .* gives 3 outputs"),
+        (_edited(frame_dir, tmp_path, "gru", kind="gru"), "kind 'gru'; expected one of frame, lstm"),
+        (_edited(frame_dir, tmp_path, "frame_window", window=16), "window 16; expected 1 for a frame model"),
+    ]
+    for directory, pattern in cases:
+        with pytest.raises(ActionrecError, match=pattern) as e:
+            load_model(directory)
+        assert str(e.value).startswith(f"{directory / CONFIG_FILE}: ") and "\n" not in str(e.value)
+        # The live runtime reads config.json through the same reader and checks (its Keras backend).
+        with pytest.raises(ActionrecError, match=pattern):
+            InferenceSession(SessionOptions(directory, backend="keras"))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import platform
 import time
+import zipfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -25,12 +26,10 @@ from actionrec.data.datasets import coarse
 from actionrec.data.video import FrameSpec
 from actionrec.errors import ActionrecError
 from actionrec.features.mobilenet import EMBEDDING_DIM, EmbedderConfig
+from actionrec.learn.model_config import CONFIG_FILE, HISTORY_FILE, KINDS, MODEL_FILE, check_model_shapes, read_model_config
 from actionrec.learn.windows import WindowSet
 from actionrec.util.atomic import atomic_dir, write_json
 from actionrec.util.outputs import MODEL, claim_output
-
-MODEL_FILE, CONFIG_FILE, HISTORY_FILE = "model.keras", "config.json", "history.json"
-KINDS = ("frame", "lstm")
 
 
 @dataclass(frozen=True)
@@ -249,29 +248,26 @@ def load_model(directory: str | Path) -> TrainedModel:
     import actionrec.learn.layers  # noqa: F401  registers FrameDeltas before deserializing
 
     directory = Path(directory)
-    cfg_path, model_path = directory / CONFIG_FILE, directory / MODEL_FILE
-    if not directory.is_dir():
-        raise ActionrecError(f"{directory}: model directory does not exist")
-    if not cfg_path.is_file():
-        raise ActionrecError(f"{directory}: model directory has no {CONFIG_FILE}; expected one written by `actionrec train`")
+    model_path = directory / MODEL_FILE
+    cfg = read_model_config(directory)
     if not model_path.is_file():
         raise ActionrecError(f"{directory}: model directory has no {MODEL_FILE}")
-    try:
-        config = json.loads(cfg_path.read_text())
-        kind, classes = config["kind"], config["classes"]
-        embedder = EmbedderConfig.from_dict(config["embedder"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ActionrecError(f"{cfg_path}: not a valid model config ({exc!r}); expected kind, classes, embedder") from None
+    if not zipfile.is_zipfile(model_path):  # Keras would say "File not found" about a file that is there
+        raise ActionrecError(f"{model_path}: damaged, not a complete .keras archive (truncated or overwritten "
+                             f"by something else); retrain, or restore it from a copy")
     try:
         keras_model = keras.saving.load_model(model_path, safe_mode=True, compile=False)
+    except zipfile.BadZipFile as exc:
+        raise ActionrecError(f"{model_path}: damaged .keras archive ({exc}); retrain, or restore it from a copy") from None
     except Exception as exc:
         raise ActionrecError(f"{model_path}: cannot load Keras model ({type(exc).__name__}: {exc})") from None
+    check_model_shapes(cfg, model_path, keras_model.input_shape, keras_model.output_shape[-1])
     history_path = directory / HISTORY_FILE
     try:
         history = json.loads(history_path.read_text()) if history_path.is_file() else {}
     except ValueError as exc:
         raise ActionrecError(f"{history_path}: not valid JSON ({exc}); expected the training history") from None
-    return TrainedModel(keras_model, kind, classes, embedder, config, history)
+    return TrainedModel(keras_model, cfg.kind, cfg.classes, cfg.embedder, cfg.raw, history)
 
 
 def train(

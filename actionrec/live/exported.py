@@ -31,6 +31,7 @@ class LiteRTModels:
         emb_in, cls_in = self._embed.get_input_details()[0], self._classify.get_input_details()[0]
         self.frame_shape = tuple(int(d) for d in emb_in["shape"][1:])
         self.window_shape = tuple(int(d) for d in cls_in["shape"][1:])
+        self.outputs = int(self._classify.get_output_details()[0]["shape"][-1])  # class probabilities
         self._emb_io = emb_in["index"], self._embed.get_output_details()[0]["index"]
         self._cls_io = cls_in["index"], self._classify.get_output_details()[0]["index"]
 
