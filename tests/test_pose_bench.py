@@ -27,7 +27,7 @@ def pose_models(monkeypatch):
 def test_bench_figures_are_complete_and_consistent():
     r = bench_pose(PUNCH_AVI, seconds=1.0)
     json.dumps(r)  # JSON-able as it is
-    for name in ("step", "detector", "detector_invoke", "landmarks", "landmarks_invoke"):
+    for name in ("step", "step_cpu", "detector", "detector_invoke", "landmarks", "landmarks_invoke"):
         p50, p95 = r[f"{name}_ms_p50"], r[f"{name}_ms_p95"]
         assert 0 < p50 <= p95, name
     assert r["num_threads"] == 1 and r["frame_size"] == [320, 240] and r["video_frames"] == 108
