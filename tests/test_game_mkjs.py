@@ -95,6 +95,22 @@ def test_hook_targets_are_hooks_or_game_moves():
         check_target("kick/back", "HIGHKICK")
 
 
+@pytest.mark.parametrize("args, fragments", [
+    (["live", "--hook", "kick/back=HIGHKICK"], ["--hook kick/back=HIGHKICK: expected a Detect hook"]),
+    (["play", "--game-dir", "{tmp}", "--hook", "kick/back"], ["--hook 'kick/back': expected CLASS=TARGET"]),
+    (["play", "--game-dir", "{tmp}/nowhere"], ["nowhere: no such folder"]),
+    (["play", "--game-dir", "{tmp}"], ["no index.html nor game/index.html"]),
+])
+def test_bad_play_arguments_are_one_line_before_any_model_loads(tmp_path, args, fragments):
+    from test_cli import assert_one_line_error, run
+
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    if "--model" not in args:
+        args += ["--model", str(tmp_path / "no-model")]  # never reached: the arguments fail first
+    assert_one_line_error(run(*args, "--source", str(PUNCH_AVI), *(["--no-browser"] if args[0] == "play" else [])),
+                          *fragments)
+
+
 def test_window_is_full_only_once_every_tick_has_its_own_frame():
     buf = RingBuffer(window=8, model_fps=10.0, capacity=ring_capacity(8, 10.0, 25.0), dim=4)
     full = []

@@ -166,6 +166,8 @@ def run_live(model_dir: str | Path, options: LiveOptions, weights: str | Path | 
     """
     from actionrec.live.runtime import InferenceSession, SessionOptions
 
+    if options.game_dir is not None:
+        Site(options.game_dir)  # a wrong folder fails here, not after the model has loaded
     inference = InferenceSession(SessionOptions(model_dir, backend=backend, num_threads=threads, weights=weights))
     log(f"inference: {inference.backend} ({inference.reason})")
     session = LiveSession(inference, options, log)
