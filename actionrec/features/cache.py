@@ -38,20 +38,23 @@ class EmbeddingCache:
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
 
-    def path(self, config: EmbedderConfig, digest: str, tag: str = "") -> Path:
+    def path(self, config, digest: str, tag: str = "") -> Path:
+        """``config``: an EmbedderConfig, or any settings with a ``key()`` (the pose part's ``PoseKey``)."""
         name = f"{digest}{'-' + tag if tag else ''}.npz"
         return self.root / config.key() / name
 
-    def load(self, path: Path) -> ClipEmbeddings | None:
+    def load(self, path: Path, dim: int = EMBEDDING_DIM, check=None) -> ClipEmbeddings | None:
         """The entry at ``path``; None when there is none, or when it cannot be trusted: then it is removed
         with a warning, and the caller recomputes it. A damaged entry is never used (train would crash on a
-        wrong shape, or learn from NaNs)."""
+        wrong shape, or learn from NaNs). ``dim``: features per frame; ``check(array)``: a further problem or None."""
         if not path.is_file():
             return None
         try:
             with np.load(path, allow_pickle=False) as z:
                 emb = ClipEmbeddings(z["embeddings"], z["times"])
-            problem = entry_problem(emb)
+            problem = entry_problem(emb, dim)
+            if problem is None and check is not None:
+                problem = check(emb.embeddings)
         except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             problem = f"unreadable: {type(exc).__name__}: {exc}"
         if problem is None:

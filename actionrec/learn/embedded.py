@@ -12,8 +12,10 @@ from pathlib import Path
 
 from actionrec.data.datasets import Clip, Dataset, load_dataset
 from actionrec.data.video import FrameSpec
-from actionrec.features.cache import ClipEmbeddings, LazyEmbedder, default_cache_dir, embed_dataset
+from actionrec.features.cache import ClipEmbeddings, LazyEmbedder, default_cache_dir
+from actionrec.features.frames import LazyPose, features_dataset
 from actionrec.features.mobilenet import Embedder, EmbedderConfig
+from actionrec.features.spec import FeatureSpec
 from actionrec.learn.windows import WindowSet, make_windows
 from actionrec.util.progress import Progress
 
@@ -29,6 +31,7 @@ class EmbeddedDataset:
     cache_dir: Path
     weights: str | os.PathLike | None = None
     embedder: LazyEmbedder | None = None  # the MobileNet embedding used (or will load on first need)
+    features: FeatureSpec = FeatureSpec()  # what ``embeddings`` hold per frame (``features.dim`` columns)
 
     def get_embedder(self) -> Embedder:
         """The dataset's MobileNet: the one embedding loaded, else loaded now (once)."""
@@ -52,12 +55,18 @@ def embed_dataset_dir(
     weights: str | os.PathLike | None = None,
     embedder: Embedder | None = None,
     show_progress: bool = True,
+    features: FeatureSpec | None = None,
 ) -> EmbeddedDataset:
+    """``features``: MobileNet (default), pose or both; with pose only, MobileNet's weights are not needed
+    and the config holds just the frame spec (its sampling is the pose's too)."""
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
+    features = features or FeatureSpec()
     cache_dir = cache_dir or default_cache_dir(ds.root)
     lazy = LazyEmbedder(frame_spec, weights, embedder)
     bar = Progress("embed", unit="frames") if show_progress else None
-    embs = embed_dataset(ds.clips, frame_spec, cache_dir, embedder=lazy, progress=bar)
+    embs = features_dataset(ds.clips, frame_spec, features, cache_dir, embedder=lazy, pose=LazyPose(features),
+                            progress=bar)
     if bar:
         bar.close()
-    return EmbeddedDataset(ds, lazy.config, list(ds.clips), embs, Path(cache_dir), weights, lazy)
+    config = lazy.config if features.uses_mobilenet else EmbedderConfig(frame_spec=frame_spec)
+    return EmbeddedDataset(ds, config, list(ds.clips), embs, Path(cache_dir), weights, lazy, features)

@@ -1,0 +1,110 @@
+"""The per-frame features of clips for a ``FeatureSpec``: MobileNet, pose or both, each part cached per clip.
+
+The MobileNet part is ``features/cache.py``'s embedding cache as before. The pose part lives beside it in
+the same cache root under ``<PoseKey>/<clip digest>.npz`` (``embeddings`` = (N, POSE_DIM) pose vectors),
+read back with the same validation. ``both`` reads (or makes) each part and concatenates them per frame;
+both parts are sampled by one clock (``iter_decoded_frames`` at the model's rate), so their times agree.
+
+A clip's poses are one tracked stream: the estimator is cleared before each clip, and the entry is stored
+whole, not in chunks (a resumed chunk would start a new track and give other vectors than one run).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from actionrec.data.digest import clip_digest
+from actionrec.data.video import FrameSpec, iter_decoded_frames
+from actionrec.errors import ActionrecError
+from actionrec.features.cache import ClipEmbeddings, EmbeddingCache, LazyEmbedder, embed_dataset
+from actionrec.features.pose.tracker import PoseEstimator
+from actionrec.features.pose.vector import POSE_DIM, pose_vector
+from actionrec.features.spec import FeatureSpec, cap_long_side, pose_entry_problem
+from actionrec.util.progress import ProgressFn
+
+
+class LazyPose:
+    """One ``PoseEstimator`` for a dataset, built on the first cache miss and then kept."""
+
+    def __init__(self, features: FeatureSpec) -> None:
+        self.features = features
+        self._estimator: PoseEstimator | None = None
+
+    def get(self) -> PoseEstimator:
+        if self._estimator is None:
+            self._estimator = PoseEstimator(self.features.pose_options)
+        return self._estimator
+
+
+def pose_stream(frames: Iterable[tuple[float, np.ndarray]], estimator: PoseEstimator, long_side: int,
+                progress: ProgressFn | None = None) -> ClipEmbeddings:
+    """Pose vectors of one stream of (time, BGR source frame), tracked from frame to frame."""
+    estimator.clear()
+    vectors, times = [], []
+    for t, bgr in frames:
+        vectors.append(pose_vector(estimator.process(cap_long_side(bgr, long_side), t)))
+        times.append(t)
+        if progress:
+            progress(1)
+    if not vectors:
+        return ClipEmbeddings(np.zeros((0, POSE_DIM), np.float32), np.zeros(0))
+    return ClipEmbeddings(np.stack(vectors).astype(np.float32), np.asarray(times, np.float64))
+
+
+def pose_clip(path: Path, frame_spec: FrameSpec, features: FeatureSpec, pose: LazyPose,
+              cache: EmbeddingCache | None = None, progress: ProgressFn | None = None) -> ClipEmbeddings:
+    """Pose vectors of every (resampled) frame of one clip, from the cache when possible."""
+    key = features.pose_key(frame_spec)
+    final = cache.path(key, clip_digest(path)) if cache is not None else None
+    if final is not None:
+        hit = cache.load(final, POSE_DIM, pose_entry_problem)
+        if hit is not None:
+            if progress:
+                progress(len(hit.times))
+            return hit
+    # One FFmpeg thread, as for embedding: the models keep the cores busy.
+    result = pose_stream(iter_decoded_frames(path, frame_spec, decode_threads=1), pose.get(),
+                         features.pose_long_side, progress)
+    if len(result.times) == 0:
+        raise ActionrecError(f"{path}: clip has zero frames")
+    if final is not None:
+        cache.store(final, result)
+    return result
+
+
+def join_parts(mobilenet: ClipEmbeddings | None, pose: ClipEmbeddings | None, source: str = "clip") -> ClipEmbeddings:
+    """One clip's features: either part alone, or both concatenated per frame [mobilenet, pose]."""
+    if mobilenet is None or pose is None:
+        part = mobilenet if pose is None else pose
+        if part is None:
+            raise ActionrecError(f"{source}: no features to join")
+        return part
+    if len(mobilenet.times) != len(pose.times) or not np.allclose(mobilenet.times, pose.times, atol=1e-6):
+        raise ActionrecError(f"{source}: {len(mobilenet.times)} MobileNet frames and {len(pose.times)} pose "
+                             "frames at different times; expected one clock (clear the cache and re-embed)")
+    return ClipEmbeddings(np.concatenate([mobilenet.embeddings, pose.embeddings], axis=1), mobilenet.times)
+
+
+def features_dataset(
+    clips: list,
+    frame_spec: FrameSpec,
+    features: FeatureSpec,
+    cache_dir: str | os.PathLike,
+    weights: str | os.PathLike | None = None,
+    embedder: LazyEmbedder | None = None,
+    pose: LazyPose | None = None,
+    progress: ProgressFn | None = None,
+) -> dict[str, ClipEmbeddings]:
+    """Features of every clip (``datasets.Clip``) by clip id, (N, features.dim) each; models load only on a miss."""
+    mob = embed_dataset(clips, frame_spec, cache_dir, weights, embedder, progress) if features.uses_mobilenet else {}
+    poses: dict[str, ClipEmbeddings] = {}
+    if features.uses_pose:
+        cache = EmbeddingCache(cache_dir)
+        pose = pose or LazyPose(features)
+        for clip in clips:
+            poses[clip.id] = pose_clip(clip.path, frame_spec, features, pose, cache, progress)
+    return {c.id: join_parts(mob.get(c.id), poses.get(c.id), str(c.path)) for c in clips}

@@ -1,0 +1,130 @@
+"""Which per-frame features a model sees: ``mobilenet`` (the article's, the default), ``pose`` or ``both``.
+
+``both`` concatenates per frame ``[mobilenet (1024), pose (POSE_DIM = 166)]``, in that order. Each part is
+cached per clip on its own (``features/frames.py``), so ``both`` reuses what ``mobilenet`` and ``pose``
+runs stored. A model records its ``FeatureSpec`` in config.json and refuses windows of other features.
+
+Pose runs on the decoded source frame, not on the model's 100x56 input (a 56-px-high person has no
+joints to find), with its long side capped at ``POSE_LONG_SIDE`` px: the detector sees 224x224 and the
+landmark model a 256x256 crop, so a person spanning up to 256 px of a 640-px frame keeps every pixel the
+models use, while a 1080p source would only cost resize time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, fields
+
+import cv2
+import numpy as np
+
+from actionrec.data.video import FrameSpec
+from actionrec.errors import ActionrecError
+from actionrec.features.mobilenet import EMBEDDING_DIM
+from actionrec.features.pose.assets import SPECS as POSE_MODEL_SPECS
+from actionrec.features.pose.tracker import PoseOptions
+from actionrec.features.pose.vector import NO_PERSON, POSE_DIM
+
+FEATURE_KINDS = ("mobilenet", "pose", "both")
+POSE_LONG_SIDE = 640
+POSE_FORMAT = 1  # bump when the pose vector or the way a clip is run changes
+# PoseOptions fields that do not change a pose: where the files are and how many threads run them.
+_NOT_IN_KEY = ("models", "num_threads")
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """The features per frame and the settings of the pose part (the MobileNet part has EmbedderConfig)."""
+
+    kind: str = "mobilenet"
+    pose_long_side: int = POSE_LONG_SIDE
+    pose_options: PoseOptions = PoseOptions()
+
+    def __post_init__(self) -> None:
+        if self.kind not in FEATURE_KINDS:
+            raise ActionrecError(f"features {self.kind!r}: expected one of {'|'.join(FEATURE_KINDS)}")
+        if int(self.pose_long_side) < 64:
+            raise ActionrecError(f"pose long side {self.pose_long_side}: expected at least 64 px")
+        object.__setattr__(self, "pose_long_side", int(self.pose_long_side))
+
+    @property
+    def uses_mobilenet(self) -> bool:
+        return self.kind in ("mobilenet", "both")
+
+    @property
+    def uses_pose(self) -> bool:
+        return self.kind in ("pose", "both")
+
+    @property
+    def dim(self) -> int:
+        return EMBEDDING_DIM * self.uses_mobilenet + POSE_DIM * self.uses_pose
+
+    @property
+    def pose_slice(self) -> slice:
+        """Where the pose part sits in a frame's feature vector."""
+        start = EMBEDDING_DIM if self.uses_mobilenet else 0
+        return slice(start, start + POSE_DIM) if self.uses_pose else slice(0, 0)
+
+    def to_dict(self) -> dict:
+        opts = asdict(self.pose_options)
+        opts["models"] = None  # a path on one machine, not a setting of the features
+        return {"kind": self.kind, "pose_long_side": self.pose_long_side, "pose_options": opts}
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "FeatureSpec":
+        """A model's recorded features; a model from before pose has none: MobileNet."""
+        if d is None:
+            return cls()
+        if not isinstance(d, dict):
+            raise ActionrecError(f"features {d!r}: expected an object with a kind")
+        known = {f.name for f in fields(PoseOptions)}
+        opts = {k: v for k, v in (d.get("pose_options") or {}).items() if k in known}
+        return cls(str(d.get("kind", "mobilenet")), int(d.get("pose_long_side", POSE_LONG_SIDE)), PoseOptions(**opts))
+
+    def pose_key(self, frame_spec: FrameSpec) -> "PoseKey":
+        return PoseKey(self, frame_spec)
+
+    def describe_difference(self, other: "FeatureSpec") -> str:
+        a, b = self.to_dict(), other.to_dict()
+        a.update(a.pop("pose_options")), b.update(b.pop("pose_options"))
+        return "; ".join(f"{k}: {a[k]!r} vs {b.get(k)!r}" for k in a if a[k] != b.get(k)) or "identical"
+
+    def require(self, other: "FeatureSpec", source: str = "features") -> None:
+        """Raise unless ``other`` gives this spec's features (the pose settings count only with pose)."""
+        same = other.kind == self.kind and (not self.uses_pose or other.to_dict() == self.to_dict())
+        if not same:
+            raise ActionrecError(f"{source} are {other.kind} features but the model was trained on {self.kind} "
+                                 f"({self.describe_difference(other)}); use --features {self.kind}")
+
+
+@dataclass(frozen=True)
+class PoseKey:
+    """Everything that changes a clip's pose vectors: the cache folder is named by its hash."""
+
+    features: FeatureSpec
+    frame_spec: FrameSpec
+
+    def to_dict(self) -> dict:
+        opts = {k: v for k, v in asdict(self.features.pose_options).items() if k not in _NOT_IN_KEY}
+        return {"format": POSE_FORMAT, "fps": self.frame_spec.fps, "long_side": self.features.pose_long_side,
+                "options": opts, "models": {n: s.sha256 for n, s in sorted(POSE_MODEL_SPECS.items())}}
+
+    def key(self) -> str:
+        return "pose-" + hashlib.sha256(repr(sorted(self.to_dict().items())).encode()).hexdigest()[:16]
+
+
+def cap_long_side(bgr: np.ndarray, long_side: int = POSE_LONG_SIDE) -> np.ndarray:
+    """The source frame with its long side at most ``long_side`` px (area resize: no aliasing)."""
+    h, w = bgr.shape[:2]
+    scale = long_side / max(h, w)
+    if scale >= 1.0:
+        return bgr
+    return cv2.resize(bgr, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+
+
+def pose_entry_problem(vectors: np.ndarray) -> str | None:
+    """What is wrong with cached pose vectors beyond shape and finiteness: the no-person flag is 0 or 1."""
+    flags = vectors[:, NO_PERSON]
+    if not np.all((flags == 0.0) | (flags == 1.0)):
+        return "no-person flags other than 0 and 1"
+    return None
