@@ -26,6 +26,16 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 # Containers whose header holds an exact frame count (used to detect truncated files).
 EXACT_COUNT_EXTENSIONS = (".avi", ".mp4", ".mov")
+
+
+def header_count_slack(claimed: int) -> int:
+    """How many frames a complete video may fall short of the count its header states.
+
+    Many real containers overstate it by a few frames (edit lists, B-frame delay: a phone's MP4 said 600
+    and decoded 597); a truncated or half-downloaded file falls far shorter.
+    """
+    return max(5, claimed // 50)
+
 # A folder of images has no rate of its own; this is what we assume unless told otherwise.
 IMAGE_FOLDER_FPS = 30.0
 # What a container (or camera) that reports no usable frame rate is taken to run at: most webcams and phones.
@@ -164,17 +174,8 @@ def prepare(bgr: np.ndarray, spec: FrameSpec) -> np.ndarray:
 def iter_source_frames(
     path: str | os.PathLike, spec: FrameSpec, decode_threads: int = 0
 ) -> Iterator[tuple[float, np.ndarray]]:
-    """Yield ``(timestamp_seconds, rgb_frame)`` resampled to ``spec.fps`` and resized (``prepare``)."""
-    for t, bgr in iter_decoded_frames(path, spec, decode_threads):
-        yield t, prepare(bgr, spec)
+    """Yield ``(timestamp_seconds, rgb_frame)`` resampled to ``spec.fps`` and resized.
 
-
-def iter_decoded_frames(
-    path: str | os.PathLike, spec: FrameSpec, decode_threads: int = 0
-) -> Iterator[tuple[float, np.ndarray]]:
-    """Yield ``(timestamp_seconds, bgr_source_frame)`` resampled to ``spec.fps``, at the source's own size.
-
-    ``iter_source_frames`` prepares these for MobileNet; the pose feature needs the source's pixels.
     Resampling keeps the first source frame at or after each tick of the target clock, so a 25 fps clip
     at 10 fps yields frames at 0.0, 0.12, 0.2, ... s (timestamps are the source frames' own). Frames that
     are skipped are only grabbed, not converted to pixels, which is most of the decode speed.
@@ -185,7 +186,7 @@ def iter_decoded_frames(
         files = image_files(path)
         src_times = [i / IMAGE_FOLDER_FPS for i in range(len(files))]
         for i in _resample_indices(src_times, spec.fps):
-            yield src_times[i], _read_image(files[i])
+            yield src_times[i], prepare(_read_image(files[i]), spec)
         return
     cap = _open(path, decode_threads)
     try:
@@ -204,7 +205,7 @@ def iter_decoded_frames(
             ok, bgr = cap.retrieve()
             if not ok or bgr is None:
                 raise ActionrecError(f"{path}: frame {i - 1} could not be decoded (corrupt video?)")
-            yield t, bgr
+            yield t, prepare(bgr, spec)
             if step:
                 # Skip ticks already passed so a slow source does not produce bursts.
                 next_t = (math.floor(t / step + 1e-6) + 1) * step
@@ -221,7 +222,7 @@ def _require_complete(path: Path, cap: cv2.VideoCapture, decoded: int) -> None:
     if path.suffix.lower() not in EXACT_COUNT_EXTENSIONS:
         return
     claimed = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-    if decoded and claimed > 0 and decoded < claimed - max(2, claimed // 50):
+    if decoded and claimed > 0 and decoded < claimed - header_count_slack(claimed):
         raise ActionrecError(
             f"{path}: decoding stopped at frame {decoded} of the {claimed} its header lists; "
             "expected a complete video (truncated or corrupt file?)"
@@ -242,10 +243,12 @@ def check_clip(path: str | os.PathLike) -> VideoInfo:
     if path.suffix.lower() in EXACT_COUNT_EXTENSIONS:
         cap = _open(path)
         try:
-            cap.set(cv2.CAP_PROP_POS_FRAMES, info.frames - 1)
+            # Near the end rather than the very last frame: headers that overstate the count are common.
+            last = max(0, info.frames - 1 - header_count_slack(info.frames))
+            cap.set(cv2.CAP_PROP_POS_FRAMES, last)
             if not cap.grab():
                 raise ActionrecError(
-                    f"{path}: frame {info.frames - 1} (the last its header lists) cannot be read; "
+                    f"{path}: frame {last} (near the last of the {info.frames} its header lists) cannot be read; "
                     "expected a complete video (truncated or corrupt file?)"
                 )
         finally:

@@ -15,13 +15,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from actionrec.data.video import header_count_slack
 from actionrec.errors import ActionrecError
 from actionrec.live.camera_backends import open_camera
 
 Source = int | str  # camera index, video file path, or a stream URL OpenCV opens
-# Files whose header promises more frames than could be decoded are reported as cut short; a frame or
-# two of slack covers containers whose frame count is an estimate.
-FRAME_COUNT_SLACK = 2
+# A file that decodes fewer frames than its header states ends normally, with the shortfall noted once,
+# when it is within data.video.header_count_slack (a phone video said 600 and decoded 597); further short
+# it was cut (truncated or corrupt), and the stream ends as failed.
 
 
 def parse_source(text: str) -> Source:
@@ -79,6 +80,7 @@ class FrameGrabber:
         self.ended = False
         self.failed = False
         self.message = ""
+        self.shortfall = 0  # frames fewer than the file's header states, at a normal end (noted in message)
         self._slot: Frame | None = None
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -147,9 +149,14 @@ class FrameGrabber:
         where = describe_source(self.source)
         if not self.is_file:
             return True, f"{where}: stopped delivering frames after {self.read}"
-        if self.read + FRAME_COUNT_SLACK < self.expected_frames:
+        short = self.expected_frames - self.read
+        if short > header_count_slack(self.expected_frames):
             return True, (f"{where}: video ended early, after {self.read} of {self.expected_frames} frames "
                           "(truncated or corrupt file?)")
+        if short > 0:
+            self.shortfall = short
+            return False, (f"{where}: end of video after {self.read} frames ({short} fewer than the "
+                           f"{self.expected_frames} its header states, as many containers overstate)")
         return False, f"{where}: end of video after {self.read} frames"
 
     def _finish(self, failed: bool, message: str) -> None:

@@ -27,6 +27,7 @@ class ReplayResult:
     message: str
     segments: tuple[Segment, ...] | None = None  # the video's annotation, if given
     score: EventScore | None = None
+    shortfall: int = 0  # frames fewer than the video's header states (many containers overstate it)
 
     @property
     def fps(self) -> float:
@@ -64,7 +65,7 @@ def replay(session, video: str | os.PathLike, annotations: str | os.PathLike | N
     if grabber.failed:
         raise ActionrecError(grabber.message)
     result = ReplayResult(events, np.asarray(times), np.asarray(probs), time.perf_counter() - started,
-                          grabber.message, segments)
+                          grabber.message, segments, shortfall=grabber.shortfall)
     if segments is not None:
         result.score = score_events(events, segments, late=late, duration=len(times) / grabber.fps)
     return result
