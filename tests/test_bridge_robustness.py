@@ -20,13 +20,16 @@ from actionrec.events.trigger import Event
 from actionrec.live.server import ACK_TEXT_CHARS, RECENT_ACKS, Bridge
 from actionrec.live.site import Site
 
-MK_INDEX = "<html><body><script>var options = { gameType: 'network' };</script></body></html>"
+MK_INDEX = """<!DOCTYPE html><html><head><script src="src/mk.js"></script></head><body><div id="arena"></div>
+<script>var options = { arena: {}, gameType: 'network', isHost: true }; mk.start(options);</script></body></html>"""
 
 
 @pytest.fixture
 def game_bridge(tmp_path):
     """A server of a game folder: URL paths reach the file system, where a NUL or a long name raise."""
     (tmp_path / "index.html").write_text(MK_INDEX)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "mk.js").write_text("var mk = {};")
     b = Bridge(Site(tmp_path), port=0).start()
     yield b
     b.stop()
@@ -64,7 +67,7 @@ def test_malformed_requests_get_400_without_a_traceback(game_bridge, caplog, pat
 def test_request_without_host_is_400_and_good_requests_still_work(game_bridge):
     assert raw_http(game_bridge.port, "GET / HTTP/1.1\r\n\r\n")[0] == 400
     status, body = raw_http(game_bridge.port, f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{game_bridge.port}\r\n\r\n")
-    assert status == 200 and b"webcaminput" in body
+    assert status == 200 and b"/actionrec/bridge.js" in body
     assert raw_http(game_bridge.port, f"GET /missing.js HTTP/1.1\r\nHost: localhost:{game_bridge.port}\r\n\r\n")[0] == 404
 
 
