@@ -174,8 +174,17 @@ def prepare(bgr: np.ndarray, spec: FrameSpec) -> np.ndarray:
 def iter_source_frames(
     path: str | os.PathLike, spec: FrameSpec, decode_threads: int = 0
 ) -> Iterator[tuple[float, np.ndarray]]:
-    """Yield ``(timestamp_seconds, rgb_frame)`` resampled to ``spec.fps`` and resized.
+    """Yield ``(timestamp_seconds, rgb_frame)`` resampled to ``spec.fps`` and resized (``prepare``)."""
+    for t, bgr in iter_decoded_frames(path, spec, decode_threads):
+        yield t, prepare(bgr, spec)
 
+
+def iter_decoded_frames(
+    path: str | os.PathLike, spec: FrameSpec, decode_threads: int = 0
+) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield ``(timestamp_seconds, bgr_source_frame)`` resampled to ``spec.fps``, at the source's own size.
+
+    ``iter_source_frames`` prepares these for MobileNet; the pose feature needs the source's pixels.
     Resampling keeps the first source frame at or after each tick of the target clock, so a 25 fps clip
     at 10 fps yields frames at 0.0, 0.12, 0.2, ... s (timestamps are the source frames' own). Frames that
     are skipped are only grabbed, not converted to pixels, which is most of the decode speed.
@@ -186,7 +195,7 @@ def iter_source_frames(
         files = image_files(path)
         src_times = [i / IMAGE_FOLDER_FPS for i in range(len(files))]
         for i in _resample_indices(src_times, spec.fps):
-            yield src_times[i], prepare(_read_image(files[i]), spec)
+            yield src_times[i], _read_image(files[i])
         return
     cap = _open(path, decode_threads)
     try:
@@ -205,7 +214,7 @@ def iter_source_frames(
             ok, bgr = cap.retrieve()
             if not ok or bgr is None:
                 raise ActionrecError(f"{path}: frame {i - 1} could not be decoded (corrupt video?)")
-            yield t, prepare(bgr, spec)
+            yield t, bgr
             if step:
                 # Skip ticks already passed so a slow source does not produce bursts.
                 next_t = (math.floor(t / step + 1e-6) + 1) * step
