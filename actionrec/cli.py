@@ -69,6 +69,13 @@ CACHE = typer.Option(None, help="Embedding cache folder (default: DATASET/.cache
 WEIGHTS = typer.Option(None, help=WEIGHTS_HELP)
 BACKEND = typer.Option("auto", help="auto (the TFLite export when present, else Keras), litert or keras")
 THREADS = typer.Option(1, help="LiteRT threads (1 leaves the other core to the camera thread)")
+FEATURES = typer.Option("mobilenet", help="Per-frame features: mobilenet (the article's), pose (BlazePose keypoints) or both")
+
+
+def feature_spec(kind: str):
+    from actionrec.features.spec import FeatureSpec
+
+    return FeatureSpec(kind)
 
 
 @app.command()
@@ -99,18 +106,21 @@ def inspect(dataset: Path, background: str = typer.Option("other", help="Label o
 
 @app.command()
 @command(interrupted=RESUMES)
-def embed(dataset: Path, fps: float = FPS, size: str = SIZE, grayscale: bool = GRAY, cache: Optional[Path] = CACHE, weights: Optional[Path] = WEIGHTS):
-    """Embed every frame of every clip with MobileNet, cached per clip (a killed run resumes)."""
+def embed(dataset: Path, fps: float = FPS, size: str = SIZE, grayscale: bool = GRAY, cache: Optional[Path] = CACHE, weights: Optional[Path] = WEIGHTS,
+          features: str = FEATURES):
+    """Embed every frame of every clip (MobileNet, pose or both), cached per clip (a killed run resumes)."""
     from actionrec.data.datasets import load_dataset
     from actionrec.data.video import probe
-    from actionrec.features.cache import default_cache_dir, embed_dataset
+    from actionrec.features.cache import default_cache_dir
+    from actionrec.features.frames import features_dataset
     from actionrec.util.progress import Progress
 
     ds = load_dataset(dataset)
     spec = frame_spec(fps, size, grayscale)
-    total = sum(_expected_frames(probe(c.path), spec.fps) for c in ds.clips)
+    feats = feature_spec(features)
+    total = sum(_expected_frames(probe(c.path), spec.fps) for c in ds.clips) * (1 + (feats.kind == "both"))
     bar = Progress("embed", total=total)
-    out = embed_dataset(ds.clips, spec, cache or default_cache_dir(dataset), weights=weights, progress=bar)
+    out = features_dataset(ds.clips, spec, feats, cache or default_cache_dir(dataset), weights=weights, progress=bar)
     bar.close()
     typer.echo(f"{len(out)} clips, {sum(len(e.times) for e in out.values())} frames embedded or cached")
 
@@ -139,6 +149,7 @@ def train(
     grayscale: bool = GRAY,
     cache: Optional[Path] = CACHE,
     weights: Optional[Path] = WEIGHTS,
+    features: str = FEATURES,
 ):
     """Train the frame baseline or the LSTM on a dataset and write a model directory."""
     from actionrec.learn.train import TrainSpec, train_on_dataset
@@ -149,7 +160,7 @@ def train(
     )
     trained = train_on_dataset(
         dataset, spec, frame_spec(fps, size, grayscale), cache_dir=cache, weights=weights, out=out, verbose=1,
-        overwrite=overwrite,
+        overwrite=overwrite, features=feature_spec(features),
     )
     typer.echo(
         f"wrote {out}: {trained.kind} model, classes {', '.join(trained.classes)}; "
@@ -159,11 +170,12 @@ def train(
 
 @app.command()
 @command
-def predict(model: Path, clip: Path, weights: Optional[Path] = WEIGHTS, as_json: bool = typer.Option(False, "--json", help="Print JSON lines")):
+def predict(model: Path, clip: Path, weights: Optional[Path] = WEIGHTS, as_json: bool = typer.Option(False, "--json", help="Print JSON lines"),
+            features: Optional[str] = typer.Option(None, help="mobilenet, pose or both (default: the model's; another is refused)")):
     """Print the predicted class and probabilities for every frame of a clip."""
     from actionrec.learn.train import predict_clip
 
-    result = predict_clip(model, clip, weights=weights)
+    result = predict_clip(model, clip, weights=weights, features=feature_spec(features) if features else None)
     classes = result.classes
     if not as_json:
         typer.echo(f"{'time':>7}  {'class':<18}" + "".join(f"{c:>16}" for c in classes))
@@ -194,6 +206,7 @@ def evaluate(
     grayscale: bool = GRAY,
     cache: Optional[Path] = CACHE,
     weights: Optional[Path] = WEIGHTS,
+    features: str = FEATURES,
 ):
     """Frame baseline vs LSTM on people the model never saw: report.json, report.md and plots."""
     from actionrec.learn.evaluate import evaluate as run
@@ -204,7 +217,7 @@ def evaluate(
 
     options = evaluate_options(folds=folds, window=window, stride=stride, label_policy=label_policy, epochs=epochs, augment=augment, seed=seed)
     claim_output(out, REPORT, inputs=[dataset])  # before embedding; evaluate checks again before the first fold
-    data = embed_dataset_dir(dataset, frame_spec(fps, size, grayscale), cache, weights)
+    data = embed_dataset_dir(dataset, frame_spec(fps, size, grayscale), cache, weights, features=feature_spec(features))
     report = run(data, out, options, log=typer.echo)
     typer.echo("")
     typer.echo(print_table(report))

@@ -104,3 +104,30 @@ def test_pose_entry_validated_and_recomputed(tmp_path, capsys):
     np.savez(entry, embeddings=first.embeddings[:, :100], times=first.times)
     assert pose_clip(PUNCH_AVI, spec, features, lazy, cache).embeddings.shape == first.embeddings.shape
     assert f"expected float (N, {POSE_DIM})" in capsys.readouterr().err
+
+
+def test_model_records_pose_features_and_refuses_others(tmp_path):
+    from typer.testing import CliRunner
+
+    from actionrec.cli import app
+    from actionrec.learn.models import LSTMOptions, TrainOptions, load_model
+    from actionrec.learn.train import TrainSpec, predict_clip, train_on_dataset
+
+    root = build_class_dataset(tmp_path / "ds")
+    spec = TrainSpec(kind="lstm", lstm=LSTMOptions(window=4, stride=2, units=16, projection=16),
+                     train=TrainOptions(epochs=2, batch_size=32, patience=0))
+    out = tmp_path / "model"
+    train_on_dataset(root, spec, FrameSpec(), out=out, features=FeatureSpec("pose"))
+    model = load_model(out)
+    assert model.features == FeatureSpec("pose") and model.feature_dim == POSE_DIM
+    with pytest.raises(ActionrecError, match=f"expected \\(B, n, {POSE_DIM}\\), the model's pose features"):
+        model.predict_windows(np.zeros((1, 4, 1024), np.float32))
+    with pytest.raises(ActionrecError, match="mobilenet features but the model was trained on pose"):
+        model.check_features(FeatureSpec("mobilenet"))
+    pred = predict_clip(model, PUNCH_AVI)  # the model's features: pose, no MobileNet loaded
+    assert pred.proba.shape == (len(pred.times), len(model.classes))
+    assert np.allclose(pred.proba.sum(axis=1), 1.0, atol=1e-5)
+    result = CliRunner().invoke(app, ["predict", str(out), str(PUNCH_AVI), "--features", "mobilenet"])
+    assert result.exit_code == 2
+    assert "mobilenet features but the model was trained on pose" in result.output
+    assert "Traceback" not in result.output

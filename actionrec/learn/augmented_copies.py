@@ -12,6 +12,7 @@ import dataclasses
 
 from actionrec.data.datasets import Clip, Segment
 from actionrec.data.digest import clip_digest
+from actionrec.errors import ActionrecError
 from actionrec.data.recipe import (
     AugmentOptions,
     FlipMap,
@@ -32,6 +33,9 @@ def add_augmented_clips(
     data: EmbeddedDataset, clips: list[Clip], copies: int, seed: int = 0, options: AugmentOptions | None = None
 ) -> tuple[EmbeddedDataset, list[Clip]]:
     """``data`` extended with ``copies`` augmented versions of each clip, and the list of the new clips."""
+    if data.features.kind != "mobilenet":
+        # The copies are augmented model inputs (100x56); a pose needs the source frame.
+        raise ActionrecError(f"--augment works with --features mobilenet only, not {data.features.kind}")
     options = options or AugmentOptions(flip_map=FlipMap(data.labels))
     augmenter = WindowAugmenter(options)
     recipe = options.recipe or article_recipe()

@@ -83,16 +83,17 @@ def _build(kind: str, n_classes: int, window: int, frame: FrameOptions, lstm: LS
     from keras import layers
 
     from actionrec.learn.layers import FrameDeltas
+    dim = len(stats[0])  # features per frame: the training set's (1024 MobileNet, 166 pose, 1190 both)
     binary = n_classes == 2
     head = layers.Dense(1 if binary else n_classes, activation="sigmoid" if binary else "softmax", name="probs")
     if kind == "frame":
-        inputs = keras.Input((EMBEDDING_DIM,), name="embedding")
+        inputs = keras.Input((dim,), name="embedding")
         x = layers.Normalization(mean=stats[0], variance=stats[1])(inputs) if frame.normalize else inputs
         x = layers.Dense(frame.units, activation="relu")(x)
         if frame.dropout:
             x = layers.Dropout(frame.dropout)(x)
     else:
-        inputs = keras.Input((window, EMBEDDING_DIM), name="window")
+        inputs = keras.Input((window, dim), name="window")
         x = layers.Normalization(mean=stats[0], variance=stats[1])(inputs) if lstm.normalize else inputs
         x = FrameDeltas()(x) if lstm.motion else x
         x = layers.Dropout(lstm.dropout)(x) if lstm.dropout else x
@@ -199,17 +200,34 @@ class TrainedModel:
         p = np.concatenate([self._step(x[i:i + PREDICT_BATCH]).numpy() for i in range(0, len(x), PREDICT_BATCH)])
         return both_columns(p)
 
+    @property
+    def features(self):
+        """The ``FeatureSpec`` the model was trained on (config "features"; none recorded: MobileNet)."""
+        from actionrec.features.spec import FeatureSpec
+
+        return FeatureSpec.from_dict(self.config.get("features"))
+
+    @property
+    def feature_dim(self) -> int:
+        return self.features.dim
+
+    def check_features(self, other, source: str = "embeddings") -> None:
+        """Refuse features (a ``FeatureSpec``) other than the model's, with one line."""
+        self.features.require(other, source)
+
     def predict_frames(self, x: np.ndarray) -> np.ndarray:
-        """(N, 1024) -> (N, k) probabilities, frame model only."""
+        """(N, dim) -> (N, k) probabilities, frame model only."""
         if self.kind != "frame":
             raise ActionrecError(f"predict_frames needs a frame model; this one is {self.kind!r}")
         return self._proba(np.asarray(x, np.float32))
 
     def predict_windows(self, x: np.ndarray) -> np.ndarray:
-        """(B, n, 1024) -> (B, k). The frame model looks at each window's last frame only."""
+        """(B, n, dim) -> (B, k). The frame model looks at each window's last frame only."""
         x = np.asarray(x, np.float32)
-        if x.ndim != 3 or x.shape[2] != EMBEDDING_DIM:
-            raise ActionrecError(f"windows of shape {x.shape}: expected (B, n, {EMBEDDING_DIM})")
+        dim = self.feature_dim
+        if x.ndim != 3 or x.shape[2] != dim:
+            raise ActionrecError(f"windows of shape {x.shape}: expected (B, n, {dim}), the model's "
+                                 f"{self.features.kind} features")
         return self._proba(x[:, -1] if self.kind == "frame" else x)
 
     def predict_window(self, window: np.ndarray) -> np.ndarray:

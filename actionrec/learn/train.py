@@ -13,9 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from actionrec.data.datasets import Clip
-from actionrec.data.video import FrameSpec, iter_source_frames
+from actionrec.data.video import FrameSpec, iter_decoded_frames, prepare
 from actionrec.errors import ActionrecError
+from actionrec.features.frames import LazyPose, join_parts, pose_stream
 from actionrec.features.mobilenet import Embedder
+from actionrec.features.spec import FeatureSpec, cap_long_side
+from actionrec.features.cache import ClipEmbeddings
 from actionrec.learn.embedded import EmbeddedDataset, embed_dataset_dir
 from actionrec.learn.models import (
     KINDS,
@@ -77,7 +80,10 @@ def fit(data: EmbeddedDataset, spec: TrainSpec, clips: list[Clip] | None = None,
     else:
         raise ActionrecError(f"model kind {spec.kind!r}: expected frame or lstm")
     classes = classes or data.labels
-    return train(windows, spec.kind, data.config, classes=classes, frame=spec.frame, lstm=spec.lstm, options=spec.train, verbose=verbose)
+    trained = train(windows, spec.kind, data.config, classes=classes, frame=spec.frame, lstm=spec.lstm,
+                    options=spec.train, verbose=verbose)
+    trained.config["features"] = data.features.to_dict()  # the model refuses other features (check_features)
+    return trained
 
 
 def train_on_dataset(
@@ -89,6 +95,7 @@ def train_on_dataset(
     out: str | Path | None = None,
     verbose: int = 0,
     overwrite: bool = False,
+    features: FeatureSpec | None = None,
 ) -> TrainedModel:
     """Embed (cached), train and, with ``out``, write the model directory there.
 
@@ -97,7 +104,7 @@ def train_on_dataset(
     """
     if out is not None:
         claim_output(out, MODEL, overwrite=overwrite, inputs=[dataset])
-    data = embed_dataset_dir(dataset, frame_spec, cache_dir, weights)
+    data = embed_dataset_dir(dataset, frame_spec, cache_dir, weights, features=features)
     if spec.augment:
         from actionrec.learn.augmented_copies import add_augmented_clips
 
@@ -119,17 +126,31 @@ class ClipPrediction:
 
 
 def predict_clip(model: str | Path | TrainedModel, clip: str | Path, weights: str | os.PathLike | None = None,
-                 embedder: Embedder | None = None) -> ClipPrediction:
-    """Per-frame probabilities for a clip; the LSTM sees, at each frame, the window ending there."""
+                 embedder: Embedder | None = None, features: FeatureSpec | None = None) -> ClipPrediction:
+    """Per-frame probabilities for a clip; the LSTM sees, at each frame, the window ending there.
+
+    The features are the model's; ``features`` (--features), when given, must be the same."""
     trained = model if isinstance(model, TrainedModel) else load_model(model)
-    embedder = embedder or Embedder(trained.frame_spec, weights)
-    trained.check_embedder(embedder.config, source=f"embeddings for {clip}")
-    frames, times = [], []
-    for t, f in iter_source_frames(clip, trained.frame_spec):
-        frames.append(f)
+    if features is not None:
+        trained.check_features(features, source=f"--features {features.kind} for {clip}")
+    features = trained.features
+    if features.uses_mobilenet:
+        embedder = embedder or Embedder(trained.frame_spec, weights)
+        trained.check_embedder(embedder.config, source=f"embeddings for {clip}")
+    times, frames, sources = [], [], []  # model inputs for MobileNet; capped source frames for the pose
+    for t, bgr in iter_decoded_frames(clip, trained.frame_spec):
         times.append(t)
-    if not frames:
+        if features.uses_mobilenet:
+            frames.append(prepare(bgr, trained.frame_spec))
+        if features.uses_pose:
+            sources.append(cap_long_side(bgr, features.pose_long_side))
+    if not times:
         raise ActionrecError(f"{clip}: clip has zero frames")
-    emb = embedder.embed(np.stack(frames))
+    times = np.asarray(times, np.float64)
+    mob = ClipEmbeddings(embedder.embed(np.stack(frames)), times) if features.uses_mobilenet else None
+    pose = None
+    if features.uses_pose:
+        pose = pose_stream(zip(times, sources), LazyPose(features).get(), features.pose_long_side)
+    emb = join_parts(mob, pose, str(clip)).embeddings
     proba = trained.predict_windows(trailing_windows(emb, trained.window))
     return ClipPrediction(trained.classes, np.asarray(times), proba, warmup=min(trained.window - 1, len(emb)))
