@@ -285,6 +285,18 @@ def bench(
         typer.echo(f"wrote {json_path}")
 
 
+@bench_app.command("pose")
+@command
+def bench_pose_cmd(
+    video: Path = typer.Argument(..., help="Video to run the pose step on (played in a loop, decoded up front)"),
+    seconds: float = typer.Option(10.0, help="Measuring time of the step (each model alone: half as long)"),
+):
+    """The live pose step on one thread as JSON: step_ms_p50 and p95 (tracking and detector re-runs counted), each model alone."""
+    from actionrec.features.pose.bench import bench_pose
+
+    typer.echo(json.dumps(bench_pose(video, seconds), indent=2))
+
+
 @bench_app.command("embed")
 @command
 def bench_embed_cmd(
@@ -549,6 +561,16 @@ def record(
     summary = run_record(options, log=typer.echo)
     if not summary.complete:
         raise typer.Exit(1)
+
+
+@app.command("fetch-pose-models")
+@command
+def fetch_pose_models_cmd(cache: Optional[Path] = typer.Option(None, help="Folder to fill (default: the user cache)")):
+    """Fill the BlazePose model cache from PyPI: the mediapipe 0.10.21 wheel without its dependencies, two files taken out, sha256 checked."""
+    from actionrec.features.pose.assets import fetch_pose_models
+
+    paths = fetch_pose_models(cache)
+    typer.echo(f"pose models ready in {paths.detector.parent}")
 
 
 def main() -> None:  # console entry for `python -m actionrec`

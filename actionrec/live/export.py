@@ -39,7 +39,9 @@ import numpy as np
 
 from actionrec.data.digest import file_digest
 from actionrec.errors import ActionrecError
-from actionrec.features.mobilenet import EMBEDDING_DIM, Embedder, preprocess
+from actionrec.features.mobilenet import Embedder, preprocess
+from actionrec.features.pose.assets import SPECS as POSE_MODEL_SPECS
+from actionrec.features.pose.vector import POSE_DIM
 from actionrec.learn.models import CONFIG_FILE, MODEL_FILE, TrainedModel, both_columns, load_model
 from actionrec.live.exported import (
     CHECK_FRAMES,
@@ -74,18 +76,24 @@ def export_model(model_dir: str | Path, formats: tuple[str, ...] = ("tflite",),
     claim_output(model_dir, MODEL_FILES, option="MODEL")  # a model folder we can write in, before converting
     trained = load_model(model_dir)
     earlier = set((export_record(model_dir) or {}).get("files", {}))
-    embedder = Embedder(trained.frame_spec, weights, batch_size=1)
-    trained.check_embedder(embedder.config, source="the MobileNet weights found for the export")
+    features = trained.features
+    embedder = None
+    if features.uses_mobilenet:
+        embedder = Embedder(trained.frame_spec, weights, batch_size=1)
+        trained.check_embedder(embedder.config, source="the MobileNet weights found for the export")
+    elif "savedmodel" in formats:
+        raise ActionrecError("export savedmodel holds MobileNet; a model on pose features alone exports tflite only")
 
     files: dict[str, dict] = {}
     check: dict = {}
     if "tflite" in formats:
-        emb_bytes = _to_tflite(_embedder_graph(embedder, batch=1))
+        emb_bytes = _to_tflite(_embedder_graph(embedder, batch=1)) if embedder is not None else None
         cls_bytes = _to_tflite(_classifier_graph(trained, batch=1))
         check = _check_agreement(emb_bytes, cls_bytes, embedder, trained)
-        write_bytes(model_dir / EMBEDDER_FILE, emb_bytes)
+        if emb_bytes is not None:
+            write_bytes(model_dir / EMBEDDER_FILE, emb_bytes)
+            files[EMBEDDER_FILE] = _file_entry(model_dir / EMBEDDER_FILE)
         write_bytes(model_dir / CLASSIFIER_FILE, cls_bytes)
-        files[EMBEDDER_FILE] = _file_entry(model_dir / EMBEDDER_FILE)
         files[CLASSIFIER_FILE] = _file_entry(model_dir / CLASSIFIER_FILE)
     if "savedmodel" in formats:
         with atomic_dir(model_dir / SAVEDMODEL_DIR) as out:
@@ -98,9 +106,11 @@ def export_model(model_dir: str | Path, formats: tuple[str, ...] = ("tflite",),
         "files": files,
         "model_sha256": file_digest(model_dir / MODEL_FILE),
         "embedder_input": f"uint8 RGB (1, {spec.height}, {spec.width}, 3); x / 127.5 - 1 inside",
-        "classifier_input": f"float32 (1, {trained.window}, {EMBEDDING_DIM})",
+        "classifier_input": f"float32 (1, {trained.window}, {trained.feature_dim}) {features.kind} features",
         "output": f"float32 (1, {len(trained.classes)}) probabilities of {trained.classes}",
         "check": check,
+        # BlazePose runs from its own TFLite files (no export needed); these are the ones it must be.
+        "pose_models": {n: m.sha256 for n, m in sorted(POSE_MODEL_SPECS.items())} if features.uses_pose else {},
         "versions": {"tensorflow": _version("tensorflow-cpu", "tensorflow"), "keras": keras.__version__,
                      "ai-edge-litert": _version("ai-edge-litert")},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -126,7 +136,7 @@ def _classifier_graph(trained: TrainedModel, batch: int | None):
     import keras
     from keras import ops
 
-    window = keras.Input((trained.window, EMBEDDING_DIM), batch_size=batch, name="window")
+    window = keras.Input((trained.window, trained.feature_dim), batch_size=batch, name="window")
     p = trained.keras_model(window[:, -1] if trained.kind == "frame" else window, training=False)
     return keras.Model(window, both_columns(p, ops.concatenate), name="classifier")
 
@@ -166,28 +176,36 @@ def _write_savedmodel(out: Path, embedder: Embedder, trained: TrainedModel) -> N
     archive.track(classify)
     archive.add_endpoint("embed", embed.call, input_signature=[tf.TensorSpec((None, spec.height, spec.width, 3), tf.uint8)])
     archive.add_endpoint("classify", classify.call,
-                         input_signature=[tf.TensorSpec((None, trained.window, EMBEDDING_DIM), tf.float32)])
+                         input_signature=[tf.TensorSpec((None, trained.window, trained.feature_dim), tf.float32)])
     archive.write_out(str(out), verbose=False)
 
 
-def _check_agreement(emb_bytes: bytes, cls_bytes: bytes, embedder: Embedder, trained: TrainedModel) -> dict:
-    """Run both TFLite graphs and the Keras models on the same seeded inputs; refuse a disagreeing export."""
+def _check_agreement(emb_bytes: bytes | None, cls_bytes: bytes, embedder: Embedder | None,
+                     trained: TrainedModel) -> dict:
+    """Run the TFLite graphs and the Keras models on the same seeded inputs; refuse a disagreeing export.
+
+    The windows are the seeded frames' embeddings, joined with seeded noise for a pose part."""
     from actionrec.live.exported import LiteRTModels
 
-    spec = embedder.config.frame_spec
+    spec = trained.frame_spec
+    features = trained.features
     rng = np.random.default_rng(0)
-    frames = rng.integers(0, 256, (CHECK_FRAMES, spec.height, spec.width, 3), dtype=np.uint8)
     lite = LiteRTModels(emb_bytes, cls_bytes, num_threads=1)
-    ref_emb = embedder.embed(frames)
-    lite_emb = np.stack([lite.embed_one(f) for f in frames])
-    windows = ref_emb[rng.integers(0, CHECK_FRAMES, (CHECK_FRAMES, trained.window))]
+    check: dict = {"inputs": f"{CHECK_FRAMES} seeded noise frames and windows of their features"}
+    parts = []
+    if embedder is not None:
+        frames = rng.integers(0, 256, (CHECK_FRAMES, spec.height, spec.width, 3), dtype=np.uint8)
+        ref_emb = embedder.embed(frames)
+        lite_emb = np.stack([lite.embed_one(f) for f in frames])
+        check["embedding_max_abs_diff"] = float(np.abs(lite_emb - ref_emb).max())
+        parts.append(ref_emb)
+    if features.uses_pose:
+        parts.append(rng.normal(0, 1, (CHECK_FRAMES, POSE_DIM)).astype(np.float32))
+    table = np.concatenate(parts, axis=1)
+    windows = table[rng.integers(0, CHECK_FRAMES, (CHECK_FRAMES, trained.window))]
     ref_p = trained.predict_windows(windows)
     lite_p = np.stack([lite.predict_window(w) for w in windows])
-    check = {
-        "inputs": f"{CHECK_FRAMES} seeded noise frames and windows of their embeddings",
-        "embedding_max_abs_diff": float(np.abs(lite_emb - ref_emb).max()),
-        "proba_max_abs_diff": float(np.abs(lite_p - ref_p).max()),
-    }
+    check["proba_max_abs_diff"] = float(np.abs(lite_p - ref_p).max())
     if check["proba_max_abs_diff"] > TOLERANCE:
         raise ActionrecError(
             f"TFLite export of {trained.kind} model: probabilities differ from the Keras model by "

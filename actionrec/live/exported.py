@@ -23,17 +23,22 @@ class LiteRTModels:
     Not thread-safe: call it from one inference thread.
     """
 
-    def __init__(self, embedder: bytes | Path, classifier: bytes | Path, num_threads: int = 1):
+    def __init__(self, embedder: bytes | Path | None, classifier: bytes | Path, num_threads: int = 1):
+        """``embedder`` None: a model without MobileNet (pose features only) has just the classifier."""
         self.num_threads = num_threads
         self._embedder_source = embedder
-        self._embed, self._classify = self._interpreter(embedder), self._interpreter(classifier)
+        self._classify = self._interpreter(classifier)
         self._batch: tuple[int, object] | None = None  # (size, interpreter) for ``embed`` of several frames
-        emb_in, cls_in = self._embed.get_input_details()[0], self._classify.get_input_details()[0]
-        self.frame_shape = tuple(int(d) for d in emb_in["shape"][1:])
+        cls_in = self._classify.get_input_details()[0]
         self.window_shape = tuple(int(d) for d in cls_in["shape"][1:])
         self.outputs = int(self._classify.get_output_details()[0]["shape"][-1])  # class probabilities
-        self._emb_io = emb_in["index"], self._embed.get_output_details()[0]["index"]
         self._cls_io = cls_in["index"], self._classify.get_output_details()[0]["index"]
+        self._embed, self.frame_shape = None, None
+        if embedder is not None:
+            self._embed = self._interpreter(embedder)
+            emb_in = self._embed.get_input_details()[0]
+            self.frame_shape = tuple(int(d) for d in emb_in["shape"][1:])
+            self._emb_io = emb_in["index"], self._embed.get_output_details()[0]["index"]
 
     def _interpreter(self, source: bytes | Path, batch: int | None = None):
         from ai_edge_litert.interpreter import Interpreter
@@ -63,7 +68,7 @@ class LiteRTModels:
         return it.get_tensor(it.get_output_details()[0]["index"])
 
     def predict_window(self, window: np.ndarray) -> np.ndarray:
-        """(n, 1024) float32 -> (k,) probabilities."""
+        """(n, dim) float32 -> (k,) probabilities."""
         inp, out = self._cls_io
         self._classify.set_tensor(inp, np.asarray(window, np.float32)[None])
         self._classify.invoke()
@@ -89,17 +94,29 @@ def export_record(model_dir: str | Path) -> dict | None:
         raise ActionrecError(f"{path}: unreadable model config ({exc})") from None
 
 
+def tflite_files(model_dir: str | Path) -> tuple[str, ...]:
+    """The TFLite files a model's export holds: no embedder for a model on pose features alone (the pose
+    models are BlazePose's own TFLite files, found by ``find_pose_models`` and recorded by sha256)."""
+    path = Path(model_dir) / CONFIG_FILE
+    try:
+        kind = (json.loads(path.read_text()).get("features") or {}).get("kind", "mobilenet")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ActionrecError(f"{path}: unreadable model config ({exc})") from None
+    return (CLASSIFIER_FILE,) if kind == "pose" else (EMBEDDER_FILE, CLASSIFIER_FILE)
+
+
 def export_problem(model_dir: str | Path) -> str | None:
     """Why the TFLite export in ``model_dir`` must not be used, or None when it is present and matching."""
     model_dir = Path(model_dir)
     record = export_record(model_dir) or {}
     files = record.get("files", {})
-    if EMBEDDER_FILE not in files or CLASSIFIER_FILE not in files:
+    needed = tflite_files(model_dir)
+    if any(name not in files for name in needed):
         return f"{model_dir}: no TFLite export recorded in {CONFIG_FILE} (run `actionrec export {model_dir}`)"
     if record.get("model_sha256") != file_digest(model_dir / MODEL_FILE):
         return (f"{model_dir / MODEL_FILE}: changed since the TFLite export was made; "
                 f"re-run `actionrec export {model_dir}`")
-    for name in (EMBEDDER_FILE, CLASSIFIER_FILE):
+    for name in needed:
         path = model_dir / name
         if not path.is_file():
             return f"{path}: missing, though {CONFIG_FILE} records it; re-run `actionrec export {model_dir}`"

@@ -20,7 +20,8 @@ import numpy as np
 
 from actionrec.data.video import FrameSpec
 from actionrec.errors import ActionrecError
-from actionrec.features.mobilenet import EMBEDDING_DIM, Embedder, EmbedderConfig
+from actionrec.features.mobilenet import Embedder, EmbedderConfig
+from actionrec.features.spec import FeatureSpec
 from actionrec.learn.model_config import check_model_shapes, read_model_config
 from actionrec.learn.models import load_model
 from actionrec.live.exported import CLASSIFIER_FILE, EMBEDDER_FILE, LiteRTModels, export_problem, export_record
@@ -54,23 +55,45 @@ class InferenceSession:
         self.classes: list[str] = config.classes
         self.window = config.window
         self.embedder_config: EmbedderConfig = config.embedder
+        # The per-frame features the model was trained on; pose runs on BlazePose's own TFLite files (LiteRT).
+        self.features = FeatureSpec.from_dict(config.raw.get("features"))
+        self.feature_dim = self.features.dim
         self.backend, self.reason = self._choose_backend()
+        self._embed_one = self._embed = self._not_mobilenet
+        mobilenet = self.features.uses_mobilenet
         if self.backend == "litert":
-            lite = LiteRTModels(self.model_dir / EMBEDDER_FILE, self.model_dir / CLASSIFIER_FILE, options.num_threads)
+            lite = LiteRTModels(self.model_dir / EMBEDDER_FILE if mobilenet else None,
+                                self.model_dir / CLASSIFIER_FILE, options.num_threads)
             spec = self.frame_spec
-            if lite.frame_shape != (spec.height, spec.width, 3) or lite.window_shape != (self.window, EMBEDDING_DIM):
+            frame_ok = not mobilenet or lite.frame_shape == (spec.height, spec.width, 3)
+            if not frame_ok or lite.window_shape != (self.window, self.feature_dim):
                 raise ActionrecError(
                     f"{self.model_dir}: exported shapes {lite.frame_shape}, {lite.window_shape} do not fit the "
                     f"model's {spec.width}x{spec.height} frames and window {self.window}; re-run `actionrec export`"
                 )
             # The export always gives one column per class: a config listing another number was edited.
             check_model_shapes(config, self.model_dir / CLASSIFIER_FILE, None, lite.outputs)  # window: just above
-            self._embed_one, self._embed, self._predict = lite.embed_one, lite.embed, lite.predict_window
+            self._predict = lite.predict_window
+            if mobilenet:
+                self._embed_one, self._embed = lite.embed_one, lite.embed
         else:
             model = load_model(self.model_dir)
-            embedder = Embedder(model.frame_spec, options.weights, batch_size=max(1, self.window))
-            model.check_embedder(embedder.config, source="the MobileNet weights found")
-            self._embed_one, self._embed, self._predict = embedder.embed_one, embedder.embed, model.predict_window
+            self._predict = model.predict_window
+            if mobilenet:
+                embedder = Embedder(model.frame_spec, options.weights, batch_size=max(1, self.window))
+                model.check_embedder(embedder.config, source="the MobileNet weights found")
+                self._embed_one, self._embed = embedder.embed_one, embedder.embed
+
+    def _not_mobilenet(self, frames):
+        raise ActionrecError(f"{self.model_dir}: the model sees pose features only; it has no MobileNet to embed with")
+
+    def pose_estimator(self):
+        """A BlazePose tracker with the model's pose settings, on this session's threads (LiteRT, no TF)."""
+        from dataclasses import replace
+
+        from actionrec.features.pose.tracker import PoseEstimator
+
+        return PoseEstimator(replace(self.features.pose_options, num_threads=self.options.num_threads))
 
     @property
     def frame_spec(self) -> FrameSpec:
@@ -114,7 +137,7 @@ class InferenceSession:
         return self._embed(frames)
 
     def predict_window(self, window: np.ndarray) -> np.ndarray:
-        """(n, 1024) embeddings, oldest first -> (k,) probabilities in ``classes`` order."""
-        if np.shape(window) != (self.window, EMBEDDING_DIM):
-            raise ActionrecError(f"window of shape {np.shape(window)}: expected ({self.window}, {EMBEDDING_DIM})")
+        """(n, dim) features, oldest first -> (k,) probabilities in ``classes`` order."""
+        if np.shape(window) != (self.window, self.feature_dim):
+            raise ActionrecError(f"window of shape {np.shape(window)}: expected ({self.window}, {self.feature_dim})")
         return self._predict(window)

@@ -125,13 +125,23 @@ class StreamClassifier:
     predict_window: Callable[[np.ndarray], np.ndarray]
     spec: FrameSpec
     buffer: RingBuffer
+    # The model's features when they are not MobileNet's alone (``live/features.LiveFeatures``): then
+    # ``features(bgr, t)`` gives the frame's vector and ``embed`` is not called.
+    features: object | None = None
 
     @classmethod
     def for_session(cls, session, source_fps: float = 60.0) -> "StreamClassifier":
         """Wire a ``runtime.InferenceSession`` (LiteRT fast path, or the Keras reference)."""
         spec = session.frame_spec
-        buffer = RingBuffer(session.window, spec.fps, ring_capacity(session.window, spec.fps, source_fps))
-        return cls(session.embed_one, session.predict_window, spec, buffer)
+        dim = getattr(session, "feature_dim", EMBEDDING_DIM)
+        buffer = RingBuffer(session.window, spec.fps, ring_capacity(session.window, spec.fps, source_fps), dim)
+        features = None
+        if getattr(session, "features", None) is not None and session.features.uses_pose:
+            from actionrec.live.features import LiveFeatures
+
+            features = LiveFeatures(session.features, spec, session.embed_one if session.features.uses_mobilenet
+                                    else None, session.pose_estimator())
+        return cls(session.embed_one, session.predict_window, spec, buffer, features)
 
     def warm(self) -> bool:
         """True once the window is real (``RingBuffer.holds_full_window``) and spans ``WARMUP_SECONDS``."""
@@ -139,12 +149,15 @@ class StreamClassifier:
 
     def step(self, bgr: np.ndarray, t: float) -> np.ndarray:
         """Embed this frame (once), add it to the buffer, and classify the window ending at it."""
-        self.buffer.push(t, self.embed(prepare(bgr, self.spec)))
+        vector = self.features(bgr, t) if self.features is not None else self.embed(prepare(bgr, self.spec))
+        self.buffer.push(t, vector)
         return np.asarray(self.predict_window(self.buffer.window_array()), dtype=np.float64)
 
     def clear(self) -> None:
         """Start over, as TFLite's video classifier does: no frame before this call reaches a later window."""
         self.buffer.clear()
+        if self.features is not None:
+            self.features.clear()  # a new track: the next frame runs the pose detector
 
 
 @dataclass(frozen=True)

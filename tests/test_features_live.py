@@ -1,0 +1,88 @@
+"""Pose and both models in the live loop: the stream step computes the model's features (MobileNet every
+frame, BlazePose at the model's rate), export writes the classifier for the feature dim, and replay of a
+pose model runs on LiteRT without importing TensorFlow. Real models, real clips."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import PUNCH_AVI, SHARED, build_annotated_dataset, source_frames
+
+from actionrec.data.video import FrameSpec
+from actionrec.features.pose.vector import NO_PERSON, POSE_DIM
+from actionrec.features.spec import FeatureSpec
+from actionrec.learn.models import LSTMOptions, TrainOptions
+from actionrec.learn.train import TrainSpec, train_on_dataset
+
+POSE_MODELS = Path(os.environ.setdefault("ACTIONREC_POSE_MODELS", str(SHARED / "weights" / "pose")))
+pytestmark = pytest.mark.skipif(not (POSE_MODELS / "pose_detection.tflite").is_file(),
+                                reason=f"BlazePose models not in {POSE_MODELS}")
+WINDOW = 4
+SPEC = TrainSpec(kind="lstm", lstm=LSTMOptions(window=WINDOW, stride=2, units=16, projection=16),
+                 train=TrainOptions(epochs=2, batch_size=32, patience=0))
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    from actionrec.live.export import export_model
+
+    root = build_annotated_dataset(tmp_path_factory.mktemp("ds"))  # punch, kick, other: what the trigger needs
+    out = {}
+    for kind in ("pose", "both"):
+        out[kind] = tmp_path_factory.mktemp("models") / kind
+        train_on_dataset(root, SPEC, FrameSpec(), out=out[kind], features=FeatureSpec(kind))
+        export_model(out[kind])
+    return out
+
+
+def test_export_writes_the_classifier_for_the_feature_dim(models):
+    for kind, dim in (("pose", POSE_DIM), ("both", 1024 + POSE_DIM)):
+        record = json.loads((models[kind] / "config.json").read_text())["export"]
+        assert record["classifier_input"] == f"float32 (1, {WINDOW}, {dim}) {kind} features"
+        assert set(record["files"]) == ({"classifier.tflite"} if kind == "pose" else {"classifier.tflite", "embedder.tflite"})
+        assert set(record["pose_models"]) == {"pose_detection.tflite", "pose_landmark_full.tflite"}
+        assert record["check"]["proba_max_abs_diff"] <= 1e-3
+    assert not (models["pose"] / "embedder.tflite").exists()
+
+
+def test_live_step_with_both_features(models):
+    from actionrec.live.runtime import InferenceSession, SessionOptions
+    from actionrec.live.stream import StreamClassifier
+
+    session = InferenceSession(SessionOptions(models["both"]))
+    assert session.backend == "litert" and session.feature_dim == 1190
+    classifier = StreamClassifier.for_session(session, source_fps=25)
+    frames = source_frames(PUNCH_AVI)[:50]  # RGB at 25 fps, the camera's rate
+    probs = [classifier.step(np.ascontiguousarray(f[:, :, ::-1]), i / 25) for i, f in enumerate(frames)]
+    assert np.asarray(probs).shape == (50, len(session.classes))
+    assert np.allclose(np.sum(probs, axis=1), 1.0, atol=1e-4)
+    live = classifier.features
+    assert live.pose_runs == 20  # 2 s at the model's 10 fps, not the camera's 25
+    window = classifier.buffer.window_array()
+    assert window.shape == (WINDOW, 1190) and np.all(window[:, 1024 + NO_PERSON] == 0)  # a boxer is in view
+    landmarks = live.landmarks()
+    assert len(landmarks) == 33 and all(0 <= x <= 1 and 0 <= y <= 1 for x, y, _ in landmarks[:13])
+    classifier.clear()
+    assert live.pose is None and len(classifier.buffer) == 0
+
+
+def test_pose_model_replay_without_tensorflow(models):
+    code = (
+        "import sys, json\n"
+        "from actionrec.live.runtime import InferenceSession, SessionOptions\n"
+        "from actionrec.live.replay import replay\n"
+        f"s = InferenceSession(SessionOptions({str(models['pose'])!r}))\n"
+        f"r = replay(s, {str(PUNCH_AVI)!r})\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras'))\n"
+        "print(json.dumps({'backend': s.backend, 'heavy': heavy, 'frames': len(r.times), 'dim': s.feature_dim,"
+        " 'p': r.probs[-1].tolist()}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["backend"] == "litert" and out["heavy"] == [] and out["dim"] == POSE_DIM
+    assert out["frames"] == 108 and abs(sum(out["p"]) - 1) < 1e-4
