@@ -79,8 +79,10 @@ def test_exported_lstm_matches_keras_on_fixture_clips(exported_lstm, keras_lstm,
 
 def test_exported_frame_model_matches_keras(embedded, embedder, tmp_path):
     directory = fit(embedded, TrainSpec(kind="frame", train=FAST)).save(tmp_path / "frame")
+    (directory / SAVEDMODEL_DIR).write_text("a user's file of that name")  # no export wrote it: not ours to delete
     record = export_model(directory)
     assert record["formats"] == ["tflite"] and record["check"]["proba_max_abs_diff"] <= TOL
+    assert (directory / SAVEDMODEL_DIR).read_text() == "a user's file of that name"
     session = InferenceSession(SessionOptions(directory, backend="litert"))
     assert session.window == 1
     frames, _ = read_clip(PUNCH_AVI, session.frame_spec)

@@ -126,8 +126,9 @@ def claim_output(path: str | os.PathLike, kind: OutputKind, *, overwrite: bool =
         raise ActionrecError(f"{path}: is a link to nothing; expected a folder for the {kind.noun}")
     if path.exists():
         if not path.is_dir():
-            raise ActionrecError(f"{path}: exists and is a file, not a folder; expected a new or empty folder "
-                                 f"for the {kind.noun} (this file is left as it is; choose another {option})")
+            expected = kind.a if kind.must_exist else f"a new or empty folder for the {kind.noun}"
+            raise ActionrecError(f"{path}: exists and is a file, not a folder; expected {expected} "
+                                 f"(this file is left as it is; choose another {option})")
         try:
             held = _entries(path)
         except OSError as exc:
