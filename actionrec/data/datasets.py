@@ -113,8 +113,6 @@ def load_dataset(root: str | Path, background: str = "other", strict: bool = Tru
 
     if root.exists() and not root.is_dir():
         raise ActionrecError(f"{root}: is a file, not a folder; expected a dataset folder")
-    if root.exists() and not root.is_dir():
-        raise ActionrecError(f"{root}: is a file, not a folder; expected a dataset folder")
     if not root.is_dir():
         raise ActionrecError(f"{root}: dataset folder does not exist")
     warnings: list[str] = []
