@@ -573,6 +573,20 @@ def fetch_pose_models_cmd(cache: Optional[Path] = typer.Option(None, help="Folde
     typer.echo(f"pose models ready in {paths.detector.parent}")
 
 
+@app.command("import-kinect")
+@command
+def import_kinect_cmd(src: Path, out: Path,
+                      labels: Path = typer.Option(..., help="Label map CSV: number,label (labels may be coarse/fine)"),
+                      fps: float = typer.Option(30.0, help="Frame rate of the skeleton stream (Kinect v1: 30)")):
+    """Kinect v1 skeleton CSVs -> a dataset of keypoint clips (.kp.npz) with annotations.csv and groups.csv per person."""
+    from actionrec.data.kinect import import_kinect, read_label_map
+
+    stats = import_kinect(src, out, read_label_map(labels), fps=fps)
+    typer.echo(f"{stats.clips} clips, {stats.frames} frames, {len(stats.groups)} people -> {out}")
+    for label, n in sorted(stats.frame_labels.items()):
+        typer.echo(f"  {label}: {n} frames in {stats.segments[label]} segments")
+
+
 def main() -> None:  # console entry for `python -m actionrec`
     app(prog_name="actionrec")
 

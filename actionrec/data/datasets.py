@@ -1,6 +1,7 @@
 """Labeled clip datasets: the two layouts every command reads.
 
-1. Class folders: ``DATASET/<label>/<clip>`` where a clip is a video file or a folder of numbered images.
+1. Class folders: ``DATASET/<label>/<clip>`` where a clip is a video file, a folder of numbered images or a
+   keypoint clip (``.kp.npz``, ``data/keypoints.py``).
    Labels may nest one level for finer types: ``DATASET/kick/roundhouse/x.mp4`` is ``kick/roundhouse``,
    whose coarse class is ``kick``.
 2. Annotated videos: ``DATASET/annotations.csv`` with ``video,start,end,label`` (seconds). Frames outside
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from actionrec.data.frame_folder import folder_warnings
+from actionrec.data.keypoints import KEYPOINT_SUFFIX, is_keypoint_clip, keypoint_info
 from actionrec.data.video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, check_clip, probe
 from actionrec.errors import ActionrecError
 
@@ -135,6 +137,17 @@ def load_dataset(root: str | Path, background: str = "other", strict: bool = Tru
     return Dataset(root=root, clips=clips, background=background, problems=problems, warnings=warnings)
 
 
+def _is_clip_file(path: Path) -> bool:
+    return path.suffix.lower() in VIDEO_EXTENSIONS or is_keypoint_clip(path)
+
+
+def _clip_info(path: Path, check: bool = False):
+    """Frames, fps and duration of a clip: a keypoint clip's from its file, a video's from its decoder."""
+    if is_keypoint_clip(path):
+        return keypoint_info(path)
+    return check_clip(path) if check else probe(path)
+
+
 def _rel(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
@@ -154,7 +167,7 @@ def _scan_class_folders(root: Path, annotated: set[str], problem):
             continue
         if top.is_dir():
             yield from _scan_label_dir(root, top, top.name, annotated, problem, depth=1)
-        elif top.suffix.lower() in VIDEO_EXTENSIONS and top.name not in annotated:
+        elif _is_clip_file(top) and top.name not in annotated:
             problem(f"{top}: video at the dataset root has no label; move it into DATASET/<label>/ or list it in {ANNOTATIONS}")
 
 
@@ -172,13 +185,13 @@ def _scan_label_dir(root: Path, folder: Path, label: str, annotated: set[str], p
         if _leads_outside(entry, root, problem):
             continue
         if entry.is_file():
-            if entry.suffix.lower() in VIDEO_EXTENSIONS:
+            if _is_clip_file(entry):
                 found = True
                 yield entry, label
             elif entry.suffix.lower() in IMAGE_EXTENSIONS:
                 problem(f"{entry}: loose image in label folder {label!r}; put a clip's frames in its own folder")
             else:
-                problem(f"{entry}: not a video ({'/'.join(VIDEO_EXTENSIONS)}) or frame folder")
+                problem(f"{entry}: not a video ({'/'.join(VIDEO_EXTENSIONS)}), keypoint clip ({KEYPOINT_SUFFIX}) or frame folder")
         elif entry.is_dir():
             files = [p for p in entry.iterdir() if p.is_file() and not p.name.startswith(".")]
             if files and any(p.suffix.lower() in IMAGE_EXTENSIONS for p in files):
@@ -361,7 +374,7 @@ def check_media(dataset: Dataset) -> list[str]:
     problems = []
     for clip in dataset.clips:
         try:
-            info = check_clip(clip.path)
+            info = _clip_info(clip.path, check=True)
         except ActionrecError as exc:
             problems.append(str(exc))
             continue
@@ -407,7 +420,7 @@ def inspect(root: str | Path, background: str = "other") -> Inspection:
     total_frames, total_seconds, rates = 0, 0.0, []
     for clip in ds.clips:
         try:
-            info = probe(clip.path)
+            info = _clip_info(clip.path)
         except ActionrecError:
             continue
         total_frames += info.frames

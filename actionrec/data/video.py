@@ -112,6 +112,10 @@ def _natural_key(path: Path) -> list:
 def probe(path: str | os.PathLike) -> VideoInfo:
     """Frame count, rate and size of a clip, without decoding it all."""
     path = Path(path)
+    if path.name.lower().endswith(".kp.npz"):  # a keypoint clip (data/keypoints.py): no pixels, size 0 x 0
+        from actionrec.data.keypoints import keypoint_info
+
+        return keypoint_info(path)
     if path.is_dir():
         files = image_files(path)
         first = _read_image(files[0])

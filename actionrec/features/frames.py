@@ -5,24 +5,31 @@ the same cache root under ``<PoseKey>/<clip digest>.npz`` (``embeddings`` = (N, 
 read back with the same validation. ``both`` reads (or makes) each part and concatenates them per frame;
 both parts are sampled by one clock (``iter_decoded_frames`` at the model's rate), so their times agree.
 
+A keypoint clip (``data/keypoints.py``) has its pose vectors from its own points, projected at
+``KEYPOINT_YAW``, resampled by the video clock's rule and cached under a ``KeypointPoseKey``; it has no
+pixels, so MobileNet (and ``both``) refuse it.
+
 A clip's poses are one tracked stream: the estimator is cleared before each clip, and the entry is stored
 whole, not in chunks (a resumed chunk would start a new track and give other vectors than one run).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 
 from actionrec.data.digest import clip_digest
+from actionrec.data.keypoints import is_keypoint_clip, load_keypoints, project, resample_indices
 from actionrec.data.video import FrameSpec, iter_decoded_frames
 from actionrec.errors import ActionrecError
 from actionrec.features.cache import ClipEmbeddings, EmbeddingCache, LazyEmbedder, embed_dataset
 from actionrec.features.pose.tracker import PoseEstimator
-from actionrec.features.pose.vector import POSE_DIM, pose_vector
+from actionrec.features.pose.vector import POSE_DIM, pose_vector, pose_vectors
 from actionrec.features.spec import FeatureSpec, cap_long_side, pose_entry_problem
 from actionrec.util.progress import ProgressFn
 
@@ -76,6 +83,39 @@ def pose_clip(path: Path, frame_spec: FrameSpec, features: FeatureSpec, pose: La
     return result
 
 
+KEYPOINT_YAW = 0.0  # degrees: the recording camera's own view (frontal for PRECOG)
+KEYPOINT_FORMAT = 1  # bump when the projection or the pose vector changes
+
+
+@dataclass(frozen=True)
+class KeypointPoseKey:
+    """What changes a keypoint clip's pose vectors: the model's rate and the camera yaw."""
+
+    fps: float
+    yaw: float = KEYPOINT_YAW
+
+    def key(self) -> str:
+        text = repr((KEYPOINT_FORMAT, float(self.fps), float(self.yaw), POSE_DIM))
+        return "kp-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def keypoint_pose_clip(path: Path, frame_spec: FrameSpec, cache: EmbeddingCache | None = None,
+                       yaw: float = KEYPOINT_YAW, progress: ProgressFn | None = None) -> ClipEmbeddings:
+    """Pose vectors of a keypoint clip at the model's rate, from its points (projected at ``yaw``)."""
+    final = cache.path(KeypointPoseKey(frame_spec.fps, yaw), clip_digest(path)) if cache is not None else None
+    hit = cache.load(final, POSE_DIM, pose_entry_problem) if final is not None else None
+    if hit is None:
+        clip = load_keypoints(path)
+        keep = resample_indices(clip.frames, clip.fps, frame_spec.fps)
+        landmarks = project(clip.to_blazepose()[keep], yaw)
+        hit = ClipEmbeddings(pose_vectors(list(landmarks)), keep / clip.fps)
+        if final is not None:
+            cache.store(final, hit)
+    if progress:
+        progress(len(hit.times))
+    return hit
+
+
 def join_parts(mobilenet: ClipEmbeddings | None, pose: ClipEmbeddings | None, source: str = "clip") -> ClipEmbeddings:
     """One clip's features: either part alone, or both concatenated per frame [mobilenet, pose]."""
     if mobilenet is None or pose is None:
@@ -100,11 +140,18 @@ def features_dataset(
     progress: ProgressFn | None = None,
 ) -> dict[str, ClipEmbeddings]:
     """Features of every clip (``datasets.Clip``) by clip id, (N, features.dim) each; models load only on a miss."""
+    keypoint_clip = next((c for c in clips if is_keypoint_clip(c.path)), None)
+    if keypoint_clip is not None and features.uses_mobilenet:
+        raise ActionrecError(f"{keypoint_clip.path}: a keypoint clip has no pixels for MobileNet ({features.kind} "
+                             "features); expected --features pose")
     mob = embed_dataset(clips, frame_spec, cache_dir, weights, embedder, progress) if features.uses_mobilenet else {}
     poses: dict[str, ClipEmbeddings] = {}
     if features.uses_pose:
         cache = EmbeddingCache(cache_dir)
         pose = pose or LazyPose(features)
         for clip in clips:
-            poses[clip.id] = pose_clip(clip.path, frame_spec, features, pose, cache, progress)
+            if is_keypoint_clip(clip.path):
+                poses[clip.id] = keypoint_pose_clip(clip.path, frame_spec, cache, progress=progress)
+            else:
+                poses[clip.id] = pose_clip(clip.path, frame_spec, features, pose, cache, progress)
     return {c.id: join_parts(mob.get(c.id), poses.get(c.id), str(c.path)) for c in clips}

@@ -1,0 +1,148 @@
+"""Import Kinect v1 skeleton CSVs (PRECOG's format) as a keypoint-clip dataset.
+
+Input: a folder of ``*.csv``, each one sequence: a header row of the 20 Kinect v1 joint names separated
+by ``;``, then one row per frame of 20 ``x y z`` fields (metres, Kinect camera space: x to the sensor's
+left, y up, z away from it) and a last field, the frame's label number. A label map (CSV ``number,label``)
+names the numbers; labels may be ``coarse/fine`` (``punch/back_fist``).
+
+Output (under OUT, never inside SRC): ``clips/<stem>.kp.npz`` per sequence (``data/keypoints.py``; x and
+y negated into camera axes: x right, y down), ``annotations.csv`` with one segment per run of a label
+other than the background (frame i spans [i/fps, (i+1)/fps) s), and ``groups.csv``: the person of each
+clip, from the part of the file name after the last ``_`` (PRECOG's ``SeqS_P``: P is the subject).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from actionrec.data.datasets import ANNOTATIONS, GROUPS, format_csv
+from actionrec.data.keypoints import KEYPOINT_SUFFIX, KINECT_V1, save_keypoints
+from actionrec.errors import ActionrecError
+from actionrec.util.atomic import write_json, write_text
+from actionrec.util.outputs import OutputKind, claim_output
+
+KINECT_FPS = 30.0  # Kinect v1's skeleton stream rate
+MARKER = "kinect_import.json"  # what makes OUT this command's own output (a rerun replaces its files)
+
+
+def _is_kinect_import(folder: Path) -> bool:
+    import json
+
+    try:
+        return "source" in json.loads((folder / MARKER).read_text())
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+KINECT_IMPORT = OutputKind("Kinect import", _is_kinect_import)
+
+
+@dataclass
+class KinectImport:
+    clips: int = 0
+    frames: int = 0
+    groups: Counter = field(default_factory=Counter)  # frames per person
+    frame_labels: Counter = field(default_factory=Counter)  # frames per label
+    segments: Counter = field(default_factory=Counter)  # runs per label
+
+
+def read_label_map(path: str | os.PathLike) -> dict[int, str]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise ActionrecError(f"{path}: cannot read the label map ({exc.strerror})") from None
+    out: dict[int, str] = {}
+    for line, row in enumerate(csv.reader(text.splitlines()), 1):
+        if not row or (line == 1 and row[0].strip().lower() == "number"):
+            continue
+        try:
+            number, label = int(row[0]), row[1].strip()
+        except (ValueError, IndexError):
+            raise ActionrecError(f"{path}:{line}: {','.join(row)!r}; expected number,label") from None
+        if not label or number in out:
+            raise ActionrecError(f"{path}:{line}: empty or repeated label for number {number}")
+        out[number] = label
+    if not out:
+        raise ActionrecError(f"{path}: label map is empty; expected rows number,label")
+    return out
+
+
+def read_kinect_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 20, 3) points in Kinect camera space and (N,) label numbers."""
+    lines = [ln for ln in path.read_text(encoding="utf-8-sig").splitlines() if ln.strip()]
+    if not lines:
+        raise ActionrecError(f"{path}: empty file; expected a header of Kinect joint names")
+    header = [h.strip() for h in lines[0].split(";")]
+    if tuple(header) != KINECT_V1:
+        raise ActionrecError(f"{path}: header {';'.join(header)[:60]}...; expected the 20 Kinect v1 joints "
+                             f"{';'.join(KINECT_V1[:3])};...")
+    points, labels = [], []
+    for i, ln in enumerate(lines[1:], 2):
+        fields = ln.split(";")
+        try:
+            if len(fields) != len(KINECT_V1) + 1:
+                raise ValueError
+            xyz = [[float(v) for v in f.split()] for f in fields[:-1]]
+            if any(len(p) != 3 for p in xyz):
+                raise ValueError
+            labels.append(int(fields[-1]))
+        except ValueError:
+            raise ActionrecError(f"{path}:{i}: expected {len(KINECT_V1)} fields 'x y z' and a label number, "
+                                 "separated by ';'") from None
+        points.append(xyz)
+    if not points:
+        raise ActionrecError(f"{path}: no frames after the header")
+    return np.asarray(points, np.float64), np.asarray(labels, int)
+
+
+def _runs(labels: np.ndarray):
+    start = 0
+    for i in range(1, len(labels) + 1):
+        if i == len(labels) or labels[i] != labels[start]:
+            yield start, i, int(labels[start])
+            start = i
+
+
+def import_kinect(src: str | os.PathLike, out: str | os.PathLike, label_map: dict[int, str],
+                  background: str = "other", fps: float = KINECT_FPS) -> KinectImport:
+    """Write the dataset (module docstring) under OUT: a new or empty folder, or an earlier import."""
+    src, out = Path(src), Path(out)
+    if not src.is_dir():
+        raise ActionrecError(f"{src}: not a folder; expected a folder of Kinect CSV files")
+    claim_output(out, KINECT_IMPORT, inputs=[src], option="OUT")
+    files = sorted(src.glob("*.csv"))
+    if not files:
+        raise ActionrecError(f"{src}: no .csv files; expected Kinect v1 skeleton CSVs")
+    stats, ann_rows, group_rows = KinectImport(), [], []
+    (out / "clips").mkdir(parents=True, exist_ok=True)
+    for f in files:
+        points, labels = read_kinect_csv(f)
+        unknown = sorted(set(labels.tolist()) - set(label_map))
+        if unknown:
+            raise ActionrecError(f"{f}: label number(s) {unknown} are not in the label map")
+        cam = points * np.array([-1.0, -1.0, 1.0])  # Kinect (x left, y up) -> camera axes (x right, y down)
+        clip_id = f"clips/{f.stem}{KEYPOINT_SUFFIX}"
+        save_keypoints(out / clip_id, cam, KINECT_V1, fps)
+        person = f.stem.rsplit("_", 1)[-1]
+        group_rows.append((clip_id, f"person{person}"))
+        for a, b, num in _runs(labels):
+            lab = label_map[num]
+            stats.segments[lab] += 1
+            stats.frame_labels[lab] += b - a
+            if lab != background:
+                ann_rows.append((clip_id, f"{a / fps:.4f}", f"{b / fps:.4f}", lab))
+        stats.clips += 1
+        stats.frames += len(labels)
+        stats.groups[f"person{person}"] += len(labels)
+    write_text(out / ANNOTATIONS, format_csv(["video", "start", "end", "label"], ann_rows))
+    write_text(out / GROUPS, format_csv(["clip", "group"], group_rows))
+    write_json(out / MARKER, {"source": str(src.resolve()), "fps": fps, "labels": {str(k): v for k, v in label_map.items()},
+                              "clips": stats.clips, "frames": stats.frames})
+    return stats

@@ -1,0 +1,157 @@
+"""Keypoint clips (data/keypoints.py), the Kinect v1 importer (data/kinect.py) on real PRECOG files, and
+pose features of keypoint clips (features/frames.py)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from actionrec.data.datasets import inspect, load_dataset
+from actionrec.data.keypoints import (COCO_17, KINECT_V1, load_keypoints, project, resample_indices,
+                                      save_keypoints)
+from actionrec.data.kinect import import_kinect, read_kinect_csv, read_label_map
+from actionrec.data.video import FrameSpec
+from actionrec.errors import ActionrecError
+from actionrec.features.frames import features_dataset
+from actionrec.features.pose.vector import BLAZEPOSE_33, JOINT, NO_PERSON, POSE_DIM
+from actionrec.features.spec import FeatureSpec
+
+PRECOG = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real" / "precog"
+LABELS = "number,label\n0,other\n1,punch/right\n2,punch/left\n3,kick/front_right\n4,kick/front_left\n" \
+         "5,kick/side_right\n6,kick/side_left\n7,punch/back_fist\n8,punch/elbow\n"
+
+
+@pytest.fixture()
+def precog_src(tmp_path) -> Path:
+    """Three real PRECOG sequences of two people (a copy: the importer must not write beside them)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("Seq1_1.csv", "Seq2_1.csv", "Seq1_2.csv"):
+        shutil.copy(PRECOG / name, src / name)
+    (tmp_path / "labels.csv").write_text(LABELS)
+    return src
+
+
+def _coco_clip(frames: int = 12) -> np.ndarray:
+    """A 2-D COCO-17 stick person (pixels) waving the left wrist."""
+    base = {"nose": (100, 40), "left_eye": (105, 35), "right_eye": (95, 35), "left_ear": (110, 38),
+            "right_ear": (90, 38), "left_shoulder": (120, 70), "right_shoulder": (80, 70),
+            "left_elbow": (130, 100), "right_elbow": (70, 100), "left_wrist": (135, 130),
+            "right_wrist": (65, 130), "left_hip": (112, 150), "right_hip": (88, 150), "left_knee": (114, 200),
+            "right_knee": (86, 200), "left_ankle": (115, 250), "right_ankle": (85, 250)}
+    pts = np.array([[base[n] for n in COCO_17]] * frames, np.float32)
+    pts[:, COCO_17.index("left_wrist"), 1] -= np.arange(frames) * 5
+    return pts
+
+
+def test_coco_clip_round_trip_maps_onto_blazepose(tmp_path):
+    path = tmp_path / "a.kp.npz"
+    save_keypoints(path, _coco_clip(), COCO_17, 25.0)
+    clip = load_keypoints(path)
+    assert clip.joint_set == "coco17" and clip.frames == 12 and clip.duration == pytest.approx(0.48)
+    bp = clip.to_blazepose()
+    assert bp.shape == (12, 33, 2)
+    assert np.isnan(bp[:, JOINT["left_heel"]]).all() and np.isnan(bp[:, JOINT["mouth_left"]]).all()
+    assert bp[3, JOINT["left_wrist"], 1] == pytest.approx(130 - 15)
+    lm = project(bp)
+    assert lm[0, JOINT["left_heel"], 3:].tolist() == [0.0, 0.0] and lm[0, JOINT["nose"], 3:].tolist() == [1.0, 1.0]
+    with pytest.raises(ActionrecError, match="2-D keypoints"):
+        project(bp, yaw=45)
+
+
+def test_bad_keypoint_files_are_one_error(tmp_path):
+    bad = tmp_path / "b.kp.npz"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(ActionrecError, match="not a readable keypoint clip"):
+        load_keypoints(bad)
+    with pytest.raises(ActionrecError, match="joint set"):
+        save_keypoints(tmp_path / "c.kp.npz", np.zeros((3, 2, 2)), ["elbow", "knee"], 10)
+    with pytest.raises(ActionrecError, match="fps"):
+        save_keypoints(tmp_path / "c.kp.npz", _coco_clip(), COCO_17, 0)
+
+
+def test_yaw_turns_3d_points_about_the_hips():
+    pts = np.full((1, 33, 3), np.nan)
+    pts[0, JOINT["left_hip"]] = (0.1, 0, 2)
+    pts[0, JOINT["right_hip"]] = (-0.1, 0, 2)
+    pts[0, JOINT["left_shoulder"]] = (0.2, -0.5, 2)
+    pts[0, JOINT["nose"]] = (0.0, -0.7, 1.9)  # nearer the camera than the hips
+    front, side = project(pts, 0), project(pts, 90)
+    # Frontal: left hip right of the right one; at 90 degrees both hips line up and the nose, in front,
+    # is on the image's left (the person faces left).
+    assert front[0, JOINT["left_hip"], 0] > front[0, JOINT["right_hip"], 0]
+    assert side[0, JOINT["left_hip"], 0] == pytest.approx(side[0, JOINT["right_hip"], 0], abs=1e-9)
+    assert side[0, JOINT["nose"], 0] < side[0, JOINT["left_hip"], 0]
+    assert side[0, JOINT["nose"], 1] == front[0, JOINT["nose"], 1]  # height unchanged by yaw
+
+
+def test_resample_follows_the_video_rule():
+    assert resample_indices(10, 30.0, 10.0).tolist() == [0, 3, 6, 9]
+    assert resample_indices(5, 30.0, 0).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_real_kinect_csv_reads_whole(precog_src):
+    points, labels = read_kinect_csv(precog_src / "Seq1_1.csv")
+    n = len((precog_src / "Seq1_1.csv").read_text().splitlines()) - 1
+    assert points.shape == (n, 20, 3) and labels.shape == (n,)
+    assert set(labels.tolist()) <= set(range(9)) and (labels > 0).any()
+    # Kinect space: y up, so the head is above the feet
+    assert (points[:, KINECT_V1.index("Head"), 1] > points[:, KINECT_V1.index("FootLeft"), 1]).all()
+
+
+def test_import_precog_gives_a_grouped_annotated_dataset(precog_src, tmp_path):
+    out = tmp_path / "out"
+    stats = import_kinect(precog_src, out, read_label_map(tmp_path / "labels.csv"))
+    assert stats.clips == 3 and len(stats.groups) == 2
+    assert sorted(p.name for p in precog_src.iterdir()) == ["Seq1_1.csv", "Seq1_2.csv", "Seq2_1.csv"]
+    ds = load_dataset(out)
+    assert [c.id for c in ds.clips] == ["clips/Seq1_1.kp.npz", "clips/Seq1_2.kp.npz", "clips/Seq2_1.kp.npz"]
+    assert {c.group for c in ds.clips} == {"person1", "person2"}
+    assert ds.clips[0].group == ds.clips[2].group == "person1"
+    # The labels of frames agree with the CSV's numbers through the map.
+    _, numbers = read_kinect_csv(precog_src / "Seq1_1.csv")
+    names = read_label_map(tmp_path / "labels.csv")
+    times = np.arange(len(numbers)) / 30.0 + 1e-4
+    assert ds.clips[0].labels_at(times) == [names[int(k)] for k in numbers]
+    ins = inspect(out)
+    assert ins.problems == [] and ins.frames == stats.frames and ins.fps == [30.0]
+    with pytest.raises(ActionrecError, match="outside it"):
+        import_kinect(precog_src, precog_src / "inside", names)
+
+
+def test_pose_features_of_keypoint_clips(precog_src, tmp_path):
+    out = tmp_path / "out"
+    import_kinect(precog_src, out, read_label_map(tmp_path / "labels.csv"))
+    clips = load_dataset(out).clips
+    spec = FrameSpec(fps=10.0)
+    feats = features_dataset(clips, spec, FeatureSpec("pose"), tmp_path / "cache")
+    first = feats["clips/Seq1_1.kp.npz"]
+    n = load_keypoints(clips[0].path).frames
+    assert first.embeddings.shape == (len(resample_indices(n, 30.0, 10.0)), POSE_DIM)
+    assert np.allclose(np.diff(first.times), 0.1)
+    assert (first.embeddings[:, NO_PERSON] == 0).all()
+    joints = first.embeddings[:, :-1].reshape(-1, 33, 5)
+    assert (joints[:, JOINT["left_eye"], 3:] == 0).all() and (joints[:, JOINT["left_wrist"], 3:] == 1).all()
+    # Normalised: shoulders about one torso above the hips (y down), the left one on the image's right.
+    assert np.median(joints[:, JOINT["left_shoulder"], 1]) == pytest.approx(-1.0, abs=0.1)
+    assert np.median(joints[:, JOINT["left_shoulder"], 0] - joints[:, JOINT["right_shoulder"], 0]) > 0.3
+    again = features_dataset(clips, spec, FeatureSpec("pose"), tmp_path / "cache")  # from the cache
+    assert again["clips/Seq1_1.kp.npz"].embeddings.tobytes() == first.embeddings.tobytes()
+    assert any(p.name.startswith("kp-") for p in (tmp_path / "cache").iterdir())
+    for kind in ("mobilenet", "both"):
+        with pytest.raises(ActionrecError, match="no pixels for MobileNet"):
+            features_dataset(clips, spec, FeatureSpec(kind), tmp_path / "cache")
+
+
+def test_import_kinect_cli_is_one_line_on_bad_labels(precog_src, tmp_path):
+    (tmp_path / "bad.csv").write_text("number,label\n0,other\n1,punch\n")
+    run = subprocess.run([sys.executable, "-m", "actionrec", "import-kinect", str(precog_src), str(tmp_path / "o"),
+                          "--labels", str(tmp_path / "bad.csv")], capture_output=True, text=True)
+    assert run.returncode == 2
+    err = [ln for ln in run.stderr.splitlines() if ln.startswith("error:")]
+    assert len(err) == 1 and "not in the label map" in err[0] and "Traceback" not in run.stderr
