@@ -153,7 +153,8 @@ def _to_tflite(graph) -> bytes:
     # A static batch-1 signature: with a free batch size the LSTM's loop has no static shape for the
     # converter to lower to builtin ops.
     signature = [tf.TensorSpec(x.shape, x.dtype) for x in graph.inputs]
-    forward = tf.function(lambda x: graph(x, training=False), input_signature=signature)
+    # autograph off: a plain Keras call has no Python control flow to convert (on, it warned per export).
+    forward = tf.function(lambda x: graph(x, training=False), input_signature=signature, autograph=False)
     holder = tf.Module()
     holder.tf_variables = [v.value for v in graph.variables]
     converter = tf.lite.TFLiteConverter.from_concrete_functions([forward.get_concrete_function()], holder)
