@@ -211,7 +211,7 @@ def evaluate(
     """Frame baseline vs LSTM on people the model never saw: report.json, report.md and plots."""
     from actionrec.learn.evaluate import evaluate as run
     from actionrec.learn.evaluate import evaluate_options
-    from actionrec.learn.report import print_table
+    from actionrec.learn.report import format_table
     from actionrec.learn.embedded import embed_dataset_dir
     from actionrec.util.outputs import REPORT, claim_output
 
@@ -220,7 +220,7 @@ def evaluate(
     data = embed_dataset_dir(dataset, frame_spec(fps, size, grayscale), cache, weights, features=feature_spec(features))
     report = run(data, out, options, log=typer.echo)
     typer.echo("")
-    typer.echo(print_table(report))
+    typer.echo(format_table(report))
     typer.echo(f"\nwrote {out}/report.json, report.md and plots")
 
 
