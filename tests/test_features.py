@@ -131,3 +131,20 @@ def test_model_records_pose_features_and_refuses_others(tmp_path):
     assert result.exit_code == 2
     assert "mobilenet features but the model was trained on pose" in result.output
     assert "Traceback" not in result.output
+
+
+def test_cli_bench_pose_prints_json_and_fetch_command_exists():
+    import json as _json
+
+    from typer.testing import CliRunner
+
+    from actionrec.cli import app
+    from actionrec.features.pose import assets
+
+    result = CliRunner().invoke(app, ["bench", "pose", str(PUNCH_AVI), "--seconds", "1"])
+    assert result.exit_code == 0, result.output
+    figures = _json.loads(result.output[result.output.index("{"):])
+    assert figures["step_ms_p50"] > 0 and figures["step_ms_p95"] >= figures["step_ms_p50"]
+    # The command the "models not found" error names is a real command of the CLI.
+    assert assets.FETCH_COMMAND == "actionrec fetch-pose-models"
+    assert CliRunner().invoke(app, ["fetch-pose-models", "--help"]).exit_code == 0

@@ -86,3 +86,33 @@ def test_pose_model_replay_without_tensorflow(models):
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["backend"] == "litert" and out["heavy"] == [] and out["dim"] == POSE_DIM
     assert out["frames"] == 108 and abs(sum(out["p"]) - 1) < 1e-4
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian's chromium is not at /usr/bin/chromium")
+def test_practice_page_draws_the_skeleton_of_a_pose_model(models):
+    from playwright.sync_api import sync_playwright
+
+    from actionrec.live.game import LiveOptions, LiveSession
+    from actionrec.live.runtime import InferenceSession, SessionOptions
+
+    session = LiveSession(InferenceSession(SessionOptions(models["pose"])),
+                          LiveOptions(source=str(PUNCH_AVI), port=0, wait_for_page=True, linger=3.0),
+                          log=lambda line: None)
+    url = session.start()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page()
+            page.goto(url)
+            page.wait_for_function("window.poseDrawn > 5", timeout=60_000)  # bones of a real boxer
+            pose = page.evaluate("window.lastPose")
+            shot = Path(__file__).parent / "artifacts" / "practice_pose_skeleton.png"
+            shot.parent.mkdir(exist_ok=True)
+            page.screenshot(path=str(shot))
+        finally:
+            session.stop()
+            browser.close()
+    assert len(pose) == 33 and all(len(j) == 3 for j in pose)
+    shoulders = pose[11], pose[12]
+    assert all(0 <= j[0] <= 1 and 0 <= j[1] <= 1 for j in shoulders)

@@ -114,7 +114,11 @@ class LiveSession(ServedLoop):
     def _before_start(self) -> None:
         # The first TensorFlow call traces the graph (a second or more): do it before the camera runs.
         spec = self.classifier.spec
-        emb = self.classifier.embed(np.zeros((spec.height, spec.width, 3), np.uint8))
+        blank = np.zeros((spec.height, spec.width, 3), np.uint8)
+        features = self.classifier.features  # a pose model's features (pose runs on the source frame)
+        emb = self.classifier.embed(blank) if features is None else features(blank, 0.0)
+        if features is not None:
+            features.clear()  # the blank frame is not part of the stream
         self.classifier.predict_window(np.repeat(emb[None], self.classifier.buffer.window, axis=0))
 
     def _run(self) -> None:
@@ -154,7 +158,11 @@ class LiveSession(ServedLoop):
         jpeg = preview_jpeg(bgr, self.options.preview_width)
         if jpeg is not None:
             self.bridge.publish_frame(jpeg)
-        self.bridge.publish({"type": "probs", "t": round(t, 3), "probs": [round(float(p), 4) for p in probs]})
+        message = {"type": "probs", "t": round(t, 3), "probs": [round(float(p), 4) for p in probs]}
+        features = getattr(self.classifier, "features", None)
+        if features is not None:  # a pose model: its latest 33 landmarks [x, y, visibility], x and y in 0..1
+            message["pose"] = features.landmarks()
+        self.bridge.publish(message)
 
 
 def run_live(model_dir: str | Path, options: LiveOptions, weights: str | Path | None = None,

