@@ -573,6 +573,18 @@ def fetch_pose_models_cmd(cache: Optional[Path] = typer.Option(None, help="Folde
     typer.echo(f"pose models ready in {paths.detector.parent}")
 
 
+@app.command()
+@command(interrupted=RESUMES)
+def score(model: Path, dataset: Path, out: Path = typer.Option(..., help="Report folder, e.g. reports/NAME"),
+          cache: Optional[Path] = CACHE, weights: Optional[Path] = WEIGHTS):
+    """Judge an existing model on a labelled dataset without training: accuracy and macro-F1 (fine, coarse), events, report.json/md, confusion plots."""
+    from actionrec.learn.score import markdown, score_model
+
+    report = score_model(model, dataset, out, cache, weights)
+    typer.echo(markdown(report))
+    typer.echo(f"wrote {out}/report.json, report.md and confusion plots")
+
+
 @app.command("import-kinect")
 @command
 def import_kinect_cmd(src: Path, out: Path,

@@ -155,3 +155,41 @@ def test_import_kinect_cli_is_one_line_on_bad_labels(precog_src, tmp_path):
     assert run.returncode == 2
     err = [ln for ln in run.stderr.splitlines() if ln.startswith("error:")]
     assert len(err) == 1 and "not in the label map" in err[0] and "Traceback" not in run.stderr
+
+
+def test_score_judges_a_model_without_training(precog_src, tmp_path):
+    """A pose LSTM trained on person 1's real PRECOG skeletons, scored on person 2's (never seen)."""
+    from actionrec.learn.embedded import embed_dataset_dir
+    from actionrec.learn.models import load_model
+    from actionrec.learn.score import score_model
+    from actionrec.learn.train import TrainSpec, fit
+
+    names = read_label_map(tmp_path / "labels.csv")
+    train_src, test_src = tmp_path / "train_src", tmp_path / "test_src"
+    train_src.mkdir(), test_src.mkdir()
+    for name in ("Seq1_1.csv", "Seq2_1.csv"):
+        shutil.copy(precog_src / name, train_src / name)
+    shutil.copy(precog_src / "Seq1_2.csv", test_src / "Seq1_2.csv")
+    import_kinect(train_src, tmp_path / "train", names)
+    import_kinect(test_src, tmp_path / "test", names)
+    data = embed_dataset_dir(tmp_path / "train", FrameSpec(fps=10.0), tmp_path / "cache", features=FeatureSpec("pose"),
+                             show_progress=False)
+    spec = TrainSpec.from_cli("lstm", 8, 4, "last", 2, 1e-3, False, 0, 0)
+    fit(data, spec).save(tmp_path / "model")
+    model = load_model(tmp_path / "model")
+    report = score_model(tmp_path / "model", tmp_path / "test", tmp_path / "report", tmp_path / "cache", show_progress=False)
+    fine, coarse_level = report["models"]["lstm"], report["coarse"]["models"]["lstm"]
+    # Windows of labels the model lacks are left out of the fine level, kept at the coarse one.
+    lacking = set(report["not_in_model"])
+    assert lacking.isdisjoint(model.classes)
+    assert fine["windows"] + sum(report["not_in_model"].values()) == report["windows"] == coarse_level["windows"]
+    assert sum(map(sum, fine["confusion"])) == fine["windows"]
+    assert 0.0 <= fine["macro_f1"] <= 1.0 and 0.0 <= coarse_level["accuracy"] <= 1.0
+    assert report["coarse"]["classes"] == ["kick", "other", "punch"]
+    for f in ("report.json", "report.md", "confusion_fine.png", "confusion_coarse.png"):
+        assert (tmp_path / "report" / f).stat().st_size > 0
+    assert ("events" in report) == (not lacking)
+    # The report folder is its own: a second score replaces it; the dataset is refused as OUT.
+    score_model(tmp_path / "model", tmp_path / "test", tmp_path / "report", tmp_path / "cache", show_progress=False)
+    with pytest.raises(ActionrecError):
+        score_model(tmp_path / "model", tmp_path / "test", tmp_path / "test" / "r", tmp_path / "cache", show_progress=False)
