@@ -15,7 +15,13 @@ from typing import Optional
 
 import typer
 
+from actionrec.data.video import FrameSpec
 from actionrec.errors import ActionrecError, from_os_error
+from actionrec.learn.evaluate import TRAIN_STRIDE, EvaluateOptions
+from actionrec.learn.models import LSTMOptions, TrainOptions
+from actionrec.live.game import LiveOptions
+from actionrec.live.record.plan import RecordOptions
+from actionrec.synth.options import SynthConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Recognize fighting moves in video and play MK.js with them.")
 bench_app = typer.Typer(no_args_is_help=False, invoke_without_command=True, help="Benchmarks that print figures (medians after warm-up). Without a subcommand: every stage in one run.")
@@ -53,8 +59,6 @@ def command(fn=None, *, interrupted: str = "interrupted"):
 
 
 def frame_spec(fps: float, size: str, grayscale: bool):
-    from actionrec.data.video import FrameSpec
-
     try:
         w, h = (int(v) for v in size.lower().split("x"))
     except ValueError:
@@ -62,8 +66,8 @@ def frame_spec(fps: float, size: str, grayscale: bool):
     return FrameSpec(fps=fps, width=w, height=h, grayscale=grayscale)
 
 
-FPS = typer.Option(10.0, help="Resample clips to this frame rate (the article: every 100 ms)")
-SIZE = typer.Option("100x56", help="Model input WIDTHxHEIGHT (the article: 100x56)")
+FPS = typer.Option(FrameSpec.fps, help="Resample clips to this frame rate (the article: every 100 ms)")
+SIZE = typer.Option(f"{FrameSpec.width}x{FrameSpec.height}", help="Model input WIDTHxHEIGHT (the article: 100x56)")
 GRAY = typer.Option(False, "--grayscale", help="Gray frames replicated to 3 channels (the article's browser path)")
 CACHE = typer.Option(None, help="Embedding cache folder (default: DATASET/.cache/embeddings)")
 WEIGHTS = typer.Option(None, help=WEIGHTS_HELP)
@@ -107,7 +111,10 @@ def inspect(dataset: Path, background: str = typer.Option("other", help="Label o
 @app.command()
 @command(interrupted=RESUMES)
 def embed(dataset: Path, fps: float = FPS, size: str = SIZE, grayscale: bool = GRAY, cache: Optional[Path] = CACHE, weights: Optional[Path] = WEIGHTS,
-          features: str = FEATURES):
+          features: str = FEATURES,
+          ray: bool = typer.Option(False, "--ray", help="Spread clips over a Ray cluster (a local one unless "
+                                                        "--ray-address); needs the optional ray extra"),
+          ray_address: Optional[str] = typer.Option(None, help="The Ray cluster to join, e.g. HOST:6379 or auto (implies --ray)")):
     """Embed every frame of every clip (MobileNet, pose or both), cached per clip (a killed run resumes)."""
     from actionrec.data.datasets import load_dataset
     from actionrec.data.video import probe
@@ -120,7 +127,19 @@ def embed(dataset: Path, fps: float = FPS, size: str = SIZE, grayscale: bool = G
     feats = feature_spec(features)
     total = sum(_expected_frames(probe(c.path), spec.fps) for c in ds.clips) * (1 + (feats.kind == "both"))
     bar = Progress("embed", total=total)
-    out = features_dataset(ds.clips, spec, feats, cache or default_cache_dir(dataset), weights=weights, progress=bar)
+    if not ray and ray_address is None:
+        out = features_dataset(ds.clips, spec, feats, cache or default_cache_dir(dataset), weights=weights, progress=bar)
+    else:
+        from actionrec.features.distributed import RayOptions, embed_dataset_ray
+
+        if feats.kind != "mobilenet":
+            raise ActionrecError(f"--features {features} --ray: only mobilenet features are embedded on Ray so far")
+
+        def clips_done(done: int, n: int) -> None:
+            bar.label = f"embed on Ray ({done}/{n} clips)"
+
+        out = embed_dataset_ray(ds.clips, spec, cache or default_cache_dir(dataset), weights,
+                                RayOptions(address=ray_address), progress=bar, on_clip=clips_done)
     bar.close()
     typer.echo(f"{len(out)} clips, {sum(len(e.times) for e in out.values())} frames embedded or cached")
 
@@ -136,11 +155,11 @@ def train(
     model: str = typer.Option("lstm", help="frame (the article's baseline) or lstm"),
     out: Path = typer.Option(..., help="Model directory to write, e.g. models/NAME"),
     overwrite: bool = typer.Option(False, help="Replace the model directory already at --out (nothing else is ever replaced)"),
-    window: int = typer.Option(16, help="LSTM window: frames at the model rate"),
-    stride: int = typer.Option(1, help="Step between training windows"),
-    label_policy: str = typer.Option("last", help="Window label for annotated videos: last, center or majority"),
-    epochs: int = typer.Option(60, help="Maximum epochs (early stopping on held-out groups)"),
-    learning_rate: float = typer.Option(1e-3, help="Adam learning rate"),
+    window: int = typer.Option(LSTMOptions.window, help="LSTM window: frames at the model rate"),
+    stride: int = typer.Option(LSTMOptions.stride, help="Step between training windows"),
+    label_policy: str = typer.Option(LSTMOptions.label_policy, help="Window label for annotated videos: last, center or majority"),
+    epochs: int = typer.Option(TrainOptions.epochs, help="Maximum epochs (early stopping on held-out groups)"),
+    learning_rate: float = typer.Option(TrainOptions.learning_rate, help="Adam learning rate"),
     article: bool = typer.Option(False, help="Frame model with the article's settings: Adam(1e-6), 500 epochs, no dropout or class weights"),
     augment: int = typer.Option(0, help="Augmented copies per training clip, made on the fly and cached"),
     seed: int = typer.Option(0, help="Seed for every random step"),
@@ -193,16 +212,17 @@ def predict(model: Path, clip: Path, weights: Optional[Path] = WEIGHTS, as_json:
 @command(interrupted=RESUMES)
 def evaluate(
     dataset: Path,
-    folds: int = typer.Option(3, help="Grouped stratified folds: no person is in training and test at once"),
+    folds: int = typer.Option(EvaluateOptions.folds, help="Grouped stratified folds: no person is in training and test at once"),
     out: Path = typer.Option(..., help="Report folder, e.g. reports/NAME"),
-    window: int = typer.Option(16, help="LSTM window: frames at the model rate"),
-    stride: int = typer.Option(2, help="Step between training windows"),
-    label_policy: str = typer.Option("last", help="Window label for annotated videos: last, center or majority"),
-    epochs: int = typer.Option(60, help="Maximum epochs per model and fold (early stopping on held-out people)"),
+    window: int = typer.Option(LSTMOptions.window, help="LSTM window: frames at the model rate"),
+    stride: int = typer.Option(TRAIN_STRIDE, help="Step between training windows"),
+    label_policy: str = typer.Option(LSTMOptions.label_policy, help="Window label for annotated videos: last, center or majority"),
+    epochs: int = typer.Option(TrainOptions.epochs, help="Maximum epochs per model and fold (early stopping on held-out people)"),
     augment: int = typer.Option(0, help="Augmented copies of each training clip (test folds are never augmented)"),
     seed: int = typer.Option(0, help="Seed for folds, initialization and augmentation"),
     fps: float = FPS,
-    size: str = SIZE,
+    size: str = typer.Option(f"{FrameSpec.width}x{FrameSpec.height}", help="Model input WIDTHxHEIGHT, or a list (100x56,224x224) "
+                             "to compare sizes in one report: people small in the frame need more pixels"),
     grayscale: bool = GRAY,
     cache: Optional[Path] = CACHE,
     weights: Optional[Path] = WEIGHTS,
@@ -217,6 +237,14 @@ def evaluate(
 
     options = evaluate_options(folds=folds, window=window, stride=stride, label_policy=label_policy, epochs=epochs, augment=augment, seed=seed)
     claim_output(out, REPORT, inputs=[dataset])  # before embedding; evaluate checks again before the first fold
+    if "," in size:
+        from actionrec.learn.sizes import evaluate_sizes, format_comparison, parse_sizes
+
+        comparison = evaluate_sizes(dataset, parse_sizes(size, FrameSpec(fps=fps, grayscale=grayscale)), out, options,
+                                    cache, weights, log=typer.echo)
+        typer.echo("\n" + format_comparison(comparison))
+        typer.echo(f"\nwrote {out}/report.json and report.md (one report per size in {out}/WxH/)")
+        return
     data = embed_dataset_dir(dataset, frame_spec(fps, size, grayscale), cache, weights, features=feature_spec(features))
     report = run(data, out, options, log=typer.echo)
     typer.echo("")
@@ -275,13 +303,15 @@ def bench(
     """Every stage in one process and one run: decode, embed vs raw model, augment, LSTM step, stream step, memory."""
     if ctx.invoked_subcommand is not None:
         return
-    from actionrec.tools.bench.suite import bench_all, format_table
+    from actionrec.tools.bench.suite import JSON_MARK, bench_all, check_json_output, format_table
     from actionrec.util.atomic import write_json
 
+    if json_path:
+        check_json_output(json_path)
     results = bench_all(seconds=seconds, weights=weights, log=lambda m: typer.echo(m, err=True))
     typer.echo(format_table(results))
     if json_path:
-        write_json(json_path, results)
+        write_json(json_path, {JSON_MARK: 1, **results})
         typer.echo(f"wrote {json_path}")
 
 
@@ -334,10 +364,10 @@ def bench_augment_cmd(
 @command(interrupted=RESUMES)
 def synth(
     out: Path,
-    people: int = typer.Option(6, help="Synthetic people (each one a group)"),
-    clips_per_class: int = typer.Option(6, help="Clips per person and move"),
-    sparring: int = typer.Option(1, help="Continuous annotated sparring videos per person"),
-    sparring_seconds: float = typer.Option(40.0, help="Length of each sparring video"),
+    people: int = typer.Option(SynthConfig.people, help="Synthetic people (each one a group)"),
+    clips_per_class: int = typer.Option(SynthConfig.clips_per_class, help="Clips per person and move"),
+    sparring: int = typer.Option(SynthConfig.sparring_per_person, help="Continuous annotated sparring videos per person"),
+    sparring_seconds: float = typer.Option(SynthConfig.sparring_seconds, help="Length of each sparring video"),
     seed: int = typer.Option(0, help="Same seed, same videos"),
 ):
     """Render synthetic fighters: class-folder clips, annotated sparring videos, groups.csv, preview.png."""
@@ -414,7 +444,7 @@ def live(
     game_dir: Optional[Path] = typer.Option(None, help="Your MK.js checkout (or its game/ folder); without it, the practice page"),
     host: str = typer.Option("127.0.0.1", help="Address to serve on (only this machine by default)"),
     allow_host: list[str] = ALLOW_HOST,
-    port: int = typer.Option(8765, help="Port for the page and the WebSocket"),
+    port: int = typer.Option(LiveOptions.port, help="Port for the page and the WebSocket"),
     hook: list[str] = typer.Option([], help=HOOK_HELP),
     wait_for_page: bool = typer.Option(False, help="Start reading the source once a page can run hooks (MK.js: its game has loaded)"),
     backend: str = BACKEND,
@@ -537,16 +567,16 @@ def record(
     dataset: Path,
     person: str = typer.Option(..., help="Who is recording (their group in groups.csv)"),
     moves: str = typer.Option(..., help="Comma-separated labels, e.g. punch/jab,kick/roundhouse"),
-    reps: int = typer.Option(5, help="Takes per move"),
+    reps: int = typer.Option(RecordOptions.reps, help="Takes per move"),
     source: str = typer.Option("0", help="Camera index (`actionrec cameras` lists them), video file or stream URL"),
     continuous: bool = typer.Option(False, help="One video plus annotations.csv rows instead of a clip per take"),
     idle: bool = typer.Option(True, help="An other/idle take between moves"),
-    countdown: float = typer.Option(3.0, help="Seconds of countdown before each take"),
-    take_seconds: float = typer.Option(3.0, help="Seconds per take"),
+    countdown: float = typer.Option(RecordOptions.countdown, help="Seconds of countdown before each take"),
+    take_seconds: float = typer.Option(RecordOptions.take_seconds, help="Seconds per take"),
     seed: int = typer.Option(0, help="Seed for the shuffled order of takes"),
     host: str = typer.Option("127.0.0.1", help="Address to serve the recording page on"),
     allow_host: list[str] = ALLOW_HOST,
-    port: int = typer.Option(8766, help="Port for the recording page"),
+    port: int = typer.Option(RecordOptions.port, help="Port for the recording page"),
 ):
     """Record labeled clips of yourself: a served page cues each take; clips go into DATASET with groups.csv."""
     from actionrec.live.camera import parse_source

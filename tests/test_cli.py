@@ -159,3 +159,18 @@ def test_ctrl_c_in_train_says_what_is_true(class_dataset, tmp_path):
     assert err.strip().splitlines()[-1] == (
         "interrupted; no model was written, and a rerun trains from the start (embeddings made so far are cached)")
     assert "resumes" not in err and not out.exists() and leftover_temp_files(tmp_path) == []
+
+
+def test_bench_json_refuses_a_users_file_before_measuring(tmp_path):
+    """`bench --json PATH` never overwrites a file it did not write, and says so before any measuring."""
+    from actionrec.tools.bench.suite import JSON_MARK, check_json_output
+
+    mine = tmp_path / "notes.json"
+    mine.write_text('{"my": "notes"}')
+    result = run("bench", "--json", mine, "--seconds", "0.1")
+    assert_one_line_error(result, "not written by actionrec bench")
+    assert mine.read_text() == '{"my": "notes"}'
+    ours = tmp_path / "figures.json"
+    ours.write_text(json.dumps({JSON_MARK: 1, "embed_fps": 1.0}))
+    assert check_json_output(ours) == ours  # its own earlier figures may be replaced
+    assert check_json_output(tmp_path / "new.json") == tmp_path / "new.json"

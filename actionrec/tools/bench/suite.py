@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -57,6 +58,25 @@ def _live_peak_rss_mb(model_dir: Path, video: Path) -> float:
     if done.returncode or not lines:
         raise ActionrecError(f"the replay process for the memory figure failed: {done.stderr.strip()[-500:]}")
     return float(lines[-1].split()[1])
+
+
+JSON_MARK = "actionrec_bench"  # the key that makes a JSON file one that `actionrec bench --json` wrote
+
+
+def check_json_output(path: str | os.PathLike) -> Path:
+    """Before measuring: ``path`` is new, or a figures file this command wrote before (never a user's file)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ActionrecError(f"{path}: is a folder; expected a JSON file name for the figures")
+    if path.exists():
+        try:
+            ours = JSON_MARK in json.loads(path.read_text())
+        except (OSError, ValueError, TypeError, UnicodeDecodeError):
+            ours = False
+        if not ours:
+            raise ActionrecError(f"{path}: exists and was not written by actionrec bench; it is left as it is, "
+                                 "choose another file for the figures")
+    return path
 
 
 def bench_all(frame_spec: FrameSpec = FrameSpec(), batch_size: int = 32, window: int = 16, seconds: float = 20.0,
