@@ -193,3 +193,21 @@ def test_score_judges_a_model_without_training(precog_src, tmp_path):
     score_model(tmp_path / "model", tmp_path / "test", tmp_path / "report", tmp_path / "cache", show_progress=False)
     with pytest.raises(ActionrecError):
         score_model(tmp_path / "model", tmp_path / "test", tmp_path / "test" / "r", tmp_path / "cache", show_progress=False)
+
+
+def test_keypoint_clips_in_class_folders_with_groups(tmp_path):
+    root = tmp_path / "ds"
+    for label, person in (("punch/jab", "ann"), ("other", "bob")):
+        (root / label).mkdir(parents=True)
+        save_keypoints(root / label / f"{person}.kp.npz", _coco_clip(20), COCO_17, 20.0)
+    (root / "groups.csv").write_text("clip,group\npunch/jab/ann.kp.npz,ann\nother/bob.kp.npz,bob\n")
+    ds = load_dataset(root)
+    assert [(c.id, c.label, c.group) for c in ds.clips] == [("other/bob.kp.npz", "other", "bob"),
+                                                            ("punch/jab/ann.kp.npz", "punch/jab", "ann")]
+    ins = inspect(root)
+    assert ins.problems == [] and ins.frames == 40 and ins.seconds == pytest.approx(2.0)
+    feats = features_dataset(ds.clips, FrameSpec(fps=10.0), FeatureSpec("pose"), tmp_path / "cache")
+    v = feats["punch/jab/ann.kp.npz"]
+    assert v.embeddings.shape == (10, POSE_DIM) and (v.embeddings[:, NO_PERSON] == 0).all()
+    wrist_y = v.embeddings[:, JOINT["left_wrist"] * 5 + 1]
+    assert (np.diff(wrist_y) < 0).all()  # the wrist rises in every kept frame, as drawn
