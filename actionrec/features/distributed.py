@@ -153,18 +153,34 @@ def embed_dataset_ray(
     return {c.id: out[c.id] for c in clips}
 
 
-def _run(ray, todo: dict[str, list], frame_spec: FrameSpec, weights: str, config: EmbedderConfig,
-         options: RayOptions):
-    """(digest, embeddings) of each clip as it comes back, on a pool of actors."""
+def start_workers(ray, frame_spec: FrameSpec, weights: str, config: EmbedderConfig, options: RayOptions,
+                  most: int | None = None) -> list:
+    """The clip workers (actors), each loading its MobileNet; at most ``most`` of them."""
     cpus = max(1, options.cpus_per_worker)
     n = options.workers or max(1, int(ray.cluster_resources().get("CPU", 1)) // cpus)
-    n = min(n, len(todo))
+    n = min(n, most) if most else n
     remote = ray.remote(ClipWorker)
     # Named, so they show by name in `ray list actors` (and a test can find one to kill).
     run = uuid.uuid4().hex[:8]
-    actors = [remote.options(name=f"{WORKER_NAME}-{run}-{i}", num_cpus=cpus, max_restarts=options.retries,
-                             max_task_retries=options.retries).remote(frame_spec, weights, config.key(), cpus)
-              for i in range(n)]
+    return [remote.options(name=f"{WORKER_NAME}-{run}-{i}", num_cpus=cpus, max_restarts=options.retries,
+                           max_task_retries=options.retries).remote(frame_spec, weights, config.key(), cpus)
+            for i in range(n)]
+
+
+def _run(ray, todo: dict[str, list], frame_spec: FrameSpec, weights: str, config: EmbedderConfig,
+         options: RayOptions):
+    """(digest, embeddings) of each clip as it comes back, on a pool of actors started for this run."""
+    actors = start_workers(ray, frame_spec, weights, config, options, most=len(todo))
+    try:
+        yield from run_on(ray, actors, todo, options.retries)
+    finally:
+        for actor in actors:
+            ray.kill(actor)
+
+
+def run_on(ray, actors: list, todo: dict[str, list], retries: int = RETRIES):
+    """(digest, embeddings) of each clip of ``todo`` (digest -> clips) as it comes back from ``actors``."""
+    n = len(actors)
     queue = list(todo)
     pending: dict = {}  # ObjectRef -> (digest, actor index)
     load = [0] * n
@@ -175,29 +191,25 @@ def _run(ray, todo: dict[str, list], frame_spec: FrameSpec, weights: str, config
             pending[actors[i].embed.remote(str(todo[digest][0].path))] = (digest, i)
             load[i] += 1
 
-    try:
-        for i in range(n):
-            submit(i)
-        while pending:
-            [ref], _ = ray.wait(list(pending), num_returns=1)
-            digest, i = pending.pop(ref)
-            load[i] -= 1
-            try:
-                embeddings, times = ray.get(ref)
-            except ray.exceptions.RayTaskError as exc:
-                cause = exc.cause if isinstance(getattr(exc, "cause", None), Exception) else exc
-                if isinstance(cause, ActionrecError):
-                    raise ActionrecError(str(cause)) from None
-                raise ActionrecError(f"{todo[digest][0].path}: embedding failed on a Ray worker "
-                                     f"({type(cause).__name__}: {_first_line(cause)})") from None
-            except ray.exceptions.RayActorError as exc:  # died, and out of restarts
-                raise ActionrecError(f"{todo[digest][0].path}: the Ray worker embedding it died; "
-                                     f"{options.retries} restarts allowed ({_first_line(exc)})") from None
-            yield digest, ClipEmbeddings(embeddings, times)
-            submit(i)
-    finally:
-        for actor in actors:
-            ray.kill(actor)
+    for i in range(n):
+        submit(i)
+    while pending:
+        [ref], _ = ray.wait(list(pending), num_returns=1)
+        digest, i = pending.pop(ref)
+        load[i] -= 1
+        try:
+            embeddings, times = ray.get(ref)
+        except ray.exceptions.RayTaskError as exc:
+            cause = exc.cause if isinstance(getattr(exc, "cause", None), Exception) else exc
+            if isinstance(cause, ActionrecError):
+                raise ActionrecError(str(cause)) from None
+            raise ActionrecError(f"{todo[digest][0].path}: embedding failed on a Ray worker "
+                                 f"({type(cause).__name__}: {_first_line(cause)})") from None
+        except ray.exceptions.RayActorError as exc:  # died, and out of restarts
+            raise ActionrecError(f"{todo[digest][0].path}: the Ray worker embedding it died; "
+                                 f"{retries} restarts allowed ({_first_line(exc)})") from None
+        yield digest, ClipEmbeddings(embeddings, times)
+        submit(i)
 
 
 def _first_line(exc: BaseException) -> str:
