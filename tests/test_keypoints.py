@@ -211,3 +211,20 @@ def test_keypoint_clips_in_class_folders_with_groups(tmp_path):
     assert v.embeddings.shape == (10, POSE_DIM) and (v.embeddings[:, NO_PERSON] == 0).all()
     wrist_y = v.embeddings[:, JOINT["left_wrist"] * 5 + 1]
     assert (np.diff(wrist_y) < 0).all()  # the wrist rises in every kept frame, as drawn
+
+
+def test_import_at_a_camera_yaw_turns_the_pose_features(precog_src, tmp_path):
+    """PRECOG people face the Kinect: seen from 90 degrees the shoulders come close in the picture (not onto
+    one point: a fighting stance turns them, 0.30 torso lengths apart in profile vs 0.72 frontal on Seq1_1)."""
+    names = read_label_map(tmp_path / "labels.csv")
+    width = {}
+    for yaw in (0.0, 90.0):
+        out = tmp_path / f"yaw{yaw:g}"
+        import_kinect(precog_src, out, names, yaw=yaw)
+        clips = load_dataset(out).clips
+        assert load_keypoints(clips[0].path).yaw == yaw
+        v = features_dataset(clips, FrameSpec(fps=10.0), FeatureSpec("pose"), tmp_path / "cache")["clips/Seq1_1.kp.npz"]
+        j = v.embeddings[:, :-1].reshape(-1, 33, 5)
+        width[yaw] = float(np.median(np.abs(j[:, JOINT["left_shoulder"], 0] - j[:, JOINT["right_shoulder"], 0])))
+        assert (v.embeddings[:, NO_PERSON] == 0).all()
+    assert width[0.0] > 0.5 and width[90.0] < 0.5 * width[0.0], width

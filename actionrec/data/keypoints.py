@@ -4,6 +4,8 @@ On-disk format: ``NAME.kp.npz`` (a NumPy ``.npz``, read with ``allow_pickle=Fals
     points  float32 (N, J, D), D = 2 or 3: joint j of frame i; NaN where the source has no point
     joints  str (J,): the joint names, all of one joint set below (which names it is says which set)
     fps     float64 scalar: frames per second (frame i is at time i / fps)
+    yaw     float64 scalar, optional (default 0): the camera yaw in degrees at which 3-D points are seen
+            (projection below); one recording imported at several yaws is several clips
 2-D points are image pixels (x right, y down). 3-D points are metres in camera axes: x right, y down,
 z away from the camera (OpenCV's); importers convert to these (the Kinect's y up and x to the sensor's
 left become y down and x right). A ``.kp.npz`` is a clip in both dataset layouts: in a label folder, or
@@ -87,6 +89,7 @@ class KeypointClip:
     points: np.ndarray  # (N, J, D) float32
     joints: tuple[str, ...]
     fps: float
+    yaw: float = 0.0
 
     @property
     def frames(self) -> int:
@@ -126,7 +129,7 @@ def _check(points: np.ndarray, joints, fps: float, source: str) -> None:
         raise ActionrecError(f"{source}: infinite coordinates; expected finite numbers or NaN for a missing joint")
 
 
-def save_keypoints(path: str | os.PathLike, points, joints, fps: float) -> None:
+def save_keypoints(path: str | os.PathLike, points, joints, fps: float, yaw: float = 0.0) -> None:
     """Write a keypoint clip atomically (temp + rename)."""
     from actionrec.util.atomic import write_npz
 
@@ -135,7 +138,9 @@ def save_keypoints(path: str | os.PathLike, points, joints, fps: float) -> None:
     _check(points, joints, float(fps), str(path))
     if not str(path).lower().endswith(KEYPOINT_SUFFIX):
         raise ActionrecError(f"{path}: a keypoint clip's name must end in {KEYPOINT_SUFFIX}")
-    write_npz(path, points=points, joints=np.array(joints, dtype=str), fps=np.float64(fps))
+    if not math.isfinite(yaw) or (yaw and points.shape[2] == 2):
+        raise ActionrecError(f"{path}: camera yaw {yaw}; expected a finite angle, and 0 for 2-D points")
+    write_npz(path, points=points, joints=np.array(joints, dtype=str), fps=np.float64(fps), yaw=np.float64(yaw))
 
 
 def load_keypoints(path: str | os.PathLike) -> KeypointClip:
@@ -143,6 +148,7 @@ def load_keypoints(path: str | os.PathLike) -> KeypointClip:
     try:
         with np.load(path, allow_pickle=False) as z:
             points, joints, fps = z["points"], tuple(str(j) for j in z["joints"]), float(z["fps"])
+            yaw = float(z["yaw"]) if "yaw" in z.files else 0.0
     except FileNotFoundError:
         raise ActionrecError(f"{path}: no such keypoint clip") from None
     except (OSError, KeyError, ValueError, EOFError, TypeError, zipfile.BadZipFile) as exc:
@@ -151,7 +157,9 @@ def load_keypoints(path: str | os.PathLike) -> KeypointClip:
     if not np.issubdtype(points.dtype, np.floating):
         raise ActionrecError(f"{path}: points of type {points.dtype}; expected floating point")
     _check(points, joints, fps, str(path))
-    return KeypointClip(points.astype(np.float32), joints, fps)
+    if not math.isfinite(yaw) or (yaw and points.shape[2] == 2):
+        raise ActionrecError(f"{path}: camera yaw {yaw}; expected a finite angle, and 0 for 2-D points")
+    return KeypointClip(points.astype(np.float32), joints, fps, yaw)
 
 
 def project(points: np.ndarray, yaw: float = 0.0) -> np.ndarray:

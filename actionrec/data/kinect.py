@@ -9,6 +9,7 @@ Output (under OUT, never inside SRC): ``clips/<stem>.kp.npz`` per sequence (``da
 y negated into camera axes: x right, y down), ``annotations.csv`` with one segment per run of a label
 other than the background (frame i spans [i/fps, (i+1)/fps) s), and ``groups.csv``: the person of each
 clip, from the part of the file name after the last ``_`` (PRECOG's ``SeqS_P``: P is the subject).
+``yaw`` is written into every clip: the camera yaw its pose features are projected at.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def _runs(labels: np.ndarray):
 
 
 def import_kinect(src: str | os.PathLike, out: str | os.PathLike, label_map: dict[int, str],
-                  background: str = "other", fps: float = KINECT_FPS) -> KinectImport:
+                  background: str = "other", fps: float = KINECT_FPS, yaw: float = 0.0) -> KinectImport:
     """Write the dataset (module docstring) under OUT: a new or empty folder, or an earlier import."""
     src, out = Path(src), Path(out)
     if not src.is_dir():
@@ -129,7 +130,7 @@ def import_kinect(src: str | os.PathLike, out: str | os.PathLike, label_map: dic
             raise ActionrecError(f"{f}: label number(s) {unknown} are not in the label map")
         cam = points * np.array([-1.0, -1.0, 1.0])  # Kinect (x left, y up) -> camera axes (x right, y down)
         clip_id = f"clips/{f.stem}{KEYPOINT_SUFFIX}"
-        save_keypoints(out / clip_id, cam, KINECT_V1, fps)
+        save_keypoints(out / clip_id, cam, KINECT_V1, fps, yaw)
         person = f.stem.rsplit("_", 1)[-1]
         group_rows.append((clip_id, f"person{person}"))
         for a, b, num in _runs(labels):
@@ -143,6 +144,6 @@ def import_kinect(src: str | os.PathLike, out: str | os.PathLike, label_map: dic
         stats.groups[f"person{person}"] += len(labels)
     write_text(out / ANNOTATIONS, format_csv(["video", "start", "end", "label"], ann_rows))
     write_text(out / GROUPS, format_csv(["clip", "group"], group_rows))
-    write_json(out / MARKER, {"source": str(src.resolve()), "fps": fps, "labels": {str(k): v for k, v in label_map.items()},
+    write_json(out / MARKER, {"source": str(src.resolve()), "fps": fps, "yaw": yaw, "labels": {str(k): v for k, v in label_map.items()},
                               "clips": stats.clips, "frames": stats.frames})
     return stats

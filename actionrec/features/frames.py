@@ -5,8 +5,8 @@ the same cache root under ``<PoseKey>/<clip digest>.npz`` (``embeddings`` = (N, 
 read back with the same validation. ``both`` reads (or makes) each part and concatenates them per frame;
 both parts are sampled by one clock (``iter_decoded_frames`` at the model's rate), so their times agree.
 
-A keypoint clip (``data/keypoints.py``) has its pose vectors from its own points, projected at
-``KEYPOINT_YAW``, resampled by the video clock's rule and cached under a ``KeypointPoseKey``; it has no
+A keypoint clip (``data/keypoints.py``) has its pose vectors from its own points, projected at the
+camera yaw its file states, resampled by the video clock's rule and cached under a ``KeypointPoseKey``; it has no
 pixels, so MobileNet (and ``both``) refuse it.
 
 A clip's poses are one tracked stream: the estimator is cleared before each clip, and the entry is stored
@@ -83,31 +83,29 @@ def pose_clip(path: Path, frame_spec: FrameSpec, features: FeatureSpec, pose: La
     return result
 
 
-KEYPOINT_YAW = 0.0  # degrees: the recording camera's own view (frontal for PRECOG)
 KEYPOINT_FORMAT = 1  # bump when the projection or the pose vector changes
 
 
 @dataclass(frozen=True)
 class KeypointPoseKey:
-    """What changes a keypoint clip's pose vectors: the model's rate and the camera yaw."""
+    """What changes a keypoint clip's pose vectors besides its file (which holds the yaw): the model's rate."""
 
     fps: float
-    yaw: float = KEYPOINT_YAW
 
     def key(self) -> str:
-        text = repr((KEYPOINT_FORMAT, float(self.fps), float(self.yaw), POSE_DIM))
+        text = repr((KEYPOINT_FORMAT, float(self.fps), POSE_DIM))
         return "kp-" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def keypoint_pose_clip(path: Path, frame_spec: FrameSpec, cache: EmbeddingCache | None = None,
-                       yaw: float = KEYPOINT_YAW, progress: ProgressFn | None = None) -> ClipEmbeddings:
-    """Pose vectors of a keypoint clip at the model's rate, from its points (projected at ``yaw``)."""
-    final = cache.path(KeypointPoseKey(frame_spec.fps, yaw), clip_digest(path)) if cache is not None else None
+                       progress: ProgressFn | None = None) -> ClipEmbeddings:
+    """Pose vectors of a keypoint clip at the model's rate, from its points (projected at its yaw)."""
+    final = cache.path(KeypointPoseKey(frame_spec.fps), clip_digest(path)) if cache is not None else None
     hit = cache.load(final, POSE_DIM, pose_entry_problem) if final is not None else None
     if hit is None:
         clip = load_keypoints(path)
         keep = resample_indices(clip.frames, clip.fps, frame_spec.fps)
-        landmarks = project(clip.to_blazepose()[keep], yaw)
+        landmarks = project(clip.to_blazepose()[keep], clip.yaw)
         hit = ClipEmbeddings(pose_vectors(list(landmarks)), keep / clip.fps)
         if final is not None:
             cache.store(final, hit)
