@@ -18,7 +18,7 @@ from actionrec.data.kinect import import_kinect, read_kinect_csv, read_label_map
 from actionrec.data.video import FrameSpec
 from actionrec.errors import ActionrecError
 from actionrec.features.frames import features_dataset
-from actionrec.features.pose.vector import BLAZEPOSE_33, JOINT, NO_PERSON, POSE_DIM
+from actionrec.features.pose.vector import JOINT, NO_PERSON, POSE_DIM
 from actionrec.features.spec import FeatureSpec
 
 PRECOG = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real" / "precog"
