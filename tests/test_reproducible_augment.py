@@ -13,7 +13,6 @@ from pathlib import Path
 
 import imgaug
 import imgaug.augmenters as iaa
-import numpy as np
 import pytest
 from conftest import build_class_dataset
 

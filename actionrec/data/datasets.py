@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from actionrec.data.frame_folder import folder_warnings
-from actionrec.data.keypoints import KEYPOINT_SUFFIX, is_keypoint_clip, keypoint_info
+from actionrec.data.keypoints import KEYPOINT_SUFFIX, is_keypoint_clip
 from actionrec.data.video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, check_clip, probe
 from actionrec.errors import ActionrecError
 
@@ -144,7 +144,7 @@ def _is_clip_file(path: Path) -> bool:
 def _clip_info(path: Path, check: bool = False):
     """Frames, fps and duration of a clip: a keypoint clip's from its file, a video's from its decoder."""
     if is_keypoint_clip(path):
-        return keypoint_info(path)
+        return probe(path)
     return check_clip(path) if check else probe(path)
 
 

@@ -207,10 +207,8 @@ def resample_indices(frames: int, fps: float, target_fps: float) -> np.ndarray:
     return np.asarray(keep, int)
 
 
-def keypoint_info(path: str | os.PathLike):
-    """A ``VideoInfo`` of a keypoint clip (size 0 x 0: it has no pixels), so inspect and checks treat it
-    like a video."""
-    from actionrec.data.video import VideoInfo
-
+def keypoint_info(path: str | os.PathLike) -> tuple[int, float]:
+    """Frames and frame rate of a keypoint clip (``video.probe`` turns them into a ``VideoInfo`` of size
+    0 x 0: it has no pixels), so inspect and checks treat it like a video."""
     clip = load_keypoints(path)
-    return VideoInfo(Path(path), clip.frames, clip.fps, 0, 0)
+    return clip.frames, clip.fps

@@ -19,6 +19,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+from actionrec.data.keypoints import is_keypoint_clip, keypoint_info
 from actionrec.errors import ActionrecError
 from actionrec.util.atomic import atomic_path
 
@@ -112,10 +113,9 @@ def _natural_key(path: Path) -> list:
 def probe(path: str | os.PathLike) -> VideoInfo:
     """Frame count, rate and size of a clip, without decoding it all."""
     path = Path(path)
-    if path.name.lower().endswith(".kp.npz"):  # a keypoint clip (data/keypoints.py): no pixels, size 0 x 0
-        from actionrec.data.keypoints import keypoint_info
-
-        return keypoint_info(path)
+    if is_keypoint_clip(path):  # no pixels: size 0 x 0
+        frames, fps = keypoint_info(path)
+        return VideoInfo(path, frames, fps, 0, 0)
     if path.is_dir():
         files = image_files(path)
         first = _read_image(files[0])

@@ -6,7 +6,6 @@ why the source ended.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from actionrec.data.video import header_count_slack
+from actionrec.data.video import header_count_slack, usable_fps
 from actionrec.errors import ActionrecError
 from actionrec.live.camera_backends import open_camera
 
@@ -72,8 +71,7 @@ class FrameGrabber:
         if not realtime and not self.is_file:
             raise ActionrecError(f"{describe_source(source)}: only a video file can be read without real-time pacing")
         self._cap = open_capture(source)
-        fps = self._cap.get(cv2.CAP_PROP_FPS)
-        self.fps = float(fps) if fps and math.isfinite(fps) and fps > 0 else 30.0
+        self.fps = usable_fps(self._cap.get(cv2.CAP_PROP_FPS))
         self.expected_frames = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)) if self.is_file else 0
         self.read = 0
         self.dropped = 0

@@ -42,6 +42,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from actionrec.errors import ActionrecError
+from actionrec.util.stats import p50_p95
 from actionrec.events.trigger import Event
 from actionrec.live.site import SOCKET_PATH, Site
 
@@ -71,12 +72,6 @@ def _netloc(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _percentiles(values: list[float]) -> tuple[float, float]:
-    if not values:
-        return float("nan"), float("nan")
-    return float(np.percentile(values, 50)), float(np.percentile(values, 95))
-
-
 @dataclass
 class HookLatency:
     """Capture-to-hook latency: from the frame's capture to the page's acknowledgement that the hook ran.
@@ -92,8 +87,7 @@ class HookLatency:
     first_missing: dict | None = None  # the first of those acknowledgements (hook, reason), for one warning
 
     def ms(self) -> tuple[float, float]:
-        p50, p95 = _percentiles(self.seconds)
-        return p50 * 1000, p95 * 1000
+        return p50_p95(self.seconds, 1000)
 
 
 def allowed_host_names(host: str, allow_hosts: Iterable[str] = ()) -> set[str]:
