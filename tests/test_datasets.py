@@ -153,7 +153,7 @@ def test_inspect_lists_every_problem_at_once(class_dataset):
     expected = [
         "label 'kick' has no clips",
         "noise.mp4: OpenCV cannot open it",
-        "cut.avi: frame 107 (the last its header lists) cannot be read",
+        "cut.avi: frame 102 (near the last of the 108 its header lists) cannot be read",
         "p2: frame folder holds non-image file(s) notes.txt",
         "'punch/jab/ghost.avi' is not in the dataset",
         "overlap with different labels",
