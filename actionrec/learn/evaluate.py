@@ -20,6 +20,7 @@ import numpy as np
 
 from actionrec.data.datasets import Clip, coarse
 from actionrec.errors import ActionrecError
+from actionrec.learn.diagnose import memorising_warnings
 from actionrec.learn.embedded import EmbeddedDataset
 from actionrec.learn.report import MODEL_NAMES, FoldResult, write_reports
 from actionrec.learn.models import LSTMOptions, TrainOptions
@@ -113,8 +114,9 @@ def run_fold(data: EmbeddedDataset, classes: list[str], train_clips: list[Clip],
         train_clips = train_clips + copies
     n = options.window
     test = data.windows(n, options.test_stride, options.sequence_model.lstm.label_policy, clips=test_clips)
-    lstm = fit(data, options.sequence_model, clips=train_clips, classes=classes)
-    frame = fit(data, options.frame_model, clips=train_clips, classes=classes)
+    # The test clips' loss per epoch is recorded (never used to stop or choose) when no groups are held out.
+    lstm = fit(data, options.sequence_model, clips=train_clips, classes=classes, monitor_clips=test_clips)
+    frame = fit(data, options.frame_model, clips=train_clips, classes=classes, monitor_clips=test_clips)
     frame_proba = frame.predict_frames(test.frames)  # every frame once; windows gather from it
     proba = {
         "frame_last": frame_proba[test.index[:, -1]],
@@ -206,18 +208,20 @@ def _config_key(data: EmbeddedDataset, options: EvaluateOptions) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def evaluate(data: EmbeddedDataset, out: str | Path, options: EvaluateOptions = EvaluateOptions(), log=print) -> dict:
+def evaluate(data: EmbeddedDataset, out: str | Path, options: EvaluateOptions = EvaluateOptions(), log=print,
+             fold_dir: str | Path | None = None) -> dict:
     """Run the K folds (resuming finished ones), write report.json / report.md / plots into ``out``.
 
     ``out`` is checked before the first fold trains: a file, a read-only place or a folder that holds
-    anything but an earlier report is refused.
+    anything but an earlier report is refused. ``fold_dir`` (default ``out/folds``) keeps the finished
+    folds; their names carry the embedder config, so evaluations at several sizes can share one.
     """
     out = claim_output(out, REPORT, inputs=[data.dataset.root])
     clips = data.clips
     classes = data.labels
     splits = grouped_folds(clips, options.folds, options.seed)
     key = _config_key(data, options)
-    fold_dir = out / "folds"
+    fold_dir = out / "folds" if fold_dir is None else Path(fold_dir)
     results = []
     for k, (tr, te) in enumerate(splits):
         path = fold_dir / f"fold{k}-{key}.npz"
@@ -243,7 +247,10 @@ def evaluate(data: EmbeddedDataset, out: str | Path, options: EvaluateOptions = 
         "config": {"evaluate": options.to_dict(), "embedder": data.config.to_dict(), "dataset": str(data.dataset.root)},
         "groups_per_fold": [{"train": r.train_groups, "test": r.test_groups} for r in results],
         "skipped_short_clips": sorted({s for r in results for s in r.skipped}),
+        "warnings": memorising_warnings([r.histories for r in results]),
     }
+    for warning in report["warnings"]:
+        log(f"warning: {warning['message']}")
     events = event_scores(data, classes, results)
     if events:
         report["events"] = events
@@ -251,3 +258,5 @@ def evaluate(data: EmbeddedDataset, out: str | Path, options: EvaluateOptions = 
         report["coarse"] = {"classes": sorted({coarse(c) for c in classes}), "models": summarize(results, classes, "coarse")}
     write_reports(out, report, results)
     return report
+
+

@@ -27,6 +27,8 @@ from actionrec.data.video import FrameSpec
 from actionrec.errors import ActionrecError
 from actionrec.features.mobilenet import EMBEDDING_DIM, EmbedderConfig
 from actionrec.learn.model_config import CONFIG_FILE, HISTORY_FILE, KINDS, MODEL_FILE, check_model_shapes, read_model_config
+from actionrec.learn.regularization import DataSize, resolve
+from actionrec.learn.temporal import TemporalAugment
 from actionrec.learn.windows import WindowSet
 from actionrec.util.atomic import atomic_dir, write_json
 from actionrec.util.outputs import MODEL, claim_output
@@ -46,12 +48,14 @@ class LSTMOptions:
     window: int = 16  # frames at the model rate (16 at 10 fps = 1.6 s)
     stride: int = 1  # between training windows
     label_policy: str = "last"  # for annotated videos: the label "now"
-    projection: int = 128  # per-frame Dense before the LSTM (0 = none): faster, and less overfitting
+    # None below: chosen from the training data (learn/regularization.py); a number fixes it.
+    projection: int | None = None  # per-frame Dense before the LSTM (0 = none): faster, and less overfitting
     normalize: bool = False  # standardize each embedding dimension with training-set statistics (hurt on small data)
     motion: bool = True  # also feed frame-to-frame differences: motion, with the person's look cancelled out
     units: int = 128
     layers: int = 1
-    dropout: float = 0.5  # 0.5 over 0.3: fine macro-F1 on 24 unseen synthetic people 0.916 vs 0.901
+    input_dropout: float | None = None  # on every input feature of every frame
+    dropout: float | None = None  # on the LSTM's output
 
 
 @dataclass(frozen=True)
@@ -59,10 +63,15 @@ class TrainOptions:
     epochs: int = 60
     batch_size: int = 64
     learning_rate: float = 1e-3
-    patience: int = 8  # early stopping on the validation groups
-    val_fraction: float = 0.2  # of groups (people) held out of training for early stopping
+    # None below: chosen from the training data and the model kind (learn/regularization.py).
+    patience: int | None = None  # early stopping on the validation groups (0 = train every epoch)
+    val_fraction: float | None = None  # of groups (people) held out of training for early stopping
     class_weight: bool = True  # the article deleted frames to balance classes; we weight them instead
     seed: int = 0
+    weight_decay: float | None = None  # AdamW's decoupled decay (0 = plain Adam)
+    schedule: str | None = None  # learning rate: cosine, plateau (halve when val loss stalls) or constant
+    label_smoothing: float | None = None
+    temporal: TemporalAugment | None = None  # variations of training windows (sequence models only)
 
 
 def article_settings() -> tuple[FrameOptions, TrainOptions]:
@@ -78,12 +87,19 @@ def both_columns(p, concatenate=np.concatenate):
     return concatenate([1 - p, p], -1) if p.shape[-1] == 1 else p
 
 
-def _build(kind: str, n_classes: int, window: int, frame: FrameOptions, lstm: LSTMOptions, lr: float, stats: tuple[np.ndarray, np.ndarray]):
+def _build(kind: str, n_classes: int, window: int, frame: FrameOptions, lstm: LSTMOptions, lr: float,
+           stats: tuple[np.ndarray, np.ndarray], dim: int | None = None, options: TrainOptions | None = None,
+           total_steps: int = 1):
+    """The Keras model, compiled. ``dim``: features per frame (the windows'); options left at None are
+    resolved as for plentiful data (``train`` resolves them for its own data first)."""
     import keras
     from keras import layers
 
+    from actionrec.learn import fitting
     from actionrec.learn.layers import FrameDeltas
-    dim = len(stats[0])  # features per frame: the training set's (1024 MobileNet, 166 pose, 1190 both)
+
+    dim = len(stats[0]) if dim is None else int(dim)  # features per frame: the training set's (1024 MobileNet, 166 pose, 1190 both)
+    lstm, options = resolve(kind, lstm, options or TrainOptions(), None)
     binary = n_classes == 2
     head = layers.Dense(1 if binary else n_classes, activation="sigmoid" if binary else "softmax", name="probs")
     if kind == "frame":
@@ -96,7 +112,7 @@ def _build(kind: str, n_classes: int, window: int, frame: FrameOptions, lstm: LS
         inputs = keras.Input((window, dim), name="window")
         x = layers.Normalization(mean=stats[0], variance=stats[1])(inputs) if lstm.normalize else inputs
         x = FrameDeltas()(x) if lstm.motion else x
-        x = layers.Dropout(lstm.dropout)(x) if lstm.dropout else x
+        x = layers.Dropout(lstm.input_dropout)(x) if lstm.input_dropout else x
         if lstm.projection:
             x = layers.Dense(lstm.projection, activation="relu", name="projection")(x)
         for i in range(lstm.layers):
@@ -104,39 +120,10 @@ def _build(kind: str, n_classes: int, window: int, frame: FrameOptions, lstm: LS
         if lstm.dropout:
             x = layers.Dropout(lstm.dropout)(x)
     model = keras.Model(inputs, head(x), name=f"actionrec_{kind}")
-    loss = "binary_crossentropy" if binary else "sparse_categorical_crossentropy"
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=["accuracy"])
+    loss, _ = fitting.loss(n_classes, options.label_smoothing)
+    model.compile(optimizer=fitting.optimizer(lr, options.weight_decay, options.schedule, total_steps), loss=loss,
+                  metrics=["accuracy"])
     return model
-
-
-def _batches(windows: WindowSet, rows: np.ndarray, y: np.ndarray, batch: int, flat: bool, shuffle_seed: int | None):
-    """A Keras PyDataset gathering windows batch by batch (overlapping windows are never copied whole)."""
-    import keras
-
-    class Gather(keras.utils.PyDataset):
-        def __init__(self):
-            super().__init__()
-            self.epoch = 0
-            self.order = self._order()
-
-        def __len__(self):
-            return max(1, int(np.ceil(len(self.order) / batch)))
-
-        def __getitem__(self, i):
-            sel = self.order[i * batch : (i + 1) * batch]
-            x = windows.frames[windows.index[sel]]
-            return (x[:, -1] if flat else x), y[sel]
-
-        def _order(self):
-            if shuffle_seed is None:
-                return rows
-            return np.random.default_rng([shuffle_seed, self.epoch]).permutation(rows)
-
-        def on_epoch_end(self):
-            self.epoch += 1
-            self.order = self._order()
-
-    return Gather()
 
 
 def split_validation(groups: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -298,10 +285,14 @@ def train(
     options: TrainOptions = TrainOptions(),
     rows: np.ndarray | None = None,
     verbose: int = 0,
+    monitor: WindowSet | None = None,
 ) -> TrainedModel:
     """Fit a ``frame`` or ``lstm`` model on the windows (for ``frame``, windows of n = 1 are frames).
 
     ``rows`` restricts training to some windows (a fold). Whole groups are held out for early stopping.
+    ``monitor`` (an evaluation's test windows): when no groups are held out, their loss is recorded per
+    epoch as ``val_loss``, for the learning curves and the memorising warning only; it never stops
+    training, picks an epoch or changes the learning rate.
     """
     import keras
 
@@ -319,20 +310,36 @@ def train(
         raise ActionrecError(f"labels {unknown} are not among the model's classes {classes}")
     y = np.array([lookup.get(lab, -1) for lab in windows.labels], np.int64)
 
+    from actionrec.learn import fitting
+
     keras.utils.set_random_seed(options.seed)
+    size = DataSize.of(windows, rows)
+    lstm, options = resolve(kind, lstm, options, size)
     tr_mask, val_mask = split_validation(windows.groups[rows], options.val_fraction, options.seed)
     tr_rows, val_rows = rows[tr_mask], rows[val_mask]
     seen = windows.frames[np.unique(windows.index[tr_rows])]
     stats = (seen.mean(axis=0), seen.var(axis=0) + 1e-6)
-    model = _build(kind, len(classes), windows.n, frame, lstm, options.learning_rate, stats)
+    steps = max(1, int(np.ceil(len(tr_rows) / options.batch_size)))
+    model = _build(kind, len(classes), windows.n, frame, lstm, options.learning_rate, stats,
+                   dim=windows.frames.shape[1], options=options, total_steps=steps * options.epochs)
     flat = kind == "frame"
-    train_data = _batches(windows, tr_rows, y, options.batch_size, flat, options.seed)
-    val_data = _batches(windows, val_rows, y, 512, flat, None) if len(val_rows) else None
+    one_hot = fitting.loss(len(classes), options.label_smoothing)[1]
+    frame_y = np.array([lookup.get(lab, -1) for lab in windows.frame_labels], np.int64)
+    train_data = fitting.batches(windows, tr_rows, y, options.batch_size, flat, options.seed, len(classes), one_hot,
+                                 temporal=None if flat else options.temporal, frame_y=frame_y, policy=lstm.label_policy)
+    val_data = fitting.batches(windows, val_rows, y, 512, flat, None, len(classes), one_hot) if len(val_rows) else None
+    watching = val_data is None and monitor is not None and not options.patience and options.schedule != "plateau"
+    if watching:
+        monitor_y = np.array([lookup.get(lab, -1) for lab in monitor.labels], np.int64)
+        known = np.flatnonzero(monitor_y >= 0)
+        val_data = fitting.batches(monitor, known, monitor_y, 512, flat, None, len(classes), one_hot) if len(known) else None
     callbacks = []
+    best = None
     if val_data is not None and options.patience:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=options.patience, restore_best_weights=True)
-        )
+        best = fitting.best_epoch_callback(options.patience)
+        callbacks.append(best)
+    if val_data is not None and options.schedule == "plateau":
+        callbacks.append(fitting.plateau_callback())
     class_weight = None
     if options.class_weight:
         counts = np.bincount(y[tr_rows], minlength=len(classes))
@@ -344,6 +351,10 @@ def train(
     )
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
     history["seconds"] = time.time() - started
+    if best is not None and best.best_epoch is not None:
+        history["best_epoch"] = int(best.best_epoch)  # the weights the model ends with
+    if "val_loss" in history:
+        history["val_source"] = "monitor" if watching else "validation groups"
     config = {
         "kind": kind,
         "classes": classes,
@@ -354,6 +365,7 @@ def train(
         "lstm": asdict(lstm) if kind == "lstm" else None,
         "train": asdict(options),
         "train_windows": int(len(tr_rows)),
+        "data_size": size.to_dict(),  # what the options left at None were chosen from
         "val_windows": int(len(val_rows)),
         "val_groups": sorted(set(windows.groups[val_rows].tolist())),
         "epochs_run": len(history.get("loss", [])),
@@ -383,3 +395,5 @@ def versions() -> dict:
 def with_window(lstm: LSTMOptions, window: int | None = None, stride: int | None = None) -> LSTMOptions:
     changes = {k: v for k, v in (("window", window), ("stride", stride)) if v is not None}
     return replace(lstm, **changes)
+
+

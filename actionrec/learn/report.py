@@ -105,7 +105,14 @@ def markdown_table(report: dict) -> str:
             delay = f"{e['median_delay'] * 1000:.0f} ms" if e["median_delay"] is not None else "-"
             lines.append(f"| {name} | {e['hits']}/{e['actions']} | {e['misses']} | {e['false_per_minute']:.2f} | "
                          f"{e['false_per_minute_other']:.2f} | {delay} | {e['levenshtein_accuracy']:.3f} |")
+    lines += warning_lines(report)
     return "\n".join(lines) + "\n"
+
+
+def warning_lines(report: dict) -> list[str]:
+    """The report's warnings as a markdown section (none: no lines)."""
+    warnings = report.get("warnings") or []
+    return ["", "**Warnings**", "", *[f"- {w['message']}" for w in warnings]] if warnings else []
 
 
 def write_reports(out: Path, report: dict, results: list[FoldResult]) -> None:
@@ -191,6 +198,8 @@ def format_table(report: dict) -> str:
         delay = f"{e['median_delay'] * 1000:.0f} ms" if e["median_delay"] is not None else "-"
         rows.append(f"events {name:<11} hits {e['hits']}/{e['actions']}  false {e['false_per_minute']:.2f}/min "
                     f"(on other {e['false_per_minute_other']:.2f}/min)  onset delay {delay}  Levenshtein {e['levenshtein_accuracy']:.3f}")
+    for w in report.get("warnings") or []:
+        rows.append(f"\nwarning: {w['message']}")
     return "\n".join(rows)
 
 

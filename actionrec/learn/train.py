@@ -71,17 +71,28 @@ class TrainSpec:
         return asdict(self)
 
 
-def fit(data: EmbeddedDataset, spec: TrainSpec, clips: list[Clip] | None = None, classes: list[str] | None = None, verbose: int = 0) -> TrainedModel:
-    """Train ``spec.kind`` on (some of) the dataset's clips: frames for the baseline, windows for the LSTM."""
+def fit(data: EmbeddedDataset, spec: TrainSpec, clips: list[Clip] | None = None, classes: list[str] | None = None, verbose: int = 0,
+        monitor_clips: list[Clip] | None = None) -> TrainedModel:
+    """Train ``spec.kind`` on (some of) the dataset's clips: frames for the baseline, windows for the LSTM.
+
+    ``monitor_clips`` (an evaluation's test clips): their loss per epoch goes into the history when no
+    validation groups are held out; it never steers training (see ``models.train``)."""
     if spec.kind == "frame":
-        windows = data.windows(1, 1, "last", clips)
+        cut = (1, 1, "last")
     elif spec.kind == "lstm":
-        windows = data.windows(spec.lstm.window, spec.lstm.stride, spec.lstm.label_policy, clips)
+        cut = (spec.lstm.window, spec.lstm.stride, spec.lstm.label_policy)
     else:
         raise ActionrecError(f"model kind {spec.kind!r}: expected frame or lstm")
+    windows = data.windows(*cut, clips)
+    monitor = None
+    if monitor_clips:
+        try:
+            monitor = data.windows(*cut, monitor_clips)
+        except ActionrecError:  # every monitored clip shorter than a window: nothing to watch
+            monitor = None
     classes = classes or data.labels
     trained = train(windows, spec.kind, data.config, classes=classes, frame=spec.frame, lstm=spec.lstm,
-                    options=spec.train, verbose=verbose)
+                    options=spec.train, verbose=verbose, monitor=monitor)
     trained.config["features"] = data.features.to_dict()  # the model refuses other features (check_features)
     return trained
 

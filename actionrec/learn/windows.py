@@ -28,6 +28,7 @@ class WindowSet:
     clip_ids: np.ndarray  # (W,) clip of each window
     end_times: np.ndarray  # (W,) timestamp of each window's last frame
     skipped: list[str] = field(default_factory=list)  # clips shorter than one window
+    clip_rows: np.ndarray | None = None  # (W, 2) first row and one past the last row of the window's clip
 
     def __len__(self) -> int:
         return len(self.index)
@@ -40,6 +41,7 @@ class WindowSet:
         return WindowSet(
             self.frames, self.frame_labels, self.index[mask], self.labels[mask], self.groups[mask],
             self.clip_ids[mask], self.end_times[mask], self.skipped,
+            None if self.clip_rows is None else self.clip_rows[mask],
         )
 
     def sequences(self, rows: np.ndarray | slice | None = None) -> np.ndarray:
@@ -80,7 +82,7 @@ def make_windows(
         raise ActionrecError(f"window n={n}, stride={stride}: both must be >= 1")
     if policy not in LABEL_POLICIES:
         raise ActionrecError(f"label policy {policy!r}: expected one of {', '.join(LABEL_POLICIES)}")
-    frames, frame_labels, index, labels, groups, ids, ends, skipped = [], [], [], [], [], [], [], []
+    frames, frame_labels, index, labels, groups, ids, ends, skipped, spans = [], [], [], [], [], [], [], [], []
     offset = 0
     for clip in clips:
         emb = embeddings[clip.id]
@@ -97,6 +99,7 @@ def make_windows(
             groups.append(clip.group)
             ids.append(clip.id)
             ends.append(emb.times[end])
+            spans.append((offset, offset + m))
         offset += m
     if not index:
         raise ActionrecError(
@@ -112,6 +115,7 @@ def make_windows(
         clip_ids=np.asarray(ids),
         end_times=np.asarray(ends, dtype=np.float64),
         skipped=skipped,
+        clip_rows=np.asarray(spans, dtype=np.int64).reshape(-1, 2),
     )
 
 
