@@ -39,8 +39,8 @@ def test_liveness_check_leaves_the_process_running():
 def test_stale_temps_of_dead_writers_go_live_ones_stay(tmp_path):
     proc = subprocess.Popen(SLEEPER)
     try:
-        dead = tmp_path / f".model.keras.{_finished_pid()}.abc123.tmp.keras"
-        live = tmp_path / f".model.keras.{proc.pid}.xyz789.tmp.keras"
+        dead = tmp_path / f".model.keras.{_finished_pid()}.abc12345.tmp.keras"
+        live = tmp_path / f".model.keras.{proc.pid}.xyz78901.tmp.keras"
         old_dir = tmp_path / f".model.old-{_finished_pid()}"
         mine = tmp_path / "model.keras"  # not a temp name: never touched
         for f in (dead, live, mine):

@@ -153,6 +153,9 @@ def _replace(src: Path, dst: Path, shown: Path | None = None) -> None:
     """``os.replace`` with a refusal as one line. Windows refuses to rename over, or move, a file that a program
     has open (a model a running ``actionrec live`` loaded, say), where Linux and macOS let the reader keep the old
     one."""
+    if dst.is_dir() and not src.is_dir():
+        # A user's folder where a file is to go: os.replace would raise IsADirectoryError; keep the folder.
+        raise ActionrecError(f"{shown or dst}: is a folder, not a file; it is left as it is, choose another name")
     try:
         os.replace(src, dst)
     except PermissionError as exc:
@@ -167,7 +170,7 @@ def temp_prefix(path: Path) -> str:
 
 # Exactly what ``temp_prefix`` + mkstemp/mkdtemp make (mkstemp's random part is [a-z0-9_]; the suffix is
 # ``.tmp`` plus at most the target's extension), and the ``.NAME.old-<pid>`` folder ``atomic_dir`` swaps out.
-_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[a-z0-9_]+\.tmp(?:\.[A-Za-z0-9]+)?$")
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[a-z0-9_]{8}\.tmp(?:\.[A-Za-z0-9]+)?$")
 _OLD_NAME = re.compile(r"^\.(?P<name>.+)\.old-(?P<pid>\d+)$")
 
 
