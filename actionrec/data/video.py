@@ -305,7 +305,7 @@ def write_video(path: str | os.PathLike, frames: np.ndarray | list[np.ndarray], 
     h, w = frames[0].shape[:2]
     fourcc = cv2.VideoWriter_fourcc(*("MJPG" if path.suffix.lower() == ".avi" else "mp4v"))
     try:
-        with atomic_path(path) as tmp, _quiet_opencv():
+        with atomic_path(path) as tmp, quiet_opencv():
             writer = cv2.VideoWriter(str(tmp), fourcc, float(fps), (w, h))
             if not writer.isOpened():
                 raise ActionrecError(write_failure(path, tmp, "OpenCV cannot write this video format"))
@@ -333,7 +333,7 @@ def count_frames(path: str | os.PathLike) -> int:
 
     Counting decodes every frame; for an .mp4 at 384x288 that took 11 % of the time writing it took.
     """
-    with _quiet_opencv():
+    with quiet_opencv():
         cap = cv2.VideoCapture(str(path))
         try:
             n = 0
@@ -349,7 +349,7 @@ def is_complete_video(path: str | os.PathLike) -> bool:
     path = Path(path)
     if not path.is_file():
         return False
-    with _quiet_opencv():
+    with quiet_opencv():
         cap = cv2.VideoCapture(str(path))
         claimed = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
         cap.release()
@@ -381,8 +381,10 @@ def _disk_message(path: Path, exc: OSError) -> str:
 
 
 @contextlib.contextmanager
-def _quiet_opencv() -> Iterator[None]:
-    """Silence OpenCV and FFmpeg: a failing writer prints one WARN line per frame, a moov-less file another."""
+def quiet_opencv() -> Iterator[None]:
+    """Silence OpenCV's log (and FFmpeg's through it): a failing writer prints a WARN line per frame, a moov-less
+    file another, and each failed camera probe several. Only the log level changes, and is restored:
+    OPENCV_LOG_LEVEL is read once at import, so setting the variable here would do nothing."""
     logging = cv2.utils.logging
     before = logging.getLogLevel()
     logging.setLogLevel(logging.LOG_LEVEL_SILENT)

@@ -134,6 +134,24 @@ def _plot(path: Path, draw) -> None:
     plt.close(fig)
 
 
+def confusion_figure(plt, cm: np.ndarray, names: list[str], title: str):
+    """A confusion matrix with rows normalized, counts written in the cells."""
+    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    size = 1.5 + 0.55 * len(names)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    for i in range(len(names)):
+        for j in range(len(names)):
+            ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=8, color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"{title}, rows normalized")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    return fig
+
+
 def plot_confusions(out: Path, report: dict) -> None:
     levels = [("fine", report["classes"], report["models"])]
     if "coarse" in report:
@@ -142,23 +160,8 @@ def plot_confusions(out: Path, report: dict) -> None:
         for name in MODEL_NAMES:
             cm = np.asarray(models[name]["confusion"], float)
 
-            def draw(plt, cm=cm, classes=classes, name=name, level=level):
-                norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-                size = 1.5 + 0.55 * len(classes)
-                fig, ax = plt.subplots(figsize=(size + 1, size))
-                im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-                ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
-                ax.set_yticks(range(len(classes)), classes)
-                for i in range(len(classes)):
-                    for j in range(len(classes)):
-                        ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=8, color="white" if norm[i, j] > 0.5 else "black")
-                ax.set_xlabel("predicted")
-                ax.set_ylabel("true")
-                ax.set_title(f"{name} ({level}), rows normalized")
-                fig.colorbar(im, ax=ax, fraction=0.046)
-                return fig
-
-            _plot(out / f"confusion_{name}_{level}.png", draw)
+            _plot(out / f"confusion_{name}_{level}.png",
+                  lambda plt, cm=cm, classes=classes, title=f"{name} ({level})": confusion_figure(plt, cm, classes, title))
 
 
 def plot_learning_curves(path: Path, results: list[FoldResult]) -> None:

@@ -25,7 +25,7 @@ from actionrec.data.datasets import coarse, load_dataset
 from actionrec.errors import ActionrecError
 from actionrec.learn.evaluate import scores
 from actionrec.learn.models import TrainedModel, load_model
-from actionrec.learn.report import _plot
+from actionrec.learn.report import _plot, confusion_figure
 from actionrec.learn.windows import trailing_windows
 from actionrec.util.atomic import write_json, write_text
 from actionrec.util.outputs import REPORT, claim_output
@@ -94,25 +94,8 @@ def score_model(model: str | Path | TrainedModel, dataset: str | Path, out: str 
         m = models[trained.kind]
         if m["windows"]:
             _plot(out / f"confusion_{level}.png", lambda plt, m=m, names=names, level=level:
-                  _confusion(plt, np.asarray(m["confusion"], float), names, f"{trained.kind} ({level})"))
+                  confusion_figure(plt, np.asarray(m["confusion"], float), names, f"{trained.kind} ({level})"))
     return report
-
-
-def _confusion(plt, cm: np.ndarray, names: list[str], title: str):
-    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-    size = 1.5 + 0.55 * len(names)
-    fig, ax = plt.subplots(figsize=(size + 1, size))
-    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
-    ax.set_yticks(range(len(names)), names)
-    for i in range(len(names)):
-        for j in range(len(names)):
-            ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=8, color="white" if norm[i, j] > 0.5 else "black")
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(f"{title}, rows normalized")
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    return fig
 
 
 def markdown(report: dict) -> str:

@@ -13,12 +13,12 @@ Then CAP_ANY, so a build without the native backend still gets OpenCV's own choi
 
 from __future__ import annotations
 
-import contextlib
 import sys
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 import cv2
 
+from actionrec.data.video import quiet_opencv
 from actionrec.errors import ActionrecError
 
 # Backend constant names in the order they are tried, by the prefix of ``sys.platform``.
@@ -47,20 +47,6 @@ def preferred_backends(platform: str | None = None) -> tuple[str, ...]:
         if platform.startswith(prefix):
             return names + ("CAP_ANY",)
     return ("CAP_ANY",)
-
-
-@contextlib.contextmanager
-def quiet_opencv() -> Iterator[None]:
-    """Silence OpenCV's log while probing: each failed open would print a WARN line (3 for one absent camera on
-    Linux). Only the log level is changed (and restored); OPENCV_LOG_LEVEL is read once at import, so setting
-    the variable here would do nothing."""
-    logging = cv2.utils.logging
-    before = logging.getLogLevel()
-    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
-    try:
-        yield
-    finally:
-        logging.setLogLevel(before)
 
 
 def _short(name: str) -> str:
