@@ -25,7 +25,7 @@ from actionrec import __version__
 from actionrec.data.datasets import coarse
 from actionrec.data.video import FrameSpec
 from actionrec.errors import ActionrecError
-from actionrec.features.mobilenet import EMBEDDING_DIM, EmbedderConfig
+from actionrec.features.mobilenet import EmbedderConfig
 from actionrec.learn.model_config import CONFIG_FILE, HISTORY_FILE, KINDS, MODEL_FILE, check_model_shapes, read_model_config
 from actionrec.learn.regularization import DataSize, resolve
 from actionrec.learn.temporal import TemporalAugment
