@@ -15,8 +15,8 @@ from actionrec.learn.windows import WindowSet
 SCHEDULES = ("cosine", "plateau", "constant")
 
 
-class _YGrid:
-    """Class indices of windows (or of frames, after temporal augmentation), as the loss wants them."""
+class _Targets:
+    """Class indices as the loss wants them: as they are, or one-hot (label smoothing of several classes)."""
 
     def __init__(self, n_classes: int, one_hot: bool):
         self.eye = np.eye(n_classes, dtype=np.float32) if one_hot and n_classes > 2 else None
@@ -36,7 +36,7 @@ def batches(windows: WindowSet, rows: np.ndarray, y: np.ndarray, batch: int, fla
     """
     import keras
 
-    to_y = _YGrid(n_classes, one_hot)
+    to_y = _Targets(n_classes, one_hot)
     if temporal is not None and temporal.active:
         if flat or shuffle_seed is None or frame_y is None:
             raise ActionrecError("temporal augmentation needs sequence windows, a seed and frame labels")

@@ -94,7 +94,7 @@ def advice(lstm: dict[str, dict], pixels: dict[str, int]) -> dict:
     close = [s for s in lstm if lstm[s]["accuracy"] >= lstm[best]["accuracy"] - CLOSE]
     pick = min(close, key=lambda s: pixels[s])
     others = ", ".join(f"{lstm[s]['accuracy']:.3f} at {s}" for s in lstm if s != pick)
-    why = f"LSTM window accuracy {lstm[pick]['accuracy']:.3f} at {pick} vs {others}"
+    why = f"LSTM window accuracy {lstm[pick]['accuracy']:.3f} at {pick}" + (f" vs {others}" if others else ", the only size evaluated so far")
     if pick != best:
         why += f" (within {CLOSE} of the best, with {pixels[best] / pixels[pick]:.1f}x fewer pixels to embed)"
     return {"size": pick, "reason": why}
