@@ -19,6 +19,9 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 REAL = SHARED / "fixtures" / "real"
 PUNCH_AVI = REAL / "ucf101_punch_g03_c01.avi"  # 108 frames, 320x240, 25 fps
 EXERCISE_AVI = REAL / "exercise_other.avi"  # 393 frames, 384x288, 10 fps
+POSE_MODELS_ENV = "ACTIONREC_POSE_MODELS"
+# Debian's Chromium, started with the product's own flags (tools/bench/stream.py); never a downloaded browser.
+CHROMIUM = Path("/usr/bin/chromium")
 
 # Set at import time (before any test imports keras) so every test and subprocess sees the weights.
 WEIGHTS = Path(os.environ.setdefault("ACTIONREC_MOBILENET_WEIGHTS", str(SHARED / "weights" / "mobilenet_1_0_224_tf_no_top.h5")))
@@ -107,6 +110,28 @@ def weights_path() -> Path:
     if not WEIGHTS.is_file():
         pytest.skip(f"MobileNet weights not found at {WEIGHTS}")
     return WEIGHTS
+
+
+@pytest.fixture(scope="session")
+def pose_models_dir() -> Path:
+    """The folder of BlazePose's two TFLite files: $ACTIONREC_POSE_MODELS, else ../shared/weights/pose."""
+    folder = Path(os.environ.get(POSE_MODELS_ENV, SHARED / "weights" / "pose"))
+    if not (folder / "pose_detection.tflite").is_file():
+        pytest.skip(f"BlazePose models not in {folder} (set {POSE_MODELS_ENV})")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium per test module."""
+    from playwright.sync_api import sync_playwright
+
+    from actionrec.tools.bench.stream import CHROMIUM_ARGS
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS))
+        yield b
+        b.close()
 
 
 @pytest.fixture(scope="session")

@@ -7,11 +7,10 @@ the real fixture clips, and the article's own-Detect build kept as it is.
 """
 
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import EXERCISE_AVI, PUNCH_AVI, SHARED
+from conftest import CHROMIUM, EXERCISE_AVI, PUNCH_AVI, SHARED
 
 from actionrec.data.datasets import coarse, read_annotations
 from actionrec.errors import ActionrecError
@@ -24,9 +23,6 @@ from actionrec.live.site import Site
 from actionrec.live.stream import WARMUP_SECONDS, RingBuffer, ring_capacity
 
 GAME = SHARED / "fixtures" / "mkjs" / "game"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PUNCH_MOVES = {"low-punch", "high-punch", "uppercut"}
 KICK_MOVES = {"low-kick", "high-kick", "spin-kick"}
 
@@ -46,16 +42,6 @@ WATCH_MOVES = """() => { window.moveLog = []; (function poll() {
     if (!log.length || log[log.length - 1].move !== m)
         log.push({at: Date.now(), move: m, x: f[0].getX(), life: f[1].getLife()});
     setTimeout(poll, 5); })(); }"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import CHROMIUM
 
 from actionrec.live.server import Bridge
 from actionrec.live.game import LiveOptions, LiveSession
@@ -13,24 +14,11 @@ from actionrec.data.datasets import read_annotations
 from actionrec.events.scoring import segments_for
 from actionrec.events.trigger import Event
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium"),
 ]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

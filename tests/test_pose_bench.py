@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
+from conftest import PUNCH_AVI
 
 from actionrec.errors import ActionrecError
 from actionrec.features.pose.assets import ENV_VAR
 from actionrec.features.pose.bench import bench_pose
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-PUNCH_AVI = SHARED / "fixtures" / "real" / "ucf101_punch_g03_c01.avi"
 
 
 @pytest.fixture(autouse=True)
-def pose_models(monkeypatch):
-    folder = Path(os.environ.get(ENV_VAR, SHARED / "weights" / "pose"))
-    if not (folder / "pose_detection.tflite").is_file():
-        pytest.skip(f"BlazePose models not in {folder} (set {ENV_VAR})")
-    monkeypatch.setenv(ENV_VAR, str(folder))
+def pose_models(monkeypatch, pose_models_dir):
+    monkeypatch.setenv(ENV_VAR, str(pose_models_dir))
 
 
 def test_bench_figures_are_complete_and_consistent():

@@ -3,27 +3,21 @@
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from conftest import PUNCH_AVI
 
 from actionrec.features.pose import detector as D
 from actionrec.features.pose import landmarks as L
 from actionrec.features.pose.assets import find_pose_models
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-PUNCH_AVI = SHARED / "fixtures" / "real" / "ucf101_punch_g03_c01.avi"
 
 
 @pytest.fixture(scope="module")
-def models():
-    folder = Path(os.environ.get("ACTIONREC_POSE_MODELS", SHARED / "weights" / "pose"))
-    if not (folder / "pose_detection.tflite").is_file():
-        pytest.skip(f"BlazePose models not in {folder} (set ACTIONREC_POSE_MODELS)")
-    return find_pose_models(folder)
+def models(pose_models_dir):
+    return find_pose_models(pose_models_dir)
 
 
 ROIS = [L.Roi(160.0, 120.0, 200.0, 0.0), L.Roi(100.3, 80.7, 333.3, 0.7), L.Roi(-20.0, 300.0, 90.0, -2.5)]

@@ -6,8 +6,6 @@ standing height in pixels, so they mean the same at any frame size.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -23,7 +21,6 @@ from actionrec.synth.plan import plan_class_clip
 from actionrec.synth.render import render
 from actionrec.synth.scene import _Camera
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 # synth joint -> BlazePose joint (the lead side is the left side)
 MATCH = [(f"{synth_side}_{part}", JOINT[f"{side}_{part}"])
          for synth_side, side in (("lead", "left"), ("rear", "right"))
@@ -31,10 +28,8 @@ MATCH = [(f"{synth_side}_{part}", JOINT[f"{side}_{part}"])
 
 
 @pytest.fixture(scope="module", autouse=True)
-def pose_models():
-    folder = Path(os.environ.get(ENV_VAR, SHARED / "weights" / "pose"))
-    if not (folder / "pose_detection.tflite").is_file():
-        pytest.skip(f"BlazePose models not in {folder} (set {ENV_VAR})")
+def pose_models(pose_models_dir):
+    folder = pose_models_dir
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(ENV_VAR, str(folder))
         yield folder

@@ -6,12 +6,12 @@ drawn frame is kept as a test artifact in tests/artifacts/ (git-ignored) and in 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from conftest import PUNCH_AVI
 
 from actionrec.errors import ActionrecError
 from actionrec.features.pose.assets import ENV_VAR
@@ -19,17 +19,13 @@ from actionrec.features.pose.draw import draw_pose
 from actionrec.features.pose.tracker import PoseEstimator, PoseOptions
 from actionrec.features.pose.vector import NO_PERSON, POSE_DIM, pose_vectors
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-PUNCH_AVI = SHARED / "fixtures" / "real" / "ucf101_punch_g03_c01.avi"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 
 @pytest.fixture(scope="module", autouse=True)
-def pose_models():
+def pose_models(pose_models_dir):
     """Point the product's own search ($ACTIONREC_POSE_MODELS) at the shared models."""
-    folder = Path(os.environ.get(ENV_VAR, SHARED / "weights" / "pose"))
-    if not (folder / "pose_detection.tflite").is_file():
-        pytest.skip(f"BlazePose models not in {folder} (set {ENV_VAR})")
+    folder = pose_models_dir
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(ENV_VAR, str(folder))
         yield folder

@@ -8,24 +8,21 @@ frame against the annotation.
 
 import shutil
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from conftest import leftover_temp_files
+from conftest import CHROMIUM, leftover_temp_files
 
 from actionrec.data.datasets import inspect, load_dataset
 from actionrec.errors import ActionrecError
+from actionrec.tools.bench.stream import CHROMIUM_ARGS
 from actionrec.data.datasets import read_annotations
 from actionrec.events.scoring import segments_for
 from actionrec.live.record.plan import IDLE, RecordOptions, TakePlan, cue_text, parse_moves, plan_takes
 from actionrec.live.record.recorder import Recorder, run_record
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 FPS = 25.0  # the sparring video's rate (asserted in the fixture)
 
 
@@ -281,7 +278,7 @@ def test_redo_and_drop_from_the_page_in_chromium(tmp_path, sparring):
     state = "window.recordState"
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS))
             try:
                 page = browser.new_page()
                 page.goto(url)
