@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from actionrec.errors import ActionrecError
+from actionrec.util.stats import p50_p95
 from actionrec.features.pose.detector import letterbox
 from actionrec.features.pose.landmarks import Roi, crop
 from actionrec.features.pose.tracker import PoseCounts, PoseEstimator, PoseOptions
@@ -44,8 +45,8 @@ def _read_video(path: Path, limit: int = 2000) -> tuple[list[np.ndarray], float]
 
 
 def _ms(samples: list[float]) -> dict[str, float]:
-    a = np.asarray(samples[WARMUP:] if len(samples) > 2 * WARMUP else samples) * 1e3
-    return {"p50": round(float(np.percentile(a, 50)), 3), "p95": round(float(np.percentile(a, 95)), 3)}
+    p50, p95 = p50_p95(samples[WARMUP:] if len(samples) > 2 * WARMUP else samples, 1e3)
+    return {"p50": round(p50, 3), "p95": round(p95, 3)}
 
 
 def _timed(fn, seconds: float, min_calls: int = 20) -> tuple[list[float], list[float]]:
