@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from actionrec.features.pose.assets import ENV_VAR as POSE_ENV
+
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 REAL = SHARED / "fixtures" / "real"
 PUNCH_AVI = REAL / "ucf101_punch_g03_c01.avi"  # 108 frames, 320x240, 25 fps
 EXERCISE_AVI = REAL / "exercise_other.avi"  # 393 frames, 384x288, 10 fps
-POSE_MODELS_ENV = "ACTIONREC_POSE_MODELS"
 # Debian's Chromium, started with the product's own flags (tools/bench/stream.py); never a downloaded browser.
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -115,10 +117,18 @@ def weights_path() -> Path:
 @pytest.fixture(scope="session")
 def pose_models_dir() -> Path:
     """The folder of BlazePose's two TFLite files: $ACTIONREC_POSE_MODELS, else ../shared/weights/pose."""
-    folder = Path(os.environ.get(POSE_MODELS_ENV, SHARED / "weights" / "pose"))
+    folder = Path(os.environ.get(POSE_ENV, SHARED / "weights" / "pose"))
     if not (folder / "pose_detection.tflite").is_file():
-        pytest.skip(f"BlazePose models not in {folder} (set {POSE_MODELS_ENV})")
+        pytest.skip(f"BlazePose models not in {folder} (set {POSE_ENV})")
     return folder
+
+
+@pytest.fixture(scope="module")
+def pose_models_env(pose_models_dir):
+    """Point the product's own search ($ACTIONREC_POSE_MODELS) at the shared models for one test module."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(POSE_ENV, str(pose_models_dir))
+        yield pose_models_dir
 
 
 @pytest.fixture(scope="module")
@@ -197,6 +207,16 @@ def sparring(tmp_path_factory, weights_path):
     session = InferenceSession(SessionOptions(model_dir))
     assert session.backend == "litert", session.reason
     return root, session
+
+
+def wait_until(predicate, timeout=10.0, what="condition"):
+    """Poll ``predicate`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def leftover_temp_files(root: Path) -> list[Path]:

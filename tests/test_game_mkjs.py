@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import CHROMIUM, EXERCISE_AVI, PUNCH_AVI, SHARED
+from conftest import CHROMIUM, EXERCISE_AVI, PUNCH_AVI, SHARED, wait_until
 
 from actionrec.data.datasets import coarse, read_annotations
 from actionrec.errors import ActionrecError
@@ -54,15 +54,6 @@ def page(browser):
     pg.on("pageerror", lambda e: pg.errors.append(str(e)))
     yield pg
     context.close()
-
-
-def wait_until(predicate, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 # --- without a browser ---------------------------------------------------------------------------------

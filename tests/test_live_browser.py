@@ -4,7 +4,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CHROMIUM
+from conftest import CHROMIUM, wait_until
 
 from actionrec.live.server import Bridge
 from actionrec.live.game import LiveOptions, LiveSession
@@ -27,15 +27,6 @@ def page(browser):
     pg = context.new_page()
     yield pg
     context.close()
-
-
-def wait_until(predicate, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def calls(page):

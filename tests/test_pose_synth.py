@@ -11,7 +11,6 @@ import cv2
 import numpy as np
 import pytest
 
-from actionrec.features.pose.assets import ENV_VAR
 from actionrec.features.pose.tracker import PoseEstimator, PoseOptions
 from actionrec.features.pose.vector import JOINT
 from actionrec.synth.figure import JOINT_INDEX
@@ -28,11 +27,8 @@ MATCH = [(f"{synth_side}_{part}", JOINT[f"{side}_{part}"])
 
 
 @pytest.fixture(scope="module", autouse=True)
-def pose_models(pose_models_dir):
-    folder = pose_models_dir
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(ENV_VAR, str(folder))
-        yield folder
+def pose_models(pose_models_env):
+    return pose_models_env
 
 
 def errors_on(plan, estimator: PoseEstimator) -> tuple[list[float], int]:

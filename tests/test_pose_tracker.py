@@ -14,7 +14,6 @@ import pytest
 from conftest import PUNCH_AVI
 
 from actionrec.errors import ActionrecError
-from actionrec.features.pose.assets import ENV_VAR
 from actionrec.features.pose.draw import draw_pose
 from actionrec.features.pose.tracker import PoseEstimator, PoseOptions
 from actionrec.features.pose.vector import NO_PERSON, POSE_DIM, pose_vectors
@@ -23,12 +22,8 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 
 @pytest.fixture(scope="module", autouse=True)
-def pose_models(pose_models_dir):
-    """Point the product's own search ($ACTIONREC_POSE_MODELS) at the shared models."""
-    folder = pose_models_dir
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(ENV_VAR, str(folder))
-        yield folder
+def pose_models(pose_models_env):
+    return pose_models_env
 
 
 @pytest.fixture(scope="module")
