@@ -6,6 +6,11 @@ Kept apart from ``models`` (what is trained and saved) so that both stay short; 
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+from typing import Iterator
+
 import numpy as np
 
 from actionrec.errors import ActionrecError
@@ -139,3 +144,39 @@ def plateau_callback():
     import keras
 
     return keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3, min_lr=1e-5, verbose=0)
+
+
+@contextlib.contextmanager
+def stop_on_interrupt(callbacks: list) -> Iterator[None]:
+    """Ctrl-C during the fit ends it at the next batch, and ``KeyboardInterrupt`` is raised once it returned.
+
+    A KeyboardInterrupt raised in the middle of a step, inside TensorFlow's C++ runtime, crashed the process
+    here ("free(): invalid next size", exit -6) or left it hanging, so the signal only asks the fit to stop;
+    a second Ctrl-C interrupts at once, as before. Only the main thread can own SIGINT: elsewhere this is a
+    no-op.
+    """
+    import keras
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    asked = threading.Event()
+
+    class StopWhenAsked(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if asked.is_set():
+                self.model.stop_training = True
+
+    def on_sigint(signum, frame):
+        if asked.is_set():
+            raise KeyboardInterrupt
+        asked.set()
+
+    callbacks.append(StopWhenAsked())
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if asked.is_set():
+        raise KeyboardInterrupt

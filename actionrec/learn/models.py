@@ -345,10 +345,11 @@ def train(
         counts = np.bincount(y[tr_rows], minlength=len(classes))
         class_weight = {i: len(tr_rows) / (len(classes) * c) for i, c in enumerate(counts) if c}
     started = time.time()
-    fit = model.fit(
-        train_data, validation_data=val_data, epochs=options.epochs, class_weight=class_weight,
-        callbacks=callbacks, verbose=verbose,
-    )
+    with fitting.stop_on_interrupt(callbacks):
+        fit = model.fit(
+            train_data, validation_data=val_data, epochs=options.epochs, class_weight=class_weight,
+            callbacks=callbacks, verbose=verbose,
+        )
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
     history["seconds"] = time.time() - started
     if best is not None and best.best_epoch is not None:
