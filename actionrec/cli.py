@@ -6,6 +6,7 @@ Each command parses options into the library's option objects, calls one library
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -72,6 +73,9 @@ GRAY = typer.Option(False, "--grayscale", help="Gray frames replicated to 3 chan
 CACHE = typer.Option(None, help="Embedding cache folder (default: DATASET/.cache/embeddings)")
 WEIGHTS = typer.Option(None, help=WEIGHTS_HELP)
 BACKEND = typer.Option("auto", help="auto (the TFLite export when present, else Keras), litert or keras")
+RAY_ADDRESS = typer.Option(None, help="The Ray cluster to join, e.g. HOST:6379 or auto (implies --ray)")
+RAY_SHARED = typer.Option(False, "--ray-shared-storage", help="The dataset and cache are at the same path on every "
+                          "Ray node: workers write the cache themselves, and pose features go to Ray too (implies --ray)")
 THREADS = typer.Option(1, help="LiteRT threads (1 leaves the other core to the camera thread)")
 FEATURES = typer.Option("mobilenet", help="Per-frame features: mobilenet (the article's), pose (BlazePose keypoints) or both")
 
@@ -114,7 +118,7 @@ def embed(dataset: Path, fps: float = FPS, size: str = SIZE, grayscale: bool = G
           features: str = FEATURES,
           ray: bool = typer.Option(False, "--ray", help="Spread clips over a Ray cluster (a local one unless "
                                                         "--ray-address); needs the optional ray extra"),
-          ray_address: Optional[str] = typer.Option(None, help="The Ray cluster to join, e.g. HOST:6379 or auto (implies --ray)")):
+          ray_address: Optional[str] = RAY_ADDRESS, ray_shared_storage: bool = RAY_SHARED):
     """Embed every frame of every clip (MobileNet, pose or both), cached per clip (a killed run resumes)."""
     from actionrec.data.datasets import load_dataset
     from actionrec.data.video import probe
@@ -127,21 +131,38 @@ def embed(dataset: Path, fps: float = FPS, size: str = SIZE, grayscale: bool = G
     feats = feature_spec(features)
     total = sum(_expected_frames(probe(c.path), spec.fps) for c in ds.clips) * (1 + (feats.kind == "both"))
     bar = Progress("embed", total=total)
-    if not ray and ray_address is None:
+    ray_options = _ray_options(ray, ray_address, ray_shared_storage)
+    if ray_options is None:
         out = features_dataset(ds.clips, spec, feats, cache or default_cache_dir(dataset), weights=weights, progress=bar)
+        counts = {cid: len(e.times) for cid, e in out.items()}
     else:
-        from actionrec.features.distributed import RayOptions, embed_dataset_ray
-
-        if feats.kind != "mobilenet":
-            raise ActionrecError(f"--features {features} --ray: only mobilenet features are embedded on Ray so far")
+        from actionrec.features.distributed import embed_features_ray
 
         def clips_done(done: int, n: int) -> None:
             bar.label = f"embed on Ray ({done}/{n} clips)"
 
-        out = embed_dataset_ray(ds.clips, spec, cache or default_cache_dir(dataset), weights,
-                                RayOptions(address=ray_address), progress=bar, on_clip=clips_done)
+        counts = embed_features_ray(ds.clips, spec, feats, cache or default_cache_dir(dataset), weights, ray_options,
+                                    progress=bar, on_clip=clips_done)
     bar.close()
-    typer.echo(f"{len(out)} clips, {sum(len(e.times) for e in out.values())} frames embedded or cached")
+    typer.echo(f"{len(counts)} clips, {sum(counts.values())} frames embedded or cached")
+
+
+def _ray_options(ray: bool, address: str | None, shared_storage: bool):
+    """RayOptions when a --ray option was given, else None; checks that the extra is installed."""
+    if not ray and address is None and not shared_storage:
+        return None
+    from actionrec.util.ray_cluster import RayOptions, import_ray
+
+    import_ray()  # without the extra: one line, before any work
+    return RayOptions(address=address, shared_storage=shared_storage)
+
+
+def _ray_joined(options):
+    if options is None:
+        return contextlib.nullcontext()
+    from actionrec.util.ray_cluster import joined
+
+    return joined(options)
 
 
 def _expected_frames(info, fps: float) -> int:
@@ -227,6 +248,10 @@ def evaluate(
     cache: Optional[Path] = CACHE,
     weights: Optional[Path] = WEIGHTS,
     features: str = FEATURES,
+    ray: bool = typer.Option(False, "--ray", help="Run the folds as Ray tasks, and embed uncached clips on Ray "
+                                                  "(a local cluster unless --ray-address); needs the optional ray extra"),
+    ray_address: Optional[str] = RAY_ADDRESS,
+    ray_shared_storage: bool = RAY_SHARED,
 ):
     """Frame baseline vs LSTM on people the model never saw: report.json, report.md and plots."""
     from actionrec.learn.evaluate import evaluate as run
@@ -236,17 +261,20 @@ def evaluate(
     from actionrec.util.outputs import REPORT, claim_output
 
     options = evaluate_options(folds=folds, window=window, stride=stride, label_policy=label_policy, epochs=epochs, augment=augment, seed=seed)
+    feats = feature_spec(features)
     claim_output(out, REPORT, inputs=[dataset])  # before embedding; evaluate checks again before the first fold
-    if "," in size:
-        from actionrec.learn.sizes import evaluate_sizes, format_comparison, parse_sizes
+    ray_options = _ray_options(ray, ray_address, ray_shared_storage)
+    with _ray_joined(ray_options):  # one cluster for the embedding and the folds
+        if "," in size:
+            from actionrec.learn.sizes import evaluate_sizes, format_comparison, parse_sizes
 
-        comparison = evaluate_sizes(dataset, parse_sizes(size, FrameSpec(fps=fps, grayscale=grayscale)), out, options,
-                                    cache, weights, log=typer.echo)
-        typer.echo("\n" + format_comparison(comparison))
-        typer.echo(f"\nwrote {out}/report.json and report.md (one report per size in {out}/WxH/)")
-        return
-    data = embed_dataset_dir(dataset, frame_spec(fps, size, grayscale), cache, weights, features=feature_spec(features))
-    report = run(data, out, options, log=typer.echo)
+            comparison = evaluate_sizes(dataset, parse_sizes(size, FrameSpec(fps=fps, grayscale=grayscale)), out, options,
+                                        cache, weights, log=typer.echo, features=feats, ray=ray_options)
+            typer.echo("\n" + format_comparison(comparison))
+            typer.echo(f"\nwrote {out}/report.json and report.md (one report per size in {out}/WxH/)")
+            return
+        data = embed_dataset_dir(dataset, frame_spec(fps, size, grayscale), cache, weights, features=feats, ray=ray_options)
+        report = run(data, out, options, log=typer.echo, ray=ray_options)
     typer.echo("")
     typer.echo(format_table(report))
     typer.echo(f"\nwrote {out}/report.json, report.md and plots")

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
+from actionrec.data.video import write_video
 from actionrec.features.pose.assets import ENV_VAR as POSE_ENV
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -54,8 +55,6 @@ def source_frames(path: Path, start: int = 0, count: int | None = None) -> np.nd
 
 def write_clip(path: Path, frames: np.ndarray, fps: float = 25.0) -> Path:
     """Write RGB frames as a video (.avi = MJPG, .mp4 = mp4v) through actionrec's own writer."""
-    from actionrec.data.video import write_video
-
     write_video(path, frames, fps)
     return path
 
@@ -104,6 +103,76 @@ def build_annotated_dataset(root: Path, frames: int = 60) -> Path:
     )
     (root / "groups.csv").write_text("clip,group\nvideos/a.avi,alice\nvideos/b.avi,bob\n")
     return root
+
+
+ORDER_PEOPLE = ["ann", "bob", "cat", "dan"]
+# The evaluation of ``order_report``: 2 folds, 8-frame windows.
+ORDER_OPTIONS = dict(folds=2, window=8, stride=1, epochs=40, seed=1)
+
+
+def disc_frames(rng: np.random.Generator, n: int = 20) -> np.ndarray:
+    """A disc crossing a noisy background left to right, at 100x56 (people differ only a little in colour)."""
+    bg = rng.integers(90, 150, 3)
+    color = tuple(int(v) for v in rng.integers(0, 50, 3) + np.array([200, 30, 30]))
+    y = int(rng.integers(18, 38))
+    frames = []
+    for x in np.linspace(12, 88, n):
+        f = np.empty((56, 100, 3), np.uint8)
+        f[:] = bg
+        f = np.clip(f + rng.normal(0, 6, f.shape), 0, 255).astype(np.uint8)
+        cv2.circle(f, (int(x), y), 10, color, -1)
+        frames.append(f)
+    return np.stack(frames)
+
+
+def build_order_dataset(root, clips_per_class: int = 4, seed: int = 0):
+    """``slide/left`` and ``slide/right`` clips are the same frames of a disc crossing the picture, played in
+    opposite orders (a frame model cannot tell them apart, an LSTM can), and ``still/idle``; 4 people."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for person in ORDER_PEOPLE:
+        for i in range(clips_per_class):
+            frames = disc_frames(rng)
+            for label, seq in (("slide/right", frames), ("slide/left", frames[::-1])):
+                rel = f"{label}/{person}_{i}.avi"
+                write_video(root / rel, seq, fps=10)
+                rows.append(f"{rel},{person}")
+            still = np.repeat(frames[int(rng.integers(0, len(frames)))][None], len(frames), axis=0)
+            rel = f"still/idle/{person}_{i}.avi"
+            write_video(root / rel, still, fps=10)
+            rows.append(f"{rel},{person}")
+    (root / "groups.csv").write_text("clip,group\n" + "\n".join(rows) + "\n")
+    return root
+
+
+@pytest.fixture(scope="session")
+def order_data(tmp_path_factory, weights_path):
+    from actionrec.data.video import FrameSpec
+    from actionrec.learn.embedded import embed_dataset_dir
+
+    root = build_order_dataset(tmp_path_factory.mktemp("order"))
+    return embed_dataset_dir(root, FrameSpec(), weights=weights_path, show_progress=False)
+
+
+@pytest.fixture(scope="session")
+def order_report(order_data, tmp_path_factory):
+    """(folder, report) of the serial evaluation with ``ORDER_OPTIONS``."""
+    from actionrec.learn.evaluate import evaluate, evaluate_options
+
+    out = tmp_path_factory.mktemp("report")
+    options = evaluate_options(**ORDER_OPTIONS)
+    return out, evaluate(order_data, out, options, log=lambda *_: None)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A local 2-CPU Ray cluster for the session's Ray tests (skipped where the ray extra is not installed)."""
+    ray = pytest.importorskip("ray", reason="the optional ray extra is not installed: pip install 'actionrec[ray]'")
+    from actionrec.util.ray_cluster import NAMESPACE
+
+    ray.init(num_cpus=2, namespace=NAMESPACE, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -8,64 +8,14 @@ from __future__ import annotations
 
 import json
 
-import cv2
 import numpy as np
 import pytest
 
 from actionrec.data.datasets import load_dataset
 from actionrec.errors import ActionrecError
 from actionrec.learn.evaluate import evaluate, evaluate_options, grouped_folds
-from actionrec.learn.embedded import embed_dataset_dir
-from actionrec.data.video import FrameSpec, write_video
 
-PEOPLE = ["ann", "bob", "cat", "dan"]
-
-
-def disc_frames(rng: np.random.Generator, n: int = 20) -> np.ndarray:
-    """A disc crossing a noisy background left to right, at 100x56 (people differ only a little in colour)."""
-    bg = rng.integers(90, 150, 3)
-    color = tuple(int(v) for v in rng.integers(0, 50, 3) + np.array([200, 30, 30]))
-    y = int(rng.integers(18, 38))
-    frames = []
-    for x in np.linspace(12, 88, n):
-        f = np.empty((56, 100, 3), np.uint8)
-        f[:] = bg
-        f = np.clip(f + rng.normal(0, 6, f.shape), 0, 255).astype(np.uint8)
-        cv2.circle(f, (int(x), y), 10, color, -1)
-        frames.append(f)
-    return np.stack(frames)
-
-
-def build_order_dataset(root, clips_per_class: int = 4, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    rows = []
-    for person in PEOPLE:
-        for i in range(clips_per_class):
-            frames = disc_frames(rng)
-            for label, seq in (("slide/right", frames), ("slide/left", frames[::-1])):
-                rel = f"{label}/{person}_{i}.avi"
-                write_video(root / rel, seq, fps=10)
-                rows.append(f"{rel},{person}")
-            still = np.repeat(frames[int(rng.integers(0, len(frames)))][None], len(frames), axis=0)
-            rel = f"still/idle/{person}_{i}.avi"
-            write_video(root / rel, still, fps=10)
-            rows.append(f"{rel},{person}")
-    (root / "groups.csv").write_text("clip,group\n" + "\n".join(rows) + "\n")
-    return root
-
-
-@pytest.fixture(scope="module")
-def order_data(tmp_path_factory, weights_path):
-    root = build_order_dataset(tmp_path_factory.mktemp("order"))
-    return embed_dataset_dir(root, FrameSpec(), weights=weights_path, show_progress=False)
-
-
-@pytest.fixture(scope="module")
-def order_report(order_data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("report")
-    options = evaluate_options(folds=2, window=8, stride=1, epochs=40, seed=1)
-    return out, evaluate(order_data, out, options, log=lambda *_: None)
-
+from conftest import ORDER_OPTIONS, ORDER_PEOPLE
 
 def test_lstm_separates_order_frame_baseline_cannot(order_report):
     _, report = order_report
@@ -106,7 +56,7 @@ def test_no_person_in_training_and_test(order_report, order_data):
     for fold in report["groups_per_fold"]:
         assert fold["test"] and not set(fold["train"]) & set(fold["test"])
     tested = sorted(g for fold in report["groups_per_fold"] for g in fold["test"])
-    assert tested == sorted(PEOPLE)  # every person is tested exactly once
+    assert tested == sorted(ORDER_PEOPLE)  # every person is tested exactly once
     for tr, te in grouped_folds(order_data.clips, 2, seed=5):
         assert not {order_data.clips[i].group for i in tr} & {order_data.clips[i].group for i in te}
 
@@ -117,7 +67,7 @@ def test_interrupted_evaluation_resumes_finished_folds(order_data, order_report)
     assert len(fold_files) == 2
     before = [f.stat().st_mtime_ns for f in fold_files]
     log = []
-    again = evaluate(order_data, out, evaluate_options(folds=2, window=8, stride=1, epochs=40, seed=1), log=log.append)
+    again = evaluate(order_data, out, evaluate_options(**ORDER_OPTIONS), log=log.append)
     assert [f.stat().st_mtime_ns for f in fold_files] == before
     assert sum("done earlier" in line for line in log) == 2
     assert again["models"]["lstm"]["macro_f1"] == report["models"]["lstm"]["macro_f1"]
@@ -172,7 +122,7 @@ def test_a_damaged_fold_file_is_recomputed_with_a_warning(order_data, order_repo
 
     fold0.write_bytes(fold0.read_bytes()[:500])  # what a full disk or a killed copy leaves
     log = []
-    report = evaluate(order_data, out, evaluate_options(folds=2, window=8, stride=1, epochs=40, seed=1), log=log.append)
+    report = evaluate(order_data, out, evaluate_options(**ORDER_OPTIONS), log=log.append)
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"warning: {fold0}: damaged fold file (unreadable: BadZipFile") and line.endswith("computing this fold again")
     assert sum("done earlier" in entry for entry in log) == 1  # fold 2 was fine and is reused

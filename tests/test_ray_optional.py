@@ -11,7 +11,7 @@ from conftest import build_class_dataset
 
 
 def test_nothing_imports_ray_unless_asked():
-    code = "import sys, actionrec.cli, actionrec.features.distributed; print('ray' in sys.modules)"
+    code = "import sys, actionrec.cli, actionrec.features.distributed, actionrec.learn.distributed; print('ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import EXERCISE_AVI, PUNCH_AVI
-from test_evaluate import build_order_dataset
+from conftest import build_order_dataset
 from typer.testing import CliRunner
 
 from actionrec.cli import app

@@ -7,7 +7,7 @@ clips already stored, and cached clips are never sent. A worker process that die
 its clips are run again (``max_restarts`` / ``max_task_retries``); nothing is written until a whole clip
 is back, and every write is atomic, so a dead worker leaves nothing half-written.
 
-Ray is imported only here, and only when called: a user who never installs the extra sees nothing of it.
+Ray is imported only when this is called (``util.ray_cluster``): a user who never installs the extra sees nothing of it.
 On a multi-machine cluster every node needs actionrec installed, the clips at the same paths (shared
 storage) and the weights file at the path the driver resolved.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -27,52 +27,26 @@ from actionrec.data.video import FrameSpec
 from actionrec.errors import ActionrecError
 from actionrec.features.cache import ClipEmbeddings, EmbeddingCache
 from actionrec.features.mobilenet import EmbedderConfig, resolve_weights
+from actionrec.features.pose.assets import find_pose_models
+from actionrec.features.spec import FeatureSpec
 from actionrec.util.progress import ProgressFn
+from actionrec.util.ray_cluster import RETRIES, RayOptions, get_or_explain, import_ray, joined
 
-RAY_MISSING = "--ray needs the optional Ray extra: pip install 'actionrec[ray]'"
-NAMESPACE = "actionrec"
 IN_FLIGHT = 2  # clips queued per worker: one embedding, one waiting, so a worker never idles between clips
 WORKER_NAME = "actionrec-clip-worker"
-RETRIES = 3  # restarts of a dead worker, and reruns of each clip it held
 
 ClipsFn = Callable[[int, int], None]  # (clips finished, clips in all)
-
-
-def import_ray():
-    """The ``ray`` module, or one line saying how to install it."""
-    try:
-        import ray
-    except ImportError:
-        raise ActionrecError(RAY_MISSING) from None
-    return ray
-
-
-@dataclass
-class RayOptions:
-    address: str | None = None  # None: start a local cluster (or use the one this process already joined)
-    workers: int | None = None  # actors; None: one per CPU the cluster has, divided by cpus_per_worker
-    cpus_per_worker: int = 1
-    local_cpus: int | None = None  # a local cluster's CPUs; None: Ray's default (every core)
-    retries: int = RETRIES
 
 
 class ClipWorker:
     """One MobileNet in one worker process; ``embed`` returns a whole clip's (embeddings, times)."""
 
     def __init__(self, frame_spec: FrameSpec, weights: str, expected_key: str, threads: int) -> None:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        import tensorflow as tf
-
-        # TensorFlow sizes its pool by the machine's cores; each actor holds only ``threads`` of the
-        # cluster's CPUs, so two actors on two cores would otherwise run four busy threads on them.
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        _limit_threads(threads)
         from actionrec.features.mobilenet import Embedder
 
         self.embedder = Embedder(frame_spec, weights)
-        if self.embedder.config.key() != expected_key:  # another weights file at that path on this node
-            raise ActionrecError(f"{weights}: on this node the weights give config {self.embedder.config.key()}, "
-                                 f"the driver's give {expected_key}")
+        _check_key(self.embedder.config, weights, expected_key)
 
     def embed(self, path: str) -> tuple[np.ndarray, np.ndarray]:
         from actionrec.features.cache import embed_clip
@@ -82,24 +56,6 @@ class ClipWorker:
 
     def pid(self) -> int:
         return os.getpid()
-
-
-def connect(ray, options: RayOptions) -> bool:
-    """Join (or start) the cluster; True when this call started it (and so should shut it down)."""
-    if ray.is_initialized():
-        return False
-    env = {"env_vars": {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}}
-    try:
-        if options.address:
-            ray.init(address=options.address, namespace=NAMESPACE, runtime_env=env, log_to_driver=False)
-        else:
-            # No dashboard on a local cluster: it is a web server the user did not ask for, and costs start-up time.
-            ray.init(num_cpus=options.local_cpus, namespace=NAMESPACE, runtime_env=env, include_dashboard=False,
-                     log_to_driver=False)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        where = options.address or "a local cluster"
-        raise ActionrecError(f"--ray {where}: cannot start or join the Ray cluster ({_first_line(exc)})") from None
-    return True
 
 
 def embed_dataset_ray(
@@ -136,8 +92,7 @@ def embed_dataset_ray(
         on_clip(finished, len(clips))
     if not todo:
         return out
-    started = connect(ray, options)
-    try:
+    with joined(options):
         for digest, emb in _run(ray, todo, frame_spec, str(weights_path), config, options):
             cache.store(cache.path(config, digest), emb)
             for clip in todo[digest]:
@@ -147,23 +102,42 @@ def embed_dataset_ray(
                 on_clip(finished, len(clips))
             if progress:
                 progress(len(emb.times) * len(todo[digest]))
-    finally:
-        if started:
-            ray.shutdown()
     return {c.id: out[c.id] for c in clips}
+
+
+def embed_features_ray(clips: list, frame_spec: FrameSpec, features: FeatureSpec, cache_dir: str | os.PathLike,
+                       weights: str | os.PathLike | None = None, options: RayOptions | None = None,
+                       progress: ProgressFn | None = None, on_clip: ClipsFn | None = None) -> dict[str, int]:
+    """``actionrec embed --ray``: every clip's features into the cache, on Ray; frame counts by clip id.
+
+    Written by the workers with ``options.shared_storage`` (any features), else sent back to this process
+    (MobileNet features only)."""
+    options = options or RayOptions()
+    if options.shared_storage:
+        return fill_cache_ray(clips, frame_spec, features, cache_dir, weights, options, progress, on_clip)
+    if features.kind != "mobilenet":
+        raise ActionrecError(f"--features {features.kind} --ray: workers send back MobileNet features only; for "
+                             "pose features put the dataset on shared storage and add --ray-shared-storage")
+    out = embed_dataset_ray(clips, frame_spec, cache_dir, weights, options, progress, on_clip)
+    return {cid: len(e.times) for cid, e in out.items()}
 
 
 def start_workers(ray, frame_spec: FrameSpec, weights: str, config: EmbedderConfig, options: RayOptions,
                   most: int | None = None) -> list:
     """The clip workers (actors), each loading its MobileNet; at most ``most`` of them."""
+    return _start(ray, ClipWorker, options, most, frame_spec, weights, config.key())
+
+
+def _start(ray, worker: type, options: RayOptions, most: int | None, *args) -> list:
+    """Actors of class ``worker`` (``*args`` and their thread count to its constructor); at most ``most``."""
     cpus = max(1, options.cpus_per_worker)
     n = options.workers or max(1, int(ray.cluster_resources().get("CPU", 1)) // cpus)
     n = min(n, most) if most else n
-    remote = ray.remote(ClipWorker)
+    remote = ray.remote(worker)
     # Named, so they show by name in `ray list actors` (and a test can find one to kill).
     run = uuid.uuid4().hex[:8]
     return [remote.options(name=f"{WORKER_NAME}-{run}-{i}", num_cpus=cpus, max_restarts=options.retries,
-                           max_task_retries=options.retries).remote(frame_spec, weights, config.key(), cpus)
+                           max_task_retries=options.retries).remote(*args, cpus)
             for i in range(n)]
 
 
@@ -180,38 +154,115 @@ def _run(ray, todo: dict[str, list], frame_spec: FrameSpec, weights: str, config
 
 def run_on(ray, actors: list, todo: dict[str, list], retries: int = RETRIES):
     """(digest, embeddings) of each clip of ``todo`` (digest -> clips) as it comes back from ``actors``."""
+    jobs = {digest: (lambda actor, d=digest: actor.embed.remote(str(todo[d][0].path))) for digest in todo}
+    for digest, (embeddings, times) in _dispatch(ray, actors, jobs, lambda d: f"{todo[d][0].path}: embedding", retries):
+        yield digest, ClipEmbeddings(embeddings, times)
+
+
+def _dispatch(ray, actors: list, jobs: dict, what: Callable[[str], str], retries: int):
+    """(key, result) of each job (key -> call(actor) returning an ObjectRef), as they come back; each actor
+    holds ``IN_FLIGHT`` jobs at a time. ``what(key)`` names a job in an error."""
     n = len(actors)
-    queue = list(todo)
-    pending: dict = {}  # ObjectRef -> (digest, actor index)
+    queue = list(jobs)
+    pending: dict = {}  # ObjectRef -> (key, actor index)
     load = [0] * n
 
     def submit(i: int) -> None:
         while queue and load[i] < IN_FLIGHT:
-            digest = queue.pop(0)
-            pending[actors[i].embed.remote(str(todo[digest][0].path))] = (digest, i)
+            key = queue.pop(0)
+            pending[jobs[key](actors[i])] = (key, i)
             load[i] += 1
 
     for i in range(n):
         submit(i)
     while pending:
         [ref], _ = ray.wait(list(pending), num_returns=1)
-        digest, i = pending.pop(ref)
+        key, i = pending.pop(ref)
         load[i] -= 1
-        try:
-            embeddings, times = ray.get(ref)
-        except ray.exceptions.RayTaskError as exc:
-            cause = exc.cause if isinstance(getattr(exc, "cause", None), Exception) else exc
-            if isinstance(cause, ActionrecError):
-                raise ActionrecError(str(cause)) from None
-            raise ActionrecError(f"{todo[digest][0].path}: embedding failed on a Ray worker "
-                                 f"({type(cause).__name__}: {_first_line(cause)})") from None
-        except ray.exceptions.RayActorError as exc:  # died, and out of restarts
-            raise ActionrecError(f"{todo[digest][0].path}: the Ray worker embedding it died; "
-                                 f"{retries} restarts allowed ({_first_line(exc)})") from None
-        yield digest, ClipEmbeddings(embeddings, times)
+        yield key, get_or_explain(ray, ref, what(key), retries)
         submit(i)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+class CacheWorker:
+    """For a dataset on shared storage: one worker's models (loaded on first need) compute a clip's features
+    (MobileNet, pose or both) and write them into the cache themselves, atomically and in chunks as the
+    single-process path does; only the frame count goes back to the driver."""
+
+    def __init__(self, frame_spec: FrameSpec, features: FeatureSpec, weights: str | None, expected_key: str | None,
+                 threads: int) -> None:
+        _limit_threads(threads)
+        from actionrec.features.cache import LazyEmbedder
+        from actionrec.features.frames import LazyPose
+
+        self.frame_spec, self.features = frame_spec, features
+        self.embedder = LazyEmbedder(frame_spec, weights)
+        if expected_key is not None:
+            _check_key(self.embedder.config, weights, expected_key)
+        self.pose = LazyPose(features)
+
+    def fill(self, clip, cache_dir: str) -> int:
+        from actionrec.features.frames import features_dataset
+
+        out = features_dataset([clip], self.frame_spec, self.features, cache_dir, embedder=self.embedder, pose=self.pose)
+        return len(out[clip.id].times)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+def fill_cache_ray(
+    clips: list,
+    frame_spec: FrameSpec,
+    features: FeatureSpec,
+    cache_dir: str | os.PathLike,
+    weights: str | os.PathLike | None = None,
+    options: RayOptions | None = None,
+    progress: ProgressFn | None = None,
+    on_clip: ClipsFn | None = None,
+) -> dict[str, int]:
+    """Every clip's features into ``cache_dir``, each worker writing its own clips (``--ray-shared-storage``);
+    returns each clip's frame count by clip id.
+
+    For a dataset and cache on storage that every node sees at the same path; any features. Clips already
+    cached cost a worker one read each. The driver then reads the cache as the single-process path does."""
+    options = options or RayOptions()
+    weights_path = str(resolve_weights(weights)) if features.uses_mobilenet else None
+    key = EmbedderConfig.with_weights(frame_spec, weights_path).key() if weights_path else None
+    if features.uses_pose:  # the driver's model files, found once here, so every node uses the same ones
+        found = find_pose_models(features.pose_options.models)
+        features = replace(features, pose_options=replace(features.pose_options, models=str(found.detector.parent)))
+    by_id = {c.id: c for c in clips}
+    counts: dict[str, int] = {}
+    with joined(options) as ray:
+        if on_clip:
+            on_clip(0, len(clips))
+        actors = _start(ray, CacheWorker, options, len(clips), frame_spec, features, weights_path, key)
+        jobs = {c.id: (lambda actor, c=c: actor.fill.remote(c, str(cache_dir))) for c in clips}
+        try:
+            for done, (cid, frames) in enumerate(_dispatch(ray, actors, jobs, lambda i: f"{by_id[i].path}: features",
+                                                           options.retries), start=1):
+                counts[cid] = frames
+                if on_clip:
+                    on_clip(done, len(clips))
+                if progress:
+                    progress(frames)
+        finally:
+            for actor in actors:
+                ray.kill(actor)
+    return counts
+
+
+def _limit_threads(threads: int) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    # TensorFlow sizes its pool by the machine's cores; each actor holds only ``threads`` of the
+    # cluster's CPUs, so two actors on two cores would otherwise run four busy threads on them.
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def _check_key(config: EmbedderConfig, weights: str, expected_key: str) -> None:
+    if config.key() != expected_key:  # another weights file at that path on this node
+        raise ActionrecError(f"{weights}: on this node the weights give config {config.key()}, "
+                             f"the driver's give {expected_key}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from actionrec.data.datasets import Clip, Dataset, load_dataset
 from actionrec.data.video import FrameSpec
@@ -18,6 +19,9 @@ from actionrec.features.mobilenet import Embedder, EmbedderConfig
 from actionrec.features.spec import FeatureSpec
 from actionrec.learn.windows import WindowSet, make_windows
 from actionrec.util.progress import Progress
+
+if TYPE_CHECKING:
+    from actionrec.util.ray_cluster import RayOptions
 
 
 @dataclass
@@ -56,14 +60,27 @@ def embed_dataset_dir(
     embedder: Embedder | None = None,
     show_progress: bool = True,
     features: FeatureSpec | None = None,
+    ray: "RayOptions | None" = None,
 ) -> EmbeddedDataset:
     """``features``: MobileNet (default), pose or both; with pose only, MobileNet's weights are not needed
-    and the config holds just the frame spec (its sampling is the pose's too)."""
+    and the config holds just the frame spec (its sampling is the pose's too). ``ray``: uncached clips are
+    embedded on that Ray cluster first, into the cache (``features.distributed``): MobileNet's features,
+    or all of them when ``ray.shared_storage``."""
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
     features = features or FeatureSpec()
     cache_dir = cache_dir or default_cache_dir(ds.root)
     lazy = LazyEmbedder(frame_spec, weights, embedder)
     bar = Progress("embed", unit="frames") if show_progress else None
+    if ray is not None and embedder is None and (features.uses_mobilenet or ray.shared_storage):
+        from actionrec.features.distributed import embed_dataset_ray, fill_cache_ray
+
+        ray_bar = Progress("embed on Ray", unit="frames") if show_progress else None
+        if ray.shared_storage:
+            fill_cache_ray(ds.clips, frame_spec, features, cache_dir, weights, ray, progress=ray_bar)
+        else:  # MobileNet's part only: the pose part is computed here
+            embed_dataset_ray(ds.clips, frame_spec, cache_dir, weights, ray, progress=ray_bar)
+        if ray_bar:
+            ray_bar.close()
     embs = features_dataset(ds.clips, frame_spec, features, cache_dir, embedder=lazy, pose=LazyPose(features),
                             progress=bar)
     if bar:

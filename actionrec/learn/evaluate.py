@@ -15,6 +15,7 @@ import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
@@ -27,6 +28,9 @@ from actionrec.learn.models import LSTMOptions, TrainOptions
 from actionrec.learn.train import TrainSpec, fit
 from actionrec.learn.windows import trailing_windows
 from actionrec.util.outputs import REPORT, claim_output
+
+if TYPE_CHECKING:
+    from actionrec.util.ray_cluster import RayOptions
 
 # Every other window in training: neighbours overlap by all but one frame, and a fold trains two models.
 TRAIN_STRIDE = 2
@@ -208,13 +212,37 @@ def _config_key(data: EmbeddedDataset, options: EvaluateOptions) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def _groups(clips: list[Clip]) -> str:
+    return ", ".join(sorted({c.group for c in clips}))
+
+
+def _log_scores(result: FoldResult, classes: list[str], log, prefix: str = "  ") -> None:
+    fine = summarize([result], classes)
+    log(prefix + "  ".join(f"{m} acc {fine[m]['accuracy']:.3f} F1 {fine[m]['macro_f1']:.3f}" for m in MODEL_NAMES))
+
+
+def _run_folds(data: EmbeddedDataset, classes: list[str], todo: list, options: EvaluateOptions, ray, log,
+               n: int) -> Iterator[tuple[int, FoldResult]]:
+    """(index, result) of each fold of ``todo``: here one after the other, or all at once on Ray."""
+    for k, tr, te in todo:
+        where = " on Ray" if ray is not None else ""
+        log(f"fold {k + 1}/{n}: training{where} on {len(tr)} clips, testing on {len(te)} clips of {_groups(te)}")
+        if ray is None:
+            yield k, run_fold(data, classes, tr, te, options)
+    if ray is not None and todo:
+        from actionrec.learn.distributed import run_folds_ray
+
+        yield from run_folds_ray(data, classes, todo, options, ray)
+
+
 def evaluate(data: EmbeddedDataset, out: str | Path, options: EvaluateOptions = EvaluateOptions(), log=print,
-             fold_dir: str | Path | None = None) -> dict:
+             fold_dir: str | Path | None = None, ray: "RayOptions | None" = None) -> dict:
     """Run the K folds (resuming finished ones), write report.json / report.md / plots into ``out``.
 
     ``out`` is checked before the first fold trains: a file, a read-only place or a folder that holds
     anything but an earlier report is refused. ``fold_dir`` (default ``out/folds``) keeps the finished
     folds; their names carry the embedder config, so evaluations at several sizes can share one.
+    ``ray`` runs the unfinished folds as tasks on a Ray cluster (``learn.distributed``): the same report.
     """
     out = claim_output(out, REPORT, inputs=[data.dataset.root])
     clips = data.clips
@@ -222,20 +250,19 @@ def evaluate(data: EmbeddedDataset, out: str | Path, options: EvaluateOptions = 
     splits = grouped_folds(clips, options.folds, options.seed)
     key = _config_key(data, options)
     fold_dir = out / "folds" if fold_dir is None else Path(fold_dir)
-    results = []
+    results: list[FoldResult | None] = [None] * len(splits)
+    todo = []
     for k, (tr, te) in enumerate(splits):
-        path = fold_dir / f"fold{k}-{key}.npz"
-        result = FoldResult.load(path, classes)
-        test_groups = sorted({clips[i].group for i in te})
-        if result is not None:
-            log(f"fold {k + 1}/{len(splits)}: done earlier (test people: {', '.join(test_groups)})")
+        results[k] = FoldResult.load(fold_dir / f"fold{k}-{key}.npz", classes)
+        if results[k] is None:
+            todo.append((k, [clips[i] for i in tr], [clips[i] for i in te]))
         else:
-            log(f"fold {k + 1}/{len(splits)}: training on {len(tr)} clips, testing on {len(te)} clips of {', '.join(test_groups)}")
-            result = run_fold(data, classes, [clips[i] for i in tr], [clips[i] for i in te], options)
-            result.save(path)
-        fine = summarize([result], classes)
-        log("  " + "  ".join(f"{m} acc {fine[m]['accuracy']:.3f} F1 {fine[m]['macro_f1']:.3f}" for m in MODEL_NAMES))
-        results.append(result)
+            log(f"fold {k + 1}/{len(splits)}: done earlier (test people: {_groups([clips[i] for i in te])})")
+            _log_scores(results[k], classes, log)
+    for k, result in _run_folds(data, classes, todo, options, ray, log, len(splits)):
+        result.save(fold_dir / f"fold{k}-{key}.npz")
+        _log_scores(result, classes, log, f"fold {k + 1}/{len(splits)} done: " if ray is not None else "  ")
+        results[k] = result
     leak = [(i, sorted(set(r.train_groups) & set(r.test_groups))) for i, r in enumerate(results) if set(r.train_groups) & set(r.test_groups)]
     if leak:  # cannot happen with StratifiedGroupKFold; checked because the whole report depends on it
         raise ActionrecError(f"group leakage between training and test in folds {leak}")

@@ -46,8 +46,10 @@ def size_name(spec: FrameSpec) -> str:
 
 
 def evaluate_sizes(dataset: str | Path, specs: list[FrameSpec], out: str | Path, options, cache_dir: str | os.PathLike | None = None,
-                   weights: str | os.PathLike | None = None, log=print) -> dict:
-    """Embed (cached) and evaluate at every size; write the comparison after each size (resumable)."""
+                   weights: str | os.PathLike | None = None, log=print, features=None, ray=None) -> dict:
+    """Embed (cached) and evaluate at every size; write the comparison after each size (resumable).
+
+    ``features`` (a ``FeatureSpec``) and ``ray`` (``RayOptions``) as for ``embed_dataset_dir`` and ``evaluate``."""
     from actionrec.data.datasets import load_dataset
     from actionrec.learn.embedded import embed_dataset_dir
     from actionrec.learn.evaluate import evaluate
@@ -60,8 +62,9 @@ def evaluate_sizes(dataset: str | Path, specs: list[FrameSpec], out: str | Path,
     for spec in specs:
         name = size_name(spec)
         log(f"size {name}: embedding (cached) and evaluating")
-        data = embed_dataset_dir(ds, spec, cache_dir, weights)
-        reports[name] = evaluate(data, out / name, options, log=lambda msg: log("  " + msg), fold_dir=out / "folds")
+        data = embed_dataset_dir(ds, spec, cache_dir, weights, features=features, ray=ray)
+        reports[name] = evaluate(data, out / name, options, log=lambda msg: log("  " + msg), fold_dir=out / "folds",
+                                 ray=ray)
         comparison = compare(reports, specs)
         write_json(out / "report.json", comparison)
         write_text(out / "report.md", comparison_markdown(comparison))

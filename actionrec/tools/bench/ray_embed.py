@@ -19,8 +19,9 @@ import numpy as np
 from actionrec.data.digest import clip_digest
 from actionrec.data.video import FrameSpec
 from actionrec.features.cache import embed_clip
-from actionrec.features.distributed import NAMESPACE, RayOptions, import_ray, run_on, start_workers
+from actionrec.features.distributed import run_on, start_workers
 from actionrec.features.mobilenet import Embedder, EmbedderConfig, resolve_weights
+from actionrec.util.ray_cluster import NAMESPACE, RayOptions, import_ray
 from actionrec.tools.bench.embed import synthetic_video
 
 
