@@ -164,9 +164,12 @@ def order_report(order_data, tmp_path_factory):
     return out, evaluate(order_data, out, options, log=lambda *_: None)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster():
-    """A local 2-CPU Ray cluster for the session's Ray tests (skipped where the ray extra is not installed)."""
+    """A local 2-CPU Ray cluster for one module's Ray tests (skipped where the ray extra is not installed).
+
+    Per module, not per session: a cluster's idle workers kept using a quarter of a core through every
+    later test."""
     ray = pytest.importorskip("ray", reason="the optional ray extra is not installed: pip install 'actionrec[ray]'")
     from actionrec.util.ray_cluster import NAMESPACE
 

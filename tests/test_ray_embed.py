@@ -1,4 +1,4 @@
-"""``actionrec embed --ray``: a local 2-CPU Ray cluster (conftest's, started once for the session) embeds a tiny real
+"""``actionrec embed --ray``: a local 2-CPU Ray cluster (conftest's, started once for the module) embeds a tiny real
 dataset into the same cache as the single-process path, resumes, and reruns the clips of killed workers.
 
 np.savez stamps each zip member with the time it was written, so no two writes of an entry are the same
