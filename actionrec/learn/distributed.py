@@ -35,10 +35,7 @@ Fold = tuple[int, list[Clip], list[Clip]]  # (index, training clips, test clips)
 
 def _fold_task(data: EmbeddedDataset, classes: list[str], train_clips: list[Clip], test_clips: list[Clip],
                options) -> FoldResult:
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from actionrec.learn.evaluate import run_fold
+    from actionrec.learn.evaluate import run_fold  # here: evaluate imports this module when asked for Ray
 
     return run_fold(data, classes, train_clips, test_clips, options)
 
