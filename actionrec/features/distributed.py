@@ -14,11 +14,12 @@ storage) and the weights file at the path the driver resolved.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -113,11 +114,20 @@ def embed_features_ray(clips: list, frame_spec: FrameSpec, features: FeatureSpec
     Written by the workers with ``options.shared_storage`` (any features), else sent back to this process
     (MobileNet features only)."""
     options = options or RayOptions()
-    if options.shared_storage:
-        return fill_cache_ray(clips, frame_spec, features, cache_dir, weights, options, progress, on_clip)
-    if features.kind != "mobilenet":
+    if not options.shared_storage and features.kind != "mobilenet":
         raise ActionrecError(f"--features {features.kind} --ray: workers send back MobileNet features only; for "
                              "pose features put the dataset on shared storage and add --ray-shared-storage")
+    return prefill_cache_ray(clips, frame_spec, features, cache_dir, weights, options, progress, on_clip)
+
+
+def prefill_cache_ray(clips: list, frame_spec: FrameSpec, features: FeatureSpec, cache_dir: str | os.PathLike,
+                      weights: str | os.PathLike | None = None, options: RayOptions | None = None,
+                      progress: ProgressFn | None = None, on_clip: ClipsFn | None = None) -> dict[str, int]:
+    """What Ray can put into the cache: every feature with ``options.shared_storage`` (the workers write it),
+    else MobileNet's part (sent back to this process, which stores it). Frame counts by clip id."""
+    options = options or RayOptions()
+    if options.shared_storage:
+        return fill_cache_ray(clips, frame_spec, features, cache_dir, weights, options, progress, on_clip)
     out = embed_dataset_ray(clips, frame_spec, cache_dir, weights, options, progress, on_clip)
     return {cid: len(e.times) for cid, e in out.items()}
 
@@ -144,9 +154,16 @@ def _start(ray, worker: type, options: RayOptions, most: int | None, *args) -> l
 def _run(ray, todo: dict[str, list], frame_spec: FrameSpec, weights: str, config: EmbedderConfig,
          options: RayOptions):
     """(digest, embeddings) of each clip as it comes back, on a pool of actors started for this run."""
-    actors = start_workers(ray, frame_spec, weights, config, options, most=len(todo))
-    try:
+    with _pool(ray, ClipWorker, options, len(todo), frame_spec, weights, config.key()) as actors:
         yield from run_on(ray, actors, todo, options.retries)
+
+
+@contextlib.contextmanager
+def _pool(ray, worker: type, options: RayOptions, most: int | None, *args) -> Iterator[list]:
+    """Actors started for one run (as ``_start``), killed when it ends, however it ends."""
+    actors = _start(ray, worker, options, most, *args)
+    try:
+        yield actors
     finally:
         for actor in actors:
             ray.kill(actor)
@@ -236,9 +253,8 @@ def fill_cache_ray(
     with joined(options) as ray:
         if on_clip:
             on_clip(0, len(clips))
-        actors = _start(ray, CacheWorker, options, len(clips), frame_spec, features, weights_path, key)
         jobs = {c.id: (lambda actor, c=c: actor.fill.remote(c, str(cache_dir))) for c in clips}
-        try:
+        with _pool(ray, CacheWorker, options, len(clips), frame_spec, features, weights_path, key) as actors:
             for done, (cid, frames) in enumerate(_dispatch(ray, actors, jobs, lambda i: f"{by_id[i].path}: features",
                                                            options.retries), start=1):
                 counts[cid] = frames
@@ -246,9 +262,6 @@ def fill_cache_ray(
                     on_clip(done, len(clips))
                 if progress:
                     progress(frames)
-        finally:
-            for actor in actors:
-                ray.kill(actor)
     return counts
 
 

@@ -72,13 +72,11 @@ def embed_dataset_dir(
     lazy = LazyEmbedder(frame_spec, weights, embedder)
     bar = Progress("embed", unit="frames") if show_progress else None
     if ray is not None and embedder is None and (features.uses_mobilenet or ray.shared_storage):
-        from actionrec.features.distributed import embed_dataset_ray, fill_cache_ray
+        from actionrec.features.distributed import prefill_cache_ray
 
         ray_bar = Progress("embed on Ray", unit="frames") if show_progress else None
-        if ray.shared_storage:
-            fill_cache_ray(ds.clips, frame_spec, features, cache_dir, weights, ray, progress=ray_bar)
-        else:  # MobileNet's part only: the pose part is computed here
-            embed_dataset_ray(ds.clips, frame_spec, cache_dir, weights, ray, progress=ray_bar)
+        # Without shared storage only MobileNet's part goes to Ray; features_dataset below computes the rest.
+        prefill_cache_ray(ds.clips, frame_spec, features, cache_dir, weights, ray, progress=ray_bar)
         if ray_bar:
             ray_bar.close()
     embs = features_dataset(ds.clips, frame_spec, features, cache_dir, embedder=lazy, pose=LazyPose(features),
