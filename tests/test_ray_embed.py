@@ -171,4 +171,8 @@ def test_bench_embed_ray_prints_all_three_rates(tmp_path):
     assert r["frames_per_run"] == 2 * 10  # 30 frames at 30 fps, sampled at 10 fps, per clip
     for k in ("single_fps", "ray_1_worker_fps", "ray_2_workers_fps"):
         assert r[k] > 0 and len(r["runs"][k.replace("_fps", "").replace("_workers", "").replace("_worker", "")]) == 1
-    assert r["ratio_2_workers_to_single"] == pytest.approx(r["ray_2_workers_fps"] / r["single_fps"], abs=2e-3)
+    # The rates are printed to 0.1 frame/s and the ratio to 0.001, so the ratio of the printed rates can
+    # differ from the printed ratio by the rounding of all three (CI once saw 2.171 against 2.1731).
+    two, one = r["ray_2_workers_fps"], r["single_fps"]
+    slack = 5e-4 + (two / one) * (0.05 / two + 0.05 / one)
+    assert r["ratio_2_workers_to_single"] == pytest.approx(two / one, abs=slack)
