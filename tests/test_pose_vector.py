@@ -108,6 +108,7 @@ def test_swap_sides_and_the_side_symmetric_variant():
     np.testing.assert_array_equal(js[V.JOINT["nose"]], j[V.JOINT["nose"]])
     np.testing.assert_array_equal(V.side_symmetric(s), V.side_symmetric(v))
     assert not np.array_equal(s, v)
+    np.testing.assert_array_equal(v[V.SWAP_COLUMNS], s)  # the column form that training's swap uses
     # Batched: (N, POSE_DIM) in, same shape out, flag untouched.
     batch = np.stack([v, V.pose_vector(None)])
     for fn in (V.swap_sides, V.mirror, V.side_symmetric):

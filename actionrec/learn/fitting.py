@@ -14,6 +14,7 @@ from typing import Iterator
 import numpy as np
 
 from actionrec.errors import ActionrecError
+from actionrec.learn.side_swap import swap_rng, swap_sides_in_batch
 from actionrec.learn.temporal import TemporalAugment, augment_rows, batch_rng, clip_bounds, relabel
 from actionrec.learn.windows import WindowSet
 
@@ -32,12 +33,13 @@ class _Targets:
 
 def batches(windows: WindowSet, rows: np.ndarray, y: np.ndarray, batch: int, flat: bool, shuffle_seed: int | None,
             n_classes: int = 2, one_hot: bool = False, temporal: TemporalAugment | None = None,
-            frame_y: np.ndarray | None = None, policy: str = "last"):
+            frame_y: np.ndarray | None = None, policy: str = "last", pose: slice | None = None, side_swap: float = 0.0):
     """A Keras PyDataset gathering windows batch by batch (overlapping windows are never copied whole).
 
     With ``temporal`` (training only), each batch's windows are varied by ``augment_rows``, drawn from
     ``[shuffle_seed, epoch, batch]``; ``frame_y`` (class index per frame row, -1 for other classes) gives
-    the varied windows' labels.
+    the varied windows' labels. With ``side_swap`` > 0 and ``pose`` (the pose columns), that share of
+    the training windows has left and right swapped in a run of frames (``side_swap.py``).
     """
     import keras
 
@@ -67,6 +69,8 @@ def batches(windows: WindowSet, rows: np.ndarray, y: np.ndarray, batch: int, fla
                 # A varied window whose label is not a model class (a background the model never saw) keeps its own.
                 labels = np.where(varied >= 0, varied, labels)
             x = windows.frames[idx]
+            if side_swap and pose is not None and shuffle_seed is not None:
+                x = swap_sides_in_batch(x, pose, side_swap, swap_rng(shuffle_seed, self.epoch, i))
             return (x[:, -1] if flat else x), to_y(labels)
 
         def _order(self):

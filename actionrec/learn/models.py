@@ -72,6 +72,7 @@ class TrainOptions:
     schedule: str | None = None  # learning rate: cosine, plateau (halve when val loss stalls) or constant
     label_smoothing: float | None = None
     temporal: TemporalAugment | None = None  # variations of training windows (sequence models only)
+    side_swap: float | None = None  # share of training windows with left/right swapped in a run of frames (pose only)
 
 
 def article_settings() -> tuple[FrameOptions, TrainOptions]:
@@ -286,13 +287,15 @@ def train(
     rows: np.ndarray | None = None,
     verbose: int = 0,
     monitor: WindowSet | None = None,
+    pose_columns: slice | None = None,
 ) -> TrainedModel:
     """Fit a ``frame`` or ``lstm`` model on the windows (for ``frame``, windows of n = 1 are frames).
 
     ``rows`` restricts training to some windows (a fold). Whole groups are held out for early stopping.
     ``monitor`` (an evaluation's test windows): when no groups are held out, their loss is recorded per
     epoch as ``val_loss``, for the learning curves and the memorising warning only; it never stops
-    training, picks an epoch or changes the learning rate.
+    training, picks an epoch or changes the learning rate. ``pose_columns``: where the pose part of a
+    frame's features sits, for the left/right swap augmentation (``learn/side_swap.py``).
     """
     import keras
 
@@ -326,7 +329,8 @@ def train(
     one_hot = fitting.loss(len(classes), options.label_smoothing)[1]
     frame_y = np.array([lookup.get(lab, -1) for lab in windows.frame_labels], np.int64)
     train_data = fitting.batches(windows, tr_rows, y, options.batch_size, flat, options.seed, len(classes), one_hot,
-                                 temporal=None if flat else options.temporal, frame_y=frame_y, policy=lstm.label_policy)
+                                 temporal=None if flat else options.temporal, frame_y=frame_y, policy=lstm.label_policy,
+                                 pose=pose_columns, side_swap=options.side_swap)
     val_data = fitting.batches(windows, val_rows, y, 512, flat, None, len(classes), one_hot) if len(val_rows) else None
     watching = val_data is None and monitor is not None and not options.patience and options.schedule != "plateau"
     if watching:

@@ -60,10 +60,10 @@ class DataSize:
 # Plentiful data: the settings the synthetic demo was tuned with (fine macro-F1 0.916 on 24 people; dropout
 # 0.5 over 0.3: 0.916 vs 0.901).
 LARGE = dict(projection=128, input_dropout=0.5, dropout=0.5, patience=8, val_fraction=0.2, weight_decay=0.0,
-             schedule="constant", label_smoothing=0.0, temporal=TemporalAugment.none())
+             schedule="constant", label_smoothing=0.0, temporal=TemporalAugment.none(), side_swap=0.0)
 SMALL = dict(LARGE, patience=0, val_fraction=0.0)
 FRAME = dict(patience=8, val_fraction=0.2, weight_decay=0.0, schedule="constant", label_smoothing=0.0,
-             temporal=TemporalAugment.none())
+             temporal=TemporalAugment.none(), side_swap=0.0)
 
 
 def resolve(kind: str, lstm, train, size: DataSize | None):

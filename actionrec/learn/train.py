@@ -92,7 +92,8 @@ def fit(data: EmbeddedDataset, spec: TrainSpec, clips: list[Clip] | None = None,
             monitor = None
     classes = classes or data.labels
     trained = train(windows, spec.kind, data.config, classes=classes, frame=spec.frame, lstm=spec.lstm,
-                    options=spec.train, verbose=verbose, monitor=monitor)
+                    options=spec.train, verbose=verbose, monitor=monitor,
+                    pose_columns=data.features.pose_slice if data.features.uses_pose else None)
     trained.config["features"] = data.features.to_dict()  # the model refuses other features (check_features)
     return trained
 

@@ -54,6 +54,9 @@ def _other_side(name: str) -> str:
 
 
 SIDE_SWAP: np.ndarray = np.array([JOINT[_other_side(n)] for n in BLAZEPOSE_33])
+# The same swap as a permutation of the vector's columns (the flag stays last): ``v[..., SWAP_COLUMNS]``.
+SWAP_COLUMNS: np.ndarray = np.append((SIDE_SWAP[:, None] * len(CHANNELS) + np.arange(len(CHANNELS))).ravel(),
+                                     NUM_JOINTS * len(CHANNELS))
 PAIRS: tuple[tuple[int, int], ...] = tuple((i, int(j)) for i, j in enumerate(SIDE_SWAP) if i < j)
 
 _L_SH, _R_SH, _L_HIP, _R_HIP = JOINT["left_shoulder"], JOINT["right_shoulder"], JOINT["left_hip"], JOINT["right_hip"]
