@@ -365,18 +365,23 @@ def bench_embed_cmd(
     seconds: float = typer.Option(20.0, help="Measuring time, split between the two paths"),
     video: Optional[Path] = typer.Option(None, help="Video to decode (default: a synthetic 30 fps 320x240 clip)"),
     weights: Optional[Path] = WEIGHTS,
+    features: str = FEATURES,
     ray: bool = typer.Option(False, "--ray", help="Instead: one process next to a local Ray cluster of 1 and 2 workers "
                                                  "(needs the optional ray extra)"),
 ):
-    """Frames/s of the full path (decode, resample, resize, embed) next to the model forward alone."""
+    """Frames/s of the full path (decode, resample, resize, features) next to the models alone."""
+    spec = feature_spec(features)
     if ray:
+        if spec.kind != "mobilenet":
+            raise ActionrecError(f"--features {spec.kind} --ray: the Ray comparison embeds MobileNet features only")
         from actionrec.tools.bench.ray_embed import bench_embed_ray
 
         typer.echo(json.dumps(bench_embed_ray(frame_spec(fps, size, grayscale), weights=weights), indent=2))
         return
     from actionrec.tools.bench.embed import bench_embed
 
-    r = bench_embed(frame_spec(fps, size, grayscale), batch_size=batch_size, seconds=seconds, weights=weights, video=video)
+    r = bench_embed(frame_spec(fps, size, grayscale), batch_size=batch_size, seconds=seconds, weights=weights, video=video,
+                    features=spec)
     typer.echo(json.dumps(r, indent=2))
 
 

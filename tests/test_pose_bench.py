@@ -39,3 +39,28 @@ def test_bench_refuses_a_non_video(tmp_path):
         bench_pose(bad, seconds=0.5)
     with pytest.raises(ActionrecError, match="seconds"):
         bench_pose(PUNCH_AVI, seconds=0)
+
+
+def test_bench_embed_with_pose_features_on_a_real_clip():
+    """`bench embed --features pose`: the full pose path (decode, tracked BlazePose) next to the models alone."""
+    from typer.testing import CliRunner
+
+    from actionrec.cli import app
+
+    result = CliRunner().invoke(app, ["bench", "embed", "--features", "pose", "--video", str(PUNCH_AVI), "--seconds", "0"])
+    assert result.exit_code == 0, result.output
+    r = json.loads(result.output)
+    assert r["features"] == "pose" and r["repeats"] == 3
+    assert r["frames_per_run"] == 43  # 108 frames at 25 fps (4.32 s), sampled at 10 fps: 0.0, 0.12, ... 4.2 s
+    assert r["full_fps"] > 0 and r["raw_fps"] > 0
+    assert r["full_cpu_ms_per_frame"] > 0 and r["source"].startswith("ucf101_punch_g03_c01.avi 320x240 25 fps")
+
+
+def test_bench_embed_ray_is_mobilenet_only():
+    from typer.testing import CliRunner
+
+    from actionrec.cli import app
+
+    result = CliRunner().invoke(app, ["bench", "embed", "--features", "both", "--ray"])
+    assert result.exit_code == 2
+    assert result.output.strip() == "error: --features both --ray: the Ray comparison embeds MobileNet features only"

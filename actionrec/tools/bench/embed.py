@@ -15,9 +15,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from actionrec.data.video import FrameSpec, probe, read_clip, write_video
+from actionrec.data.video import FrameSpec, iter_decoded_frames, probe, read_clip, write_video
 from actionrec.features.cache import embed_clip
+from actionrec.features.frames import LazyPose, join_parts, pose_clip, pose_stream
 from actionrec.features.mobilenet import Embedder
+from actionrec.features.spec import FeatureSpec
 
 
 def synthetic_video(path: str | os.PathLike, frames: int = 450, fps: float = 30.0, size: tuple[int, int] = (320, 240),
@@ -50,19 +52,25 @@ def bench_embed(
     weights: str | os.PathLike | None = None,
     video: str | os.PathLike | None = None,
     embedder: Embedder | None = None,
+    features: FeatureSpec = FeatureSpec(),
 ) -> dict:
-    """Frames/s of the full path (``embed_clip`` on a real video file) and of the model forward alone.
+    """Frames/s of the full path (a clip's features from a real video file) and of the models alone.
 
-    ``video`` defaults to a synthetic 30 fps 320x240 mp4 of 15 s (450 frames). After one warm-up of each,
-    raw and full runs alternate until ``seconds`` are spent (at least 3 of each); figures are medians.
+    ``features``: MobileNet (``embed_clip``), pose (``pose_clip``: decode, tracked BlazePose) or both.
+    The models alone get pre-decoded frames: the model-size frames for MobileNet, the source frames for
+    the pose. ``video`` defaults to a synthetic 30 fps 320x240 mp4 of 15 s (450 frames). After one warm-up
+    of each, raw and full runs alternate until ``seconds`` are spent (at least 3 of each); figures are medians.
     """
-    embedder = (embedder.for_spec(frame_spec) if embedder else Embedder(frame_spec, weights, batch_size))
-    if embedder.batch_size != batch_size:
-        raise ValueError(f"embedder batch size {embedder.batch_size} != {batch_size}")
+    if features.uses_mobilenet:
+        embedder = (embedder.for_spec(frame_spec) if embedder else Embedder(frame_spec, weights, batch_size))
+        if embedder.batch_size != batch_size:
+            raise ValueError(f"embedder batch size {embedder.batch_size} != {batch_size}")
+    pose = LazyPose(features) if features.uses_pose else None
     with tempfile.TemporaryDirectory(prefix="actionrec-bench-") as tmp:
         path = Path(video) if video else synthetic_video(Path(tmp) / "bench.mp4")
         info = probe(path)
         frames, _ = read_clip(path, frame_spec)  # pre-decoded: what the raw forward gets
+        sources = list(iter_decoded_frames(path, frame_spec)) if pose else []
         n = len(frames)
 
         def timed(run) -> tuple[float, float]:
@@ -73,11 +81,16 @@ def bench_embed(
             return got / wall, 1000 * cpu / got
 
         def raw() -> int:
-            embedder.embed(frames)
+            if features.uses_mobilenet:
+                embedder.embed(frames)
+            if pose:
+                pose_stream(sources, pose.get(), features.pose_long_side)
             return n
 
         def full() -> int:
-            return len(embed_clip(path, embedder).times)
+            mob = embed_clip(path, embedder) if features.uses_mobilenet else None
+            poses = pose_clip(path, frame_spec, features, pose) if pose else None
+            return len(join_parts(mob, poses, str(path)).times)
 
         timed(raw), timed(full)  # warm-up: tracing, caches, thread pools
         raws, fulls = [], []
@@ -98,6 +111,7 @@ def bench_embed(
         "frames_per_run": n,
         "batch_size": batch_size,
         "frame_spec": frame_spec.to_dict(),
+        "features": features.kind,
         "source": f"{path.name if video else 'synthetic'} {info.width}x{info.height} {info.fps:g} fps {info.frames} frames",
         "runs_full_fps": [round(f[0], 1) for f in fulls],
         "runs_raw_fps": [round(r[0], 1) for r in raws],
