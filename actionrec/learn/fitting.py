@@ -14,7 +14,7 @@ from typing import Iterator
 import numpy as np
 
 from actionrec.errors import ActionrecError
-from actionrec.learn.side_swap import swap_rng, swap_sides_in_batch
+from actionrec.learn.side_swap import SWAP_STREAM, swap_sides_in_batch
 from actionrec.learn.temporal import TemporalAugment, augment_rows, batch_rng, clip_bounds, relabel
 from actionrec.learn.windows import WindowSet
 
@@ -70,7 +70,7 @@ def batches(windows: WindowSet, rows: np.ndarray, y: np.ndarray, batch: int, fla
                 labels = np.where(varied >= 0, varied, labels)
             x = windows.frames[idx]
             if side_swap and pose is not None and shuffle_seed is not None:
-                x = swap_sides_in_batch(x, pose, side_swap, swap_rng(shuffle_seed, self.epoch, i))
+                x = swap_sides_in_batch(x, pose, side_swap, batch_rng(shuffle_seed, self.epoch, i, SWAP_STREAM))
             return (x[:, -1] if flat else x), to_y(labels)
 
         def _order(self):

@@ -7,7 +7,8 @@ whole window) with left and right joints swapped in the pose part of the feature
 (``vector.SWAP_COLUMNS``; positions unchanged, so which hand is nearer the opponent is still there). A
 frame-model sample is one frame, swapped with probability ``p``.
 
-Draws come from ``[seed, epoch, batch, _STREAM]``, so the same seed gives the same batches in any process.
+Draws come from ``temporal.batch_rng(seed, epoch, batch, SWAP_STREAM)``, so the same seed gives the same
+batches in any process.
 """
 
 from __future__ import annotations
@@ -16,11 +17,7 @@ import numpy as np
 
 from actionrec.features.pose.vector import POSE_DIM, SWAP_COLUMNS
 
-_STREAM = 17  # apart from temporal augmentation's (16) and the batch order's ([seed, epoch])
-
-
-def swap_rng(seed: int, epoch: int, batch: int) -> np.random.Generator:
-    return np.random.default_rng([seed, epoch, batch, _STREAM])
+SWAP_STREAM = 17  # apart from temporal augmentation's (16) and the batch order's ([seed, epoch])
 
 
 def swap_sides_in_batch(x: np.ndarray, pose: slice, p: float, rng: np.random.Generator) -> np.ndarray:

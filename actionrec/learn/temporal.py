@@ -89,8 +89,9 @@ def augment_rows(index: np.ndarray, lo: np.ndarray, hi: np.ndarray, aug: Tempora
     return rows
 
 
-def batch_rng(seed: int, epoch: int, batch: int) -> np.random.Generator:
-    return np.random.default_rng([seed, epoch, batch, _STREAM])
+def batch_rng(seed: int, epoch: int, batch: int, stream: int = _STREAM) -> np.random.Generator:
+    """The draws of one batch of one epoch; each augmentation has its own ``stream``."""
+    return np.random.default_rng([seed, epoch, batch, stream])
 
 
 def relabel(rows: np.ndarray, frame_y: np.ndarray, policy: str) -> np.ndarray:
