@@ -106,17 +106,21 @@ def pose_vectors(poses) -> np.ndarray:
     return np.stack([pose_vector(p) for p in poses]) if len(poses) else np.zeros((0, POSE_DIM), np.float32)
 
 
-def _joints(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _vectors(v: np.ndarray) -> np.ndarray:
     v = np.asarray(v, np.float32)
     if v.shape[-1] != POSE_DIM:
         raise ValueError(f"pose vectors of width {v.shape[-1]}: expected {POSE_DIM}")
+    return v
+
+
+def _joints(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    v = _vectors(v)
     return v[..., :-1].reshape(*v.shape[:-1], NUM_JOINTS, 5), v[..., -1:]
 
 
 def swap_sides(v: np.ndarray) -> np.ndarray:
     """Left joints become right ones and back, positions unchanged: the estimator's profile-view error."""
-    joints, flag = _joints(v)
-    return np.concatenate([joints[..., SIDE_SWAP, :].reshape(*flag.shape[:-1], -1), flag], axis=-1)
+    return _vectors(v)[..., SWAP_COLUMNS]
 
 
 def mirror(v: np.ndarray) -> np.ndarray:
