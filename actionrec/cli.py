@@ -22,7 +22,7 @@ from actionrec.learn.evaluate import TRAIN_STRIDE, EvaluateOptions
 from actionrec.learn.models import LSTMOptions, TrainOptions
 from actionrec.live.game import LiveOptions
 from actionrec.live.record.plan import RecordOptions
-from actionrec.synth.options import SynthConfig
+from actionrec.synth.options import RenderOptions, SynthConfig, webcam_options
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Recognize fighting moves in video and play MK.js with them.")
 bench_app = typer.Typer(no_args_is_help=False, invoke_without_command=True, help="Benchmarks that print figures (medians after warm-up). Without a subcommand: every stage in one run.")
@@ -77,13 +77,14 @@ RAY_ADDRESS = typer.Option(None, help="The Ray cluster to join, e.g. HOST:6379 o
 RAY_SHARED = typer.Option(False, "--ray-shared-storage", help="The dataset and cache are at the same path on every "
                           "Ray node: workers write the cache themselves, and pose features go to Ray too (implies --ray)")
 THREADS = typer.Option(1, help="LiteRT threads (1 leaves the other core to the camera thread)")
-FEATURES = typer.Option("mobilenet", help="Per-frame features: mobilenet (the article's), pose (BlazePose keypoints) or both")
+FEATURES = typer.Option("mobilenet", help="Per-frame features: mobilenet (the article's), pose (BlazePose keypoints) or "
+                        "both; pose:body (or both:body) sees only the x, y of the 17 joints every pose source has")
 
 
 def feature_spec(kind: str):
     from actionrec.features.spec import FeatureSpec
 
-    return FeatureSpec(kind)
+    return FeatureSpec.parse(kind)
 
 
 @app.command()
@@ -409,13 +410,29 @@ def synth(
     sparring: int = typer.Option(SynthConfig.sparring_per_person, help="Continuous annotated sparring videos per person"),
     sparring_seconds: float = typer.Option(SynthConfig.sparring_seconds, help="Length of each sparring video"),
     seed: int = typer.Option(0, help="Same seed, same videos"),
+    webcam: bool = typer.Option(False, help="The starter model's people: cameras of a player facing a laptop (front to "
+                                "side, mirrored or not, full body or waist up), slower and relaxed people too; the "
+                                "camera options below override it"),
+    camera_yaw: Optional[str] = typer.Option(None, help="Camera yaw range LO,HI in degrees (0 front, 90 side, 180 behind)"),
+    camera_pitch: Optional[str] = typer.Option(None, help="Camera pitch range LO,HI in degrees (down is +)"),
+    camera_distance: Optional[str] = typer.Option(None, help="Camera distance range LO,HI in metres (0 = no perspective)"),
+    mirror: Optional[float] = typer.Option(None, help="Share of mirrored (southpaw) videos, 0..1"),
+    waist_up: Optional[float] = typer.Option(None, help="Share of waist-up framings, 0..1"),
+    keypoints: bool = typer.Option(False, help="Write each video's joints as a keypoint clip (.kp.npz), not pixels"),
+    keypoint_noise: float = typer.Option(RenderOptions.keypoint_noise, help="Keypoint jitter, times BlazePose's measured error (0 = exact)"),
 ):
     """Render synthetic fighters: class-folder clips, annotated sparring videos, groups.csv, preview.png."""
+    from actionrec.synth.camera import camera_ranges
     from actionrec.synth.dataset import synthesize
     from actionrec.util.outputs import SYNTH, claim_output
 
+    cameras = camera_ranges(webcam, yaw=camera_yaw, pitch=camera_pitch, distance=camera_distance, mirror=mirror,
+                            waist_up=waist_up)
+    options = (webcam_options if webcam else RenderOptions)(camera=cameras, keypoints=keypoints,
+                                                             keypoint_noise=keypoint_noise)
     claim_output(out, SYNTH, option="OUT")
-    s = synthesize(out, people=people, clips_per_class=clips_per_class, seed=seed, sparring_per_person=sparring, sparring_seconds=sparring_seconds)
+    s = synthesize(out, people=people, clips_per_class=clips_per_class, seed=seed, sparring_per_person=sparring,
+                   sparring_seconds=sparring_seconds, options=options)
     typer.echo(f"{s.clips} clips and {s.sparring} sparring videos in {out} ({s.rendered} rendered now, {s.seconds:.1f} s)")
     typer.echo("per class: " + ", ".join(f"{k} {v}" for k, v in sorted(s.class_counts.items())))
     typer.echo(f"preview: {s.preview}")

@@ -152,4 +152,5 @@ def features_dataset(
                 poses[clip.id] = keypoint_pose_clip(clip.path, frame_spec, cache, progress=progress)
             else:
                 poses[clip.id] = pose_clip(clip.path, frame_spec, features, pose, cache, progress)
+        poses = {k: ClipEmbeddings(features.view_pose(v.embeddings), v.times) for k, v in poses.items()}
     return {c.id: join_parts(mob.get(c.id), poses.get(c.id), str(c.path)) for c in clips}

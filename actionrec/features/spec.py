@@ -23,9 +23,30 @@ from actionrec.errors import ActionrecError
 from actionrec.features.mobilenet import EMBEDDING_DIM
 from actionrec.features.pose.assets import SPECS as POSE_MODEL_SPECS
 from actionrec.features.pose.tracker import PoseOptions
-from actionrec.features.pose.vector import NO_PERSON, POSE_DIM
+from actionrec.features.pose.vector import CHANNELS, JOINT, NO_PERSON, POSE_DIM
 
 FEATURE_KINDS = ("mobilenet", "pose", "both")
+# Which columns of the pose vector a model sees. "all": the whole vector. "body": x and y of the 17 joints
+# that every source has (BlazePose on a real person, a Kinect, a COCO detector, the synthetic figure's exact
+# joints) and the no-person flag, the rest zero: z, visibility, presence, the face, fingers and heels are
+# each source's own (a Kinect has no visibility; BlazePose's z is its own guess), so a model that reads them
+# learns its training source, not the move. The width stays POSE_DIM, so caches and exports are shared.
+POSE_JOINTS = ("all", "body")
+BODY_JOINTS = ("nose", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+               "left_index", "right_index", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
+               "right_ankle", "left_foot_index", "right_foot_index")
+
+
+def _body_mask() -> np.ndarray:
+    mask = np.zeros(POSE_DIM, np.float32)
+    for name in BODY_JOINTS:
+        j = JOINT[name] * len(CHANNELS)
+        mask[j:j + 2] = 1.0  # x, y
+    mask[NO_PERSON] = 1.0
+    return mask
+
+
+BODY_MASK = _body_mask()
 POSE_LONG_SIDE = 640
 POSE_FORMAT = 1  # bump when the pose vector or the way a clip is run changes
 # PoseOptions fields that do not change a pose: where the files are and how many threads run them.
@@ -39,10 +60,13 @@ class FeatureSpec:
     kind: str = "mobilenet"
     pose_long_side: int = POSE_LONG_SIDE
     pose_options: PoseOptions = PoseOptions()
+    pose_joints: str = "all"
 
     def __post_init__(self) -> None:
         if self.kind not in FEATURE_KINDS:
             raise ActionrecError(f"features {self.kind!r}: expected one of {'|'.join(FEATURE_KINDS)}")
+        if self.pose_joints not in POSE_JOINTS:
+            raise ActionrecError(f"pose joints {self.pose_joints!r}: expected one of {'|'.join(POSE_JOINTS)}")
         if int(self.pose_long_side) < 64:
             raise ActionrecError(f"pose long side {self.pose_long_side}: expected at least 64 px")
         object.__setattr__(self, "pose_long_side", int(self.pose_long_side))
@@ -65,10 +89,23 @@ class FeatureSpec:
         start = EMBEDDING_DIM if self.uses_mobilenet else 0
         return slice(start, start + POSE_DIM) if self.uses_pose else slice(0, 0)
 
+    @classmethod
+    def parse(cls, text: str) -> "FeatureSpec":
+        """``--features``: a kind, with ``:body`` after pose or both for the body joints' view (``pose:body``)."""
+        kind, _, joints = text.partition(":")
+        return cls(kind, pose_joints=joints or "all")
+
+    def view_pose(self, vectors: np.ndarray) -> np.ndarray:
+        """The pose vectors (..., POSE_DIM) as this model sees them (``pose_joints``)."""
+        return vectors if self.pose_joints == "all" else (vectors * BODY_MASK).astype(np.float32)
+
     def to_dict(self) -> dict:
         opts = asdict(self.pose_options)
         opts["models"] = None  # a path on one machine, not a setting of the features
-        return {"kind": self.kind, "pose_long_side": self.pose_long_side, "pose_options": opts}
+        d = {"kind": self.kind, "pose_long_side": self.pose_long_side, "pose_options": opts}
+        if self.pose_joints != "all":  # older models have no such key: the whole vector
+            d["pose_joints"] = self.pose_joints
+        return d
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "FeatureSpec":
@@ -79,7 +116,8 @@ class FeatureSpec:
             raise ActionrecError(f"features {d!r}: expected an object with a kind")
         known = {f.name for f in fields(PoseOptions)}
         opts = {k: v for k, v in (d.get("pose_options") or {}).items() if k in known}
-        return cls(str(d.get("kind", "mobilenet")), int(d.get("pose_long_side", POSE_LONG_SIDE)), PoseOptions(**opts))
+        return cls(str(d.get("kind", "mobilenet")), int(d.get("pose_long_side", POSE_LONG_SIDE)), PoseOptions(**opts),
+                   str(d.get("pose_joints", "all")))
 
     def pose_key(self, frame_spec: FrameSpec) -> "PoseKey":
         return PoseKey(self, frame_spec)
@@ -87,14 +125,20 @@ class FeatureSpec:
     def describe_difference(self, other: "FeatureSpec") -> str:
         a, b = self.to_dict(), other.to_dict()
         a.update(a.pop("pose_options")), b.update(b.pop("pose_options"))
+        a.setdefault("pose_joints", "all"), b.setdefault("pose_joints", "all")
         return "; ".join(f"{k}: {a[k]!r} vs {b.get(k)!r}" for k in a if a[k] != b.get(k)) or "identical"
 
     def require(self, other: "FeatureSpec", source: str = "features") -> None:
         """Raise unless ``other`` gives this spec's features (the pose settings count only with pose)."""
         same = other.kind == self.kind and (not self.uses_pose or other.to_dict() == self.to_dict())
         if not same:
-            raise ActionrecError(f"{source} are {other.kind} features but the model was trained on {self.kind} "
-                                 f"({self.describe_difference(other)}); use --features {self.kind}")
+            raise ActionrecError(f"{source} are {other.name} features but the model was trained on {self.name} "
+                                 f"({self.describe_difference(other)}); use --features {self.name}")
+
+    @property
+    def name(self) -> str:
+        """As ``--features`` takes it."""
+        return self.kind + (f":{self.pose_joints}" if self.pose_joints != "all" else "")
 
 
 @dataclass(frozen=True)

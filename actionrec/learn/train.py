@@ -163,6 +163,7 @@ def predict_clip(model: str | Path | TrainedModel, clip: str | Path, weights: st
     pose = None
     if features.uses_pose:
         pose = pose_stream(zip(times, sources), LazyPose(features).get(), features.pose_long_side)
+        pose = ClipEmbeddings(features.view_pose(pose.embeddings), pose.times)
     emb = join_parts(mob, pose, str(clip)).embeddings
     proba = trained.predict_windows(trailing_windows(emb, trained.window))
     return ClipPrediction(trained.classes, np.asarray(times), proba, warmup=min(trained.window - 1, len(emb)))

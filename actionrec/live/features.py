@@ -33,7 +33,7 @@ class LiveFeatures:
 
     def clear(self) -> None:
         self._next_t = -math.inf
-        self._vector = no_person()
+        self._vector = self.features.view_pose(no_person())
         self.pose = None
         if self.estimator is not None:
             self.estimator.clear()
@@ -41,7 +41,7 @@ class LiveFeatures:
     def _pose_part(self, bgr: np.ndarray, t: float) -> np.ndarray:
         if t + 1e-6 >= self._next_t:
             self.pose = self.estimator.process(cap_long_side(bgr, self.features.pose_long_side), t)
-            self._vector = pose_vector(self.pose)
+            self._vector = self.features.view_pose(pose_vector(self.pose))
             self.pose_runs += 1
             step = 1.0 / self.spec.fps if self.spec.fps > 0 else 0.0
             self._next_t = (math.floor(t / step + 1e-6) + 1) * step if step else t

@@ -13,6 +13,11 @@ the folder layout the dataset loader reads::
     OUT/preview.png                   contact sheet: a row per class, key moments of a few people
     OUT/synth.json                    the config, written last: its presence means "complete"
 
+With ``RenderOptions.keypoints`` every video is a keypoint clip instead (``.kp.npz``: the joints where the
+picture would show them, ``synth/keypoints.py``), in the same layout: no pixels, for pose models. Cameras
+(``RenderOptions.camera``, ``synth/camera.py``) are drawn per video: front, side or between, high or low,
+near or far, mirrored, full body or waist up.
+
 The roundhouse and the back kick share their fully extended pose exactly; they differ only in how they
 get there (the roundhouse chambers to the side and sweeps round, turning its back to the camera; the back
 kick turns away with the knee drawn in, passing the chest past the camera, and drives straight back). By
@@ -31,10 +36,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from actionrec.data.datasets import format_csv
+from actionrec.data.keypoints import load_keypoints, save_keypoints
 from actionrec.data.video import is_complete_video, write_video
 from actionrec.errors import ActionrecError
 from actionrec.synth.options import CLASSES, SynthConfig, RenderOptions
 from actionrec.synth.plan import ClipPlan, plan_dataset
+from actionrec.synth.keypoints import JOINT_NAMES, keypoint_clip
 from actionrec.synth.render import render, write_preview
 from actionrec.util.atomic import remove_stale_temps, write_json, write_text
 
@@ -78,9 +85,11 @@ def synthesize(out: str | Path, people: int = 6, clips_per_class: int = 6, seed:
         write_json(out / _PENDING_NAME, wanted)
     rendered = 0
     for plan in plans:
+        if config.options.keypoints:
+            rendered += _write_keypoints(out, plan, config)
         # Written atomically and checked before the rename, but re-checked: earlier versions committed
         # videos a full disk had cut short.
-        if not is_complete_video(out / plan.path):
+        elif not is_complete_video(out / plan.path):
             frames, _ = render(plan)
             write_video(out / plan.path, frames, plan.fps)
             rendered += 1
@@ -97,6 +106,20 @@ def synthesize(out: str | Path, people: int = 6, clips_per_class: int = 6, seed:
         groups_csv=out / "groups.csv", annotations_csv=out / "annotations.csv",
         preview=out / "preview.png", config_json=out / _CONFIG_NAME,
     )
+
+
+def _write_keypoints(out: Path, plan: ClipPlan, config: SynthConfig) -> int:
+    """Write a plan's keypoint clip unless a readable one is there (written atomically, so a file that loads
+    is complete); 1 when written."""
+    path = out / plan.path
+    try:
+        load_keypoints(path)
+        return 0
+    except ActionrecError:
+        pass
+    points = keypoint_clip(plan, config.options.keypoint_noise, config.seed)
+    save_keypoints(path, points, JOINT_NAMES, plan.fps)
+    return 1
 
 
 def _remove_stale_temp_files(out: Path) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 
 from actionrec import __version__
 from actionrec.errors import ActionrecError
+from actionrec.synth.camera import CameraRanges
 
 CLASSES: tuple[str, ...] = (
     "other/idle", "other/walk", "punch/jab", "punch/cross", "kick/front", "kick/roundhouse", "kick/back",
@@ -31,6 +33,19 @@ class RenderOptions:
     # reverses of each other (no single frame separates them). False: each returns the way it came.
     mirrored_kick_returns: bool = True
     figure_height: tuple[float, float] = (0.8, 0.92)  # standing fighter's height / frame height, drawn per video
+    camera: CameraRanges = CameraRanges()  # where the camera stands, drawn per video (default: the side view)
+    # People beyond the keyframed fighters, drawn per video (defaults: none). Real people move slower than
+    # the synthetic fighters' snappy moves, often from a relaxed stance with the hands low, and skeletons
+    # from other tools put the hips elsewhere (a Kinect's hip joints sit higher: its legs measure about 2.3
+    # torso lengths where the figure's are 1.5).
+    tempo_scale: tuple[float, float] = (1.0, 1.0)  # multiplies every move's durations
+    relaxed: float = 0.0  # probability of a relaxed stance (hands low, square to the front) instead of a guard
+    leg_scale: tuple[float, float] = (1.0, 1.0)  # thigh and shin lengths times this
+    # True: write each video's exact 2-D joints as a keypoint clip (.kp.npz) instead of its pixels: the pose
+    # features of thousands of clips in seconds, for pose models (the starter model).
+    keypoints: bool = False
+    # Jitter of the keypoints, as a multiple of BlazePose's error on rendered frames (synth/keypoints.py); 0 = exact.
+    keypoint_noise: float = 1.0
 
     def __post_init__(self) -> None:
         if self.width < 64 or self.height < 36:
@@ -40,6 +55,18 @@ class RenderOptions:
             raise ActionrecError(f"clip_seconds must satisfy 2.0 <= low <= high, got {self.clip_seconds}")
         if not 5 <= self.fps[0] <= self.fps[1]:
             raise ActionrecError(f"fps range must satisfy 5 <= low <= high, got {self.fps}")
+        for name in ("tempo_scale", "leg_scale"):
+            lo, hi = getattr(self, name)
+            if not 0.2 <= lo <= hi <= 5.0:
+                raise ActionrecError(f"{name} {lo}..{hi}: expected 0.2 <= low <= high <= 5")
+        if not 0.0 <= self.relaxed <= 1.0:
+            raise ActionrecError(f"relaxed {self.relaxed}: expected a probability 0..1")
+        if not 0.0 <= self.keypoint_noise <= 10.0:
+            raise ActionrecError(f"keypoint noise {self.keypoint_noise}: expected 0 (exact) .. 10")
+
+    @property
+    def extension(self) -> str:
+        return ".kp.npz" if self.keypoints else ".mp4"
 
 
 @dataclass(frozen=True)
@@ -66,8 +93,22 @@ class SynthConfig:
             raise ActionrecError(f"sparring videos must last >= 10 s, got {self.sparring_seconds}")
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["options"] = {k: list(v) if isinstance(v, tuple) else v for k, v in d["options"].items()}
+        d = json.loads(json.dumps(asdict(self)))  # tuples as lists, as synth.json reads back
+        # Options added later are left out at their defaults, so folders made before them stay valid.
+        for name, default in _LATER_DEFAULTS.items():
+            if d["options"][name] == default:
+                del d["options"][name]
         return {"actionrec_version": __version__, **d}
+
+
+_LATER_DEFAULTS = {"camera": json.loads(json.dumps(asdict(CameraRanges()))), "keypoints": False, "keypoint_noise": 1.0,
+                   "tempo_scale": [1.0, 1.0], "relaxed": 0.0, "leg_scale": [1.0, 1.0]}
+
+
+def webcam_options(**changes) -> RenderOptions:
+    """The starter model's synthetic people: every camera of a player facing a laptop, slower and relaxed
+    people as well as fighters, varied proportions."""
+    return RenderOptions(**{"camera": CameraRanges.webcam(), "tempo_scale": (0.9, 2.0), "relaxed": 0.4,
+                            "leg_scale": (0.95, 1.45), **changes})
 
 

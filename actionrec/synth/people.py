@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -84,3 +84,28 @@ def _random_look(rng: np.random.Generator) -> Look:
     )
 
 
+
+
+def varied(person: Person, tempo_scale: tuple[float, float], relaxed: float, leg_scale: tuple[float, float],
+           rng: np.random.Generator) -> tuple[Person, float]:
+    """This person for one video, and a factor on its moves' durations (``RenderOptions``' variety).
+    Draws nothing when every option is at its default, so older datasets keep their bytes."""
+    if tempo_scale == (1.0, 1.0) and relaxed == 0.0 and leg_scale == (1.0, 1.0):
+        return person, 1.0
+    u = rng.uniform(size=3)
+    k = leg_scale[0] + u[0] * (leg_scale[1] - leg_scale[0])
+    body = replace(person.body, thigh=person.body.thigh * k, shin=person.body.shin * k)
+    guard = relaxed_stance(rng) if u[1] < relaxed else person.guard
+    return replace(person, body=body, guard=guard), float(tempo_scale[0] + u[2] * (tempo_scale[1] - tempo_scale[0]))
+
+
+def relaxed_stance(rng: np.random.Generator) -> Pose:
+    """Standing nearly square to the front, hands low or at the belly, knees soft: how people wait between
+    moves when nobody taught them a guard."""
+    return Pose(
+        yaw=rng.uniform(0, 15), lean=rng.uniform(0, 5), twist=rng.uniform(-5, 5),
+        lead_shoulder=rng.uniform(0, 30), lead_arm_out=rng.uniform(0, 15), lead_elbow=rng.uniform(10, 100),
+        rear_shoulder=rng.uniform(0, 30), rear_arm_out=rng.uniform(0, 15), rear_elbow=rng.uniform(10, 100),
+        lead_hip=rng.uniform(0, 8), lead_leg_out=rng.uniform(4, 12), lead_knee=rng.uniform(0, 10),
+        rear_hip=-rng.uniform(0, 8), rear_leg_out=rng.uniform(4, 12), rear_knee=rng.uniform(0, 10),
+    )

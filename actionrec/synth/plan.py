@@ -8,10 +8,11 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from actionrec.data.datasets import Segment
+from actionrec.synth.camera import CameraPose
 from actionrec.synth.figure import POSE_INDEX, Pose, Skeletons, forward_kinematics
 from actionrec.synth.moves import Key, _styled, idle, move_keys, walk
 from actionrec.synth.options import _SPARRING_STREAM, CLASSES, MOVES, SynthConfig, RenderOptions
-from actionrec.synth.people import Person, make_person
+from actionrec.synth.people import Person, make_person, varied
 from actionrec.synth.scene import Scene, _random_scene
 
 # --------------------------------------------------------------------------------------------- timeline
@@ -100,6 +101,8 @@ class ClipPlan:
     timeline: Timeline
     life_phase: np.ndarray
     scene: Scene
+    camera: CameraPose = CameraPose()
+    floor: float = 0.0  # lifts the camera-aligned skeleton so its lowest point over the clip is at y = 0
 
     @property
     def duration(self) -> float:
@@ -110,9 +113,10 @@ class ClipPlan:
         return np.arange(self.frames) / self.fps
 
     def skeletons(self, t: np.ndarray | None = None) -> Skeletons:
-        """Joint positions at times t (default: every frame of the video)."""
+        """Joint positions at times t (default: every frame of the video), as this clip's camera sees them."""
         t = self.times if t is None else np.asarray(t, dtype=np.float64)
-        return forward_kinematics(self.person.body, _performance(self.person, self.timeline, self.life_phase, t))
+        world = forward_kinematics(self.person.body, _performance(self.person, self.timeline, self.life_phase, t))
+        return _seen(world, self.camera, self.floor)
 
     def segments(self) -> list[Segment]:
         """Labelled segments tiling [0, duration]."""
@@ -127,11 +131,26 @@ def _finish_plan(path: str, label: str, person: Person, fps: int, frames: int, t
     if timeline.end < frames / fps:
         timeline.add("other/idle", idle(person, frames / fps - timeline.end + 1e-6, rng))
     life_phase = rng.uniform(0, 2 * math.pi, 5)
+    # The camera from a stream of its own: the scene's draws below stay those of the side-view renderer.
+    camera, waist_up = opts.camera.draw(rng.spawn(1)[0])
     skel = forward_kinematics(person.body, _performance(person, timeline, life_phase, np.arange(frames) / fps))
+    floor = 0.0
+    if not camera.is_side_view:
+        skel = _seen(skel, camera, 0.0)
+        floor = float(-skel.points[..., 1].min())
+        skel = Skeletons(skel.points + np.array([0.0, floor, 0.0]), skel.chest)
     b = person.body
     height = b.torso + b.neck + 2 * b.head_r + b.thigh + b.shin
     return ClipPlan(path, label, person, float(fps), frames, timeline, life_phase,
-                    _random_scene(rng, opts, skel, height))
+                    _random_scene(rng, opts, skel, height, waist_up), camera, floor)
+
+
+def _seen(world: Skeletons, camera: CameraPose, floor: float) -> Skeletons:
+    if camera.is_side_view:
+        return world
+    points = camera.points(world.points)
+    points[..., 1] += floor
+    return Skeletons(points, camera.directions(world.chest))
 
 
 def plan_class_clip(seed: int, person: Person, class_idx: int, index: int, opts: RenderOptions) -> ClipPlan:
@@ -142,7 +161,8 @@ def plan_class_clip(seed: int, person: Person, class_idx: int, index: int, opts:
     fps = int(rng.integers(opts.fps[0], opts.fps[1] + 1))
     frames = math.ceil(rng.uniform(*opts.clip_seconds) * fps)
     seconds = frames / fps
-    tempo, amplitude = person.tempo * rng.uniform(0.9, 1.1), person.amplitude * rng.uniform(0.95, 1.05)
+    person, slower = varied(person, opts.tempo_scale, opts.relaxed, opts.leg_scale, rng.spawn(1)[0])
+    tempo, amplitude = person.tempo * rng.uniform(0.9, 1.1) * slower, person.amplitude * rng.uniform(0.95, 1.05)
     tl = Timeline(person.guard)
     if label == "other/idle":
         tl.add(label, idle(person, seconds, rng))
@@ -162,7 +182,7 @@ def plan_class_clip(seed: int, person: Person, class_idx: int, index: int, opts:
         while tl.end < seconds:
             tl.add(label, _styled(move_keys(label, person, opts), person, tempo, amplitude))
             tl.add("other/idle", idle(person, rng.uniform(0.05, longest_pause), rng))
-    name = f"{label}/{person.pid}_c{index:02d}.mp4"
+    name = f"{label}/{person.pid}_c{index:02d}{opts.extension}"
     return _finish_plan(name, label, person, fps, frames, tl, rng, opts)
 
 
@@ -172,12 +192,13 @@ def plan_sparring(seed: int, person: Person, index: int, seconds: float, opts: R
     fps = int(rng.integers(opts.fps[0], opts.fps[1] + 1))
     frames = int(round(seconds * fps))
     duration = frames / fps
+    person, slower = varied(person, opts.tempo_scale, opts.relaxed, opts.leg_scale, rng.spawn(1)[0])
     tl = Timeline(person.guard)
     tl.add("other/idle", idle(person, rng.uniform(0.6, 2.0), rng))
     bag: list[str] = []
     while True:
         x = tl.poses[-1][POSE_INDEX["x"]]
-        tempo = person.tempo * rng.uniform(0.9, 1.1)
+        tempo = person.tempo * rng.uniform(0.9, 1.1) * slower
         # Walk now and then, back towards the middle when away from it, two steps at a time.
         forward = x < -0.3 or (x < 0.3 and rng.random() < 0.5)
         if rng.random() < 0.25 and abs(x + (1 if forward else -1) * 2 * person.step) < 1.0:
@@ -194,7 +215,7 @@ def plan_sparring(seed: int, person: Person, index: int, seconds: float, opts: R
         tl.add(label, keys)
         tl.add("other/idle", idle(person, min(rng.uniform(0.4, 1.6), duration - tl.end), rng))
     tl.add("other/idle", idle(person, duration - tl.end + 1e-6, rng))
-    return _finish_plan(f"sparring/{person.pid}_s{index:02d}.mp4", "sparring", person, fps, frames, tl, rng, opts)
+    return _finish_plan(f"sparring/{person.pid}_s{index:02d}{opts.extension}", "sparring", person, fps, frames, tl, rng, opts)
 
 
 # --------------------------------------------------------------------------------------------- dataset

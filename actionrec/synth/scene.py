@@ -38,20 +38,29 @@ class Scene:
     backdrop_contrast: float
 
 
-def _random_scene(rng: np.random.Generator, opts: RenderOptions, skel: Skeletons, body_height: float) -> Scene:
+def _random_scene(rng: np.random.Generator, opts: RenderOptions, skel: Skeletons, body_height: float,
+                  waist_up: bool = False) -> Scene:
     """A fixed webcam close to the player: the standing fighter fills most of the frame height, the whole
     performance (every joint over the clip) stays inside the frame, near the middle give or take a little.
+    ``waist_up``: the frame holds the head down to a little below the hips instead (a webcam on a desk), and
+    what reaches further (kicks) leaves the picture.
 
-    The camera always sees the fighter's left side (the opponent to the right, as in the game), so the
-    image is never mirrored: a mirrored fighter would be a second look of every move to learn.
+    ``skel`` is as the clip's camera sees it (``camera.py``); the default camera sees the fighter's left side
+    (the opponent to the right, as in the game).
     """
     w, h = opts.width, opts.height
     reach = 0.12  # limb radius and hands/feet beyond the joint centres
-    xmin, xmax = skel.points[..., 0].min() - reach, skel.points[..., 0].max() + reach
     top = skel.points[..., 1].max() + reach + 0.05
+    cut = top - 0.62 * body_height if waist_up else -np.inf  # world height of the frame's bottom edge
+    shown = skel.points[..., 1] > cut
+    xs = skel.points[..., 0][shown] if shown.any() else skel.points[..., 0].ravel()
+    xmin, xmax = xs.min() - reach, xs.max() + reach
     ground = h * rng.uniform(0.9, 0.98)
     scale = h * rng.uniform(*opts.figure_height) / body_height
     scale = min(scale, (w - 12) / (xmax - xmin), (ground - 3) / top)
+    if waist_up:
+        scale = min(h * 0.96 / (top - cut), (w - 12) / (xmax - xmin))
+        ground = h * 0.02 + top * scale  # the floor's row, below the picture
     lo, hi = 6 - scale * xmin, w - 6 - scale * xmax  # origins that keep [xmin, xmax] inside the frame
     centred = w * (0.5 + rng.uniform(-0.06, 0.06)) - scale * (xmin + xmax) / 2
     origin = (float(np.clip(centred, lo, hi)) if hi > lo else (lo + hi) / 2, ground)
@@ -61,7 +70,7 @@ def _random_scene(rng: np.random.Generator, opts: RenderOptions, skel: Skeletons
     shake = float(rng.choice([0.0, rng.uniform(0.3, 1.2)]))
     return Scene(
         width=w, height=h, background_seed=int(rng.integers(2**31)),
-        horizon=ground - rng.uniform(8, 0.45 * ground), view=view, pad=math.ceil(1.5 * shake) + 1,
+        horizon=min(ground - rng.uniform(8, 0.45 * ground), 0.97 * h), view=view, pad=math.ceil(1.5 * shake) + 1,
         shake=shake, shake_phase=tuple(rng.uniform(0, 2 * math.pi, 4)),
         blur=float(rng.choice([0.0, rng.uniform(0.3, 0.7)])), noise=rng.uniform(0, 3),
         gain=tuple(rng.uniform(0.94, 1.06, 3) * rng.uniform(0.85, 1.12)), bias=rng.uniform(-10, 10),
