@@ -373,6 +373,72 @@ def test_redo_and_drop_over_a_websocket_cut_takes_out_of_a_continuous_video(tmp_
     assert_valid(dataset)
 
 
+def drop_grabs(recorder, dropped, messages):
+    """Have the recorder's grabber (a real one, reading the video file) drop the frames at the source
+    indices ``dropped``, as it does for a slow consumer, and the page send ``messages[i]`` along with frame
+    ``i``: a file read without real-time pacing makes both land on the same frames every run."""
+    grabber, next_frame = recorder.grabber, recorder.grabber.next_frame
+
+    def next_kept(timeout):
+        frame = next_frame(timeout)
+        while frame is not None and frame.index in dropped:
+            grabber.dropped += 1
+            frame = next_frame(timeout)
+        if frame is not None and frame.index in messages:
+            recorder.bridge.on_message(messages[frame.index])
+        return frame
+
+    grabber.next_frame = next_kept
+
+
+@pytest.mark.parametrize("continuous", [False, True])
+def test_dropped_grabs_keep_their_place_on_the_source_clock(tmp_path, sparring, continuous):
+    """The websocket test's session, with frames dropped at the edges of takes that are then cut: each keeps
+    its slot on the source clock, holding the previous picture, so nothing moves across a cut."""
+    video, _, source = sparring
+    dataset = tmp_path / "me"
+    opts = options(dataset, video, moves=("kick/front",), reps=2, countdown=0.4, take_seconds=0.8,
+                   continuous=continuous)
+    recorder = Recorder(opts, log=lambda line: None)
+    # Source frames (25 fps): countdown 1 is 0-9, take 1 from 10, redone at 15; countdown 2 15-24, take 2
+    # 25-44, countdown 3 45-54, take 3 55-74 (dropped at 80), countdown 4 75-84, take 4 85-104, its review
+    # to 114 (dropped at 110). Drops: the last countdown frame before each take, the frame before the redo,
+    # two in a row inside take 2.
+    dropped = {9, 14, 24, 30, 31, 54, 84}
+    drop_grabs(recorder, dropped, {15: {"type": "redo", "take": 1}, 80: {"type": "drop", "take": 3},
+                                   110: {"type": "drop", "take": 4}})
+    recorder.start()
+    try:
+        assert recorder.wait(timeout=30), "the recording did not end"
+    finally:
+        recorder.stop()
+    assert recorder.error is None and recorder.grabber.dropped == len(dropped)
+    summary = recorder.summary()
+    assert summary.complete and (summary.redone, summary.dropped) == (1, 2)
+    assert [(t.id, t.label, t.frames) for t in summary.takes] == [(2, "kick/front", 20)]
+
+    # Each slot of the clock holds its own frame, or the one before it when it was dropped.
+    def held(indices):
+        return [max(i for i in range(j + 1) if i not in dropped) for j in indices]
+
+    take2 = held(range(25, 45))
+    if continuous:
+        rows = (dataset / "annotations.csv").read_text().splitlines()
+        assert rows == ["video,start,end,label", "recordings/alice_001.mp4,0.800,1.600,kick/front"]
+        expected = held(range(0, 10)) + held(range(15, 25)) + take2 + held(range(45, 55)) + held(range(75, 85))
+        written = read_all(dataset / "recordings" / "alice_001.mp4")
+    else:
+        expected, written = take2, read_all(dataset / summary.takes[0].path)
+    assert len(written) == len(expected) == (60 if continuous else 20)
+    # Where the person moves (take 2 from frame 26), each written frame is nearest to the source frame it
+    # holds: frame 29 three times over, where 30 and 31 were dropped, then 32 (mp4 is lossy: nearest only).
+    first = expected.index(25)
+    for k, i in list(enumerate(expected))[first + 4:first + 8]:
+        err = [np.abs(written[k].astype(int) - source[j].astype(int)).mean() for j in range(i - 2, i + 3)]
+        assert int(np.argmin(err)) == 2, (k, i, err)
+    assert_valid(dataset)
+
+
 def test_a_take_the_disk_cannot_hold_is_not_committed(tmp_path):
     """The recorder's own writer counts the frames before the rename too (issue 11)."""
     from conftest import EXERCISE_AVI, source_frames

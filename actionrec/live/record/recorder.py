@@ -8,7 +8,9 @@ per take instead (frames between takes, the countdowns, fall to the dataset's ba
 
 Takes are timed on the source's clock (frame timestamps), so a video file read as fast as possible gives
 the same takes as one played in real time: that is how this is tested, with takes scripted to match an
-annotated synthetic sparring video.
+annotated synthetic sparring video. A frame the grabber dropped (a slow consumer) still takes its place on
+that clock, holding the previous picture: takes are cut where their times say, and a continuous video and
+its annotation times stay true to the source.
 
 The page's Redo and Drop buttons act on the *latest* take: the one being recorded, or else the one just
 finished, until the next take starts recording (the last take stays open for one countdown). Nothing half-written ever shows up in the dataset: a take
@@ -31,7 +33,7 @@ import numpy as np
 
 from actionrec.data.datasets import load_dataset
 from actionrec.errors import ActionrecError
-from actionrec.live.camera import FrameGrabber, describe_source
+from actionrec.live.camera import Frame, FrameGrabber, describe_source
 from actionrec.live.record.plan import (
     EPS,
     RecordedTake,
@@ -104,7 +106,7 @@ class Recorder(ServedLoop):
         self._latest: _Take | None = None  # the last finished take, while Redo/Drop may still undo it
         self._next_start: float | None = None  # where the next countdown starts on the source clock
         self._next_id = 1
-        self._prev_index: int | None = None
+        self._prev: Frame | None = None  # the last frame handed over, with ``bgr`` fitted for writing
         self._finished = False  # every take done and the last one's review over
         self._stopped = False
         self._state: dict = {"type": "state", "phase": "waiting"}
@@ -179,13 +181,12 @@ class Recorder(ServedLoop):
             if frame is None:
                 self.log(self.grabber.message)
                 return
-            # Frames the grabber dropped (a slow disk) are filled with this one, so takes keep their length.
-            times = 1 if self._prev_index is None else max(1, frame.index - self._prev_index)
-            self._prev_index = frame.index
             bgr = self._fit(frame.bgr)
+            self._fill_dropped(frame)
             while not self._inbox.empty():
                 self._command(self._inbox.get(), frame.t)
-            self._advance(frame.t, bgr, times)
+            self._advance(frame.t, bgr)
+            self._prev = Frame(frame.index, frame.t, frame.captured_at, bgr)
             self._publish_state(frame.t)
             now = time.perf_counter()
             if self.bridge.clients and now >= next_preview:
@@ -193,6 +194,21 @@ class Recorder(ServedLoop):
                 jpeg = preview_jpeg(frame.bgr, self.options.preview_width)
                 if jpeg is not None:
                     self.bridge.publish_frame(jpeg)
+
+    def _fill_dropped(self, frame: Frame) -> None:
+        """Advance through the frames the grabber dropped before ``frame``, each at its own time.
+
+        Each holds the previous picture: the dropped one's is gone, and holding the last one shows nothing
+        before it happened, so a take never opens on its move early. Placed by time, a drop at a take's
+        edge cannot move a frame across it (into a take a redo or drop then cuts out of the video). A file's
+        frames are 1 / fps apart; a camera's are spread evenly between the two it delivered.
+        """
+        prev = self._prev
+        if prev is None:
+            return
+        missing = frame.index - prev.index - 1
+        for k in range(1, missing + 1):
+            self._advance(prev.t + (frame.t - prev.t) * k / (missing + 1), prev.bgr)
 
     def _fit(self, bgr: np.ndarray) -> np.ndarray:
         h, w = bgr.shape[:2]
@@ -202,7 +218,7 @@ class Recorder(ServedLoop):
         new_h = max(2, round(h * new_w / w / 2) * 2)
         return cv2.resize(bgr, (new_w, new_h), interpolation=cv2.INTER_AREA)
 
-    def _advance(self, t: float, bgr: np.ndarray, times: int) -> None:
+    def _advance(self, t: float, bgr: np.ndarray) -> None:
         """Move the cue schedule to time ``t`` and hand this frame to the take (or the gap) it falls in."""
         while True:
             take = self._current
@@ -212,7 +228,7 @@ class Recorder(ServedLoop):
                     if self._latest is None or t + EPS >= self._next_start + self.options.countdown:
                         self._finished = True
                     else:
-                        self._sink.gap(bgr, times)
+                        self._sink.gap(bgr)
                     return
                 start = t if self._next_start is None else self._next_start
                 take = self._current = _Take(self._next_id, self._queue.popleft(), start)
@@ -220,13 +236,13 @@ class Recorder(ServedLoop):
                 self._next_start = None
             if not take.recording:
                 if t + EPS < take.go:
-                    self._sink.gap(bgr, times)
+                    self._sink.gap(bgr)
                     return
                 take.recording = True
                 self._latest = None  # once the next take runs, the previous one is final
                 self._sink.begin(take.id, take.plan.label)
             if t + EPS < take.end:
-                self._sink.add(bgr, times)
+                self._sink.add(bgr)
                 return
             self._finish(take)
 

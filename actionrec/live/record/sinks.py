@@ -66,15 +66,14 @@ class _VideoFile:
         self._tmp = self._stack.enter_context(atomic_path(path))
         self._writer: cv2.VideoWriter | None = None
 
-    def write(self, bgr: np.ndarray, times: int = 1) -> None:
+    def write(self, bgr: np.ndarray) -> None:
         if self._writer is None:
             self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps,
                                            (bgr.shape[1], bgr.shape[0]))
             if not self._writer.isOpened():
                 raise ActionrecError(write_failure(self.path, self._tmp, "OpenCV cannot write an mp4v video here"))
-        for _ in range(times):
-            self._writer.write(bgr)
-        self.frames += times
+        self._writer.write(bgr)
+        self.frames += 1
 
     def commit(self) -> None:
         self._release()
@@ -128,7 +127,7 @@ class _ClipSink:
         self._file: _VideoFile | None = None  # the take being recorded...
         self._take: tuple[int, str] = (0, "")  # ...its id and label
 
-    def gap(self, bgr: np.ndarray, times: int) -> None:
+    def gap(self, bgr: np.ndarray) -> None:
         pass  # countdown frames are not kept
 
     def begin(self, take_id: int, label: str) -> None:
@@ -138,8 +137,8 @@ class _ClipSink:
         self._file = _VideoFile(self.root, folder / f"{self.person}_{number:03d}.mp4", self.fps)
         self._take = (take_id, label)
 
-    def add(self, bgr: np.ndarray, times: int) -> None:
-        self._file.write(bgr, times)
+    def add(self, bgr: np.ndarray) -> None:
+        self._file.write(bgr)
 
     def finish(self) -> RecordedTake | None:
         file, self._file = self._file, None
@@ -192,20 +191,21 @@ class _ContinuousSink:
         self.rel = f"{RECORDINGS}/{person}_{_next_number(folder, person):03d}.mp4"
         self._file: _VideoFile | None = None
         self._pending: list[_Span] = []
+        self._last: tuple[np.ndarray | None, bytes] = (None, b"")  # the last picture held and its JPEG
         self.kept: list[RecordedTake] = []
 
-    def gap(self, bgr: np.ndarray, times: int) -> None:
+    def gap(self, bgr: np.ndarray) -> None:
         if not self._pending or self._pending[-1].take is not None:  # the frames after a take start a new gap
             self._pending.append(_Span())
-        self._hold(bgr, times)
+        self._hold(bgr)
 
     def begin(self, take_id: int, label: str) -> None:
         self._flush(len(self._pending))
         start = (self._file.frames if self._file else 0) / self.fps
         self._pending = [_Span(RecordedTake(take_id, label, self.rel, 0, self.fps, start), label)]
 
-    def add(self, bgr: np.ndarray, times: int) -> None:
-        self._hold(bgr, times)
+    def add(self, bgr: np.ndarray) -> None:
+        self._hold(bgr)
 
     def finish(self) -> RecordedTake | None:
         span = self._pending[-1]
@@ -240,11 +240,13 @@ class _ContinuousSink:
         self.annotations.add([[self.rel, f"{k.start:.3f}", f"{k.end:.3f}", k.label] for k in self.kept])
         self.groups.add([[self.rel, self.person]])
 
-    def _hold(self, bgr: np.ndarray, times: int) -> None:
-        ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, PENDING_JPEG_QUALITY])
-        if not ok:
-            raise ActionrecError(f"cannot JPEG-encode a {bgr.shape[1]}x{bgr.shape[0]} camera frame")
-        self._pending[-1].jpegs += [jpeg.tobytes()] * times
+    def _hold(self, bgr: np.ndarray) -> None:
+        if bgr is not self._last[0]:  # a dropped frame holds the previous picture: encoded once, kept once
+            ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, PENDING_JPEG_QUALITY])
+            if not ok:
+                raise ActionrecError(f"cannot JPEG-encode a {bgr.shape[1]}x{bgr.shape[0]} camera frame")
+            self._last = (bgr, jpeg.tobytes())
+        self._pending[-1].jpegs.append(self._last[1])
 
     def _flush(self, count: int) -> None:
         """Write the first ``count`` held-back spans to the video."""
