@@ -21,7 +21,7 @@ def test_quick_demo_runs_end_to_end(tmp_path, weights_path):
     assert len(report["classes"]) == 7
     for fold in report["groups_per_fold"]:
         assert not set(fold["train"]) & set(fold["test"])
-    assert "lstm" in result.table and any(line.startswith("[4/4]") for line in lines)
+    assert "lstm" in result.table and any(line.startswith("[4/5]") for line in lines)
     config = json.loads((tmp_path / "demo" / "demo.json").read_text())
     assert config["options"]["people"] == 4
 
@@ -32,6 +32,20 @@ def test_quick_demo_runs_end_to_end(tmp_path, weights_path):
     pred = predict_clip(model, clip, weights=weights_path)
     assert pred.proba.shape == (len(pred.times), 7)
     assert np.allclose(pred.proba.sum(axis=1), 1, atol=1e-4)
+
+    # The starter model: pose features of synthetic people from every webcam camera, exported, and scored
+    # zero-shot on PRECOG's real people at both yaws (the shipped skeletons).
+    starter = load_model(result.starter.model_dir)
+    assert starter.kind == "lstm" and starter.features.name == "pose:body"
+    assert InferenceSession(SessionOptions(result.starter.model_dir)).backend == "litert"
+    assert set(result.starter.scores) == {0.0, 45.0}
+    for yaw, score in result.starter.scores.items():
+        coarse = score["coarse"]["models"]["lstm"]
+        assert coarse["windows"] > 5000 and 0.0 <= coarse["macro_f1"] <= 1.0
+        assert score["events_coarse"]["lstm"]["actions"] == 363  # PRECOG's punch and kick segments (README)
+        assert any(line.strip().startswith(f"PRECOG zero-shot, camera yaw {yaw:g}:") for line in lines)
+    synth = json.loads((result.starter.dataset / "synth.json").read_text())
+    assert synth["options"]["keypoints"] is True and synth["options"]["camera"]["yaw"] == [0.0, 100.0]
 
     again = run_demo(DemoOptions.quick(out=tmp_path / "demo"), weights=weights_path, log=lines.append)
     assert again.report["models"]["lstm"]["macro_f1"] == report["models"]["lstm"]["macro_f1"]  # folds resumed

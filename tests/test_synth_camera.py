@@ -104,7 +104,7 @@ def test_keypoint_synth_writes_loadable_clips_with_the_same_bytes_in_a_new_proce
     options = webcam_options(keypoints=True)
     a = synthesize(tmp_path / "a", people=2, clips_per_class=1, sparring_per_person=1, sparring_seconds=12.0,
                    seed=5, options=options)
-    assert a.rendered == 16 and not list((tmp_path / "a").rglob("*.mp4"))
+    assert a.rendered == 2 * 8 + 2 and not list((tmp_path / "a").rglob("*.mp4"))
     clip = load_keypoints(tmp_path / "a" / "punch" / "jab" / "p00_c00.kp.npz")
     assert clip.joint_set == "blazepose33" and clip.points.shape[2] == 2
     named = [JOINT[n] for n in BODY_JOINTS]
@@ -119,7 +119,7 @@ def test_keypoint_synth_writes_loadable_clips_with_the_same_bytes_in_a_new_proce
     match, mismatch, errors = filecmp.cmpfiles(tmp_path / "a", tmp_path / "b",
                                                [p.relative_to(tmp_path / "a").as_posix()
                                                 for p in (tmp_path / "a").rglob("*.kp.npz")], shallow=False)
-    assert not mismatch and not errors and len(match) == 16
+    assert not mismatch and not errors and len(match) == 18
     again = synthesize(tmp_path / "a", people=2, clips_per_class=1, sparring_per_person=1, sparring_seconds=12.0,
                        seed=5, options=options)
     assert again.rendered == 0
@@ -155,3 +155,20 @@ def test_the_body_view_keeps_x_y_of_the_shared_joints_and_the_flag():
         FeatureSpec.parse("pose:face")
     with pytest.raises(ActionrecError, match="trained on pose:body"):
         body.require(FeatureSpec("pose"))
+
+
+def test_the_webcam_preset_adds_the_side_kick_and_varies_people_without_touching_the_seven(tmp_path: Path):
+    plain = plan_dataset(SynthConfig(seed=2, people=1, clips_per_class=1, sparring_per_person=0))
+    webcam = plan_dataset(SynthConfig(seed=2, people=1, clips_per_class=1, sparring_per_person=0,
+                                      options=webcam_options(keypoints=True)))
+    assert [p.label for p in plain] == list(RenderOptions().classes) and len(plain) == 7
+    assert [p.label for p in webcam] == [p.label for p in plain] + ["kick/side"]
+    side = webcam[-1]
+    skel = side.skeletons(side.times)
+    world = np.ptp(skel.joint("rear_toe"), axis=0)
+    assert np.isfinite(world).all() and world.max() > 0.5  # the foot travels half a metre or more
+    # The variety (torso, tempo, stance) is drawn per video from a stream of its own.
+    torsos = {round(p.person.body.torso, 4) for p in webcam}
+    assert len(torsos) > 1
+    with pytest.raises(ActionrecError, match="extra moves"):
+        RenderOptions(extra_moves=("kick/spinning",))

@@ -15,6 +15,7 @@ clip, from the part of the file name after the last ``_`` (PRECOG's ``SeqS_P``: 
 from __future__ import annotations
 
 import csv
+import gzip
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ KINECT_FPS = 30.0  # Kinect v1's skeleton stream rate
 MARKER = "kinect_import.json"  # what makes OUT this command's own output (a rerun replaces its files)
 
 
-def _is_kinect_import(folder: Path) -> bool:
+def is_kinect_import(folder: Path) -> bool:
     import json
 
     try:
@@ -41,7 +42,7 @@ def _is_kinect_import(folder: Path) -> bool:
         return False
 
 
-KINECT_IMPORT = OutputKind("Kinect import", _is_kinect_import)
+KINECT_IMPORT = OutputKind("Kinect import", is_kinect_import)
 
 
 @dataclass
@@ -77,7 +78,12 @@ def read_label_map(path: str | os.PathLike) -> dict[int, str]:
 
 def read_kinect_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(N, 20, 3) points in Kinect camera space and (N,) label numbers."""
-    lines = [ln for ln in path.read_text(encoding="utf-8-sig").splitlines() if ln.strip()]
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.name.lower().endswith(".gz") else path.read_bytes()
+        text = raw.decode("utf-8-sig")
+    except (OSError, EOFError, UnicodeDecodeError) as exc:  # gzip.BadGzipFile is an OSError
+        raise ActionrecError(f"{path}: cannot read it ({exc}); expected a Kinect CSV, plain or gzipped") from None
+    lines = [ln for ln in text.splitlines() if ln.strip()]
     if not lines:
         raise ActionrecError(f"{path}: empty file; expected a header of Kinect joint names")
     header = [h.strip() for h in lines[0].split(";")]
@@ -118,9 +124,9 @@ def import_kinect(src: str | os.PathLike, out: str | os.PathLike, label_map: dic
     if not src.is_dir():
         raise ActionrecError(f"{src}: not a folder; expected a folder of Kinect CSV files")
     claim_output(out, KINECT_IMPORT, inputs=[src], option="OUT")
-    files = sorted(src.glob("*.csv"))
+    files = sorted([*src.glob("*.csv"), *src.glob("*.csv.gz")])  # gzipped as actionrec ships PRECOG
     if not files:
-        raise ActionrecError(f"{src}: no .csv files; expected Kinect v1 skeleton CSVs")
+        raise ActionrecError(f"{src}: no .csv or .csv.gz files; expected Kinect v1 skeleton CSVs")
     stats, ann_rows, group_rows = KinectImport(), [], []
     (out / "clips").mkdir(parents=True, exist_ok=True)
     for f in files:
@@ -129,9 +135,10 @@ def import_kinect(src: str | os.PathLike, out: str | os.PathLike, label_map: dic
         if unknown:
             raise ActionrecError(f"{f}: label number(s) {unknown} are not in the label map")
         cam = points * np.array([-1.0, -1.0, 1.0])  # Kinect (x left, y up) -> camera axes (x right, y down)
-        clip_id = f"clips/{f.stem}{KEYPOINT_SUFFIX}"
+        stem = f.name[:f.name.lower().index(".csv")]
+        clip_id = f"clips/{stem}{KEYPOINT_SUFFIX}"
         save_keypoints(out / clip_id, cam, KINECT_V1, fps, yaw)
-        person = f.stem.rsplit("_", 1)[-1]
+        person = stem.rsplit("_", 1)[-1]
         group_rows.append((clip_id, f"person{person}"))
         for a, b, num in _runs(labels):
             lab = label_map[num]

@@ -39,7 +39,7 @@ from actionrec.data.datasets import format_csv
 from actionrec.data.keypoints import load_keypoints, save_keypoints
 from actionrec.data.video import is_complete_video, write_video
 from actionrec.errors import ActionrecError
-from actionrec.synth.options import CLASSES, SynthConfig, RenderOptions
+from actionrec.synth.options import SynthConfig, RenderOptions
 from actionrec.synth.plan import ClipPlan, plan_dataset
 from actionrec.synth.keypoints import JOINT_NAMES, keypoint_clip
 from actionrec.synth.render import render, write_preview
@@ -97,12 +97,12 @@ def synthesize(out: str | Path, people: int = 6, clips_per_class: int = 6, seed:
         write_text(out / "groups.csv", _groups_csv(plans))
         write_text(out / "annotations.csv", _annotations_csv(plans))
         write_preview(out, config, plans)
-        write_json(out / _CONFIG_NAME, {**wanted, "counts": _counts(plans)})
+        write_json(out / _CONFIG_NAME, {**wanted, "counts": _counts(plans, config.options.classes)})
         (out / _PENDING_NAME).unlink(missing_ok=True)
     clips = [p for p in plans if p.label != "sparring"]
     return SynthSummary(
         out=out, clips=len(clips), sparring=len(plans) - len(clips), rendered=rendered,
-        seconds=time.perf_counter() - started, class_counts=_counts(plans)["classes"],
+        seconds=time.perf_counter() - started, class_counts=_counts(plans, config.options.classes)["classes"],
         groups_csv=out / "groups.csv", annotations_csv=out / "annotations.csv",
         preview=out / "preview.png", config_json=out / _CONFIG_NAME,
     )
@@ -156,13 +156,13 @@ def _check_folder(out: Path, wanted: dict) -> None:
         )
 
 
-def _counts(plans: list[ClipPlan]) -> dict:
-    classes = {c: sum(p.label == c for p in plans) for c in CLASSES}
+def _counts(plans: list[ClipPlan], names: tuple[str, ...]) -> dict:
+    classes = {c: sum(p.label == c for p in plans) for c in names}
     segments = [s for p in plans if p.label == "sparring" for s in p.segments()]
     return {
         "people": len({p.person.pid for p in plans}), "clips": sum(classes.values()), "classes": classes,
         "sparring_videos": sum(p.label == "sparring" for p in plans),
-        "sparring_segments": {c: sum(s.label == c for s in segments) for c in CLASSES},
+        "sparring_segments": {c: sum(s.label == c for s in segments) for c in names},
     }
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from actionrec.errors import ActionrecError
 from actionrec.synth.figure import ANGLE_FIELDS, POSE_INDEX, Pose
-from actionrec.synth.options import MOVES, RenderOptions
+from actionrec.synth.options import EXTRA_MOVES, MOVES, RenderOptions
 from actionrec.synth.people import Person
 
 # --------------------------------------------------------------------------------------------- moves
@@ -69,6 +69,21 @@ def front_kick(p: Person) -> list[Key]:
     extended = replace(chamber, lean=-12, rear_hip=84 + p.kick_height / 2, rear_knee=4, rear_ankle=35)
     return [Key(0.22, chamber), Key(0.12, extended, "out"), Key(0.1, extended, "linear"),
             Key(0.14, chamber), Key(0.22, g)]
+
+
+def side_kick(p: Person) -> list[Key]:
+    """Turn side-on (the rear hip towards the opponent), chamber the rear knee across the body, drive the
+    foot out sideways along the line to the opponent with the torso leaning away, re-chamber, back down.
+    The arms come up and out for balance, as untrained people's do."""
+    g = p.guard
+    arms = dict(lead_shoulder=g.lead_shoulder + 15, lead_arm_out=g.lead_arm_out + 25,
+                rear_shoulder=g.rear_shoulder + 20, rear_arm_out=g.rear_arm_out + 20)
+    chamber = replace(g, yaw=-60.0, lean=g.lean + 5, twist=0, rear_hip=65, rear_leg_out=45, rear_knee=120,
+                      rear_ankle=10, lead_knee=g.lead_knee + 8, **arms)
+    extended = replace(chamber, yaw=-90.0, lean=-20, rear_hip=5, rear_leg_out=80 + p.kick_height / 2,
+                       rear_knee=5, rear_ankle=0)
+    return [Key(0.26, chamber), Key(0.14, extended, "out"), Key(0.12, extended, "linear"),
+            Key(0.16, chamber), Key(0.26, g)]
 
 
 def kick_extension(p: Person) -> Pose:
@@ -179,7 +194,9 @@ def move_keys(label: str, p: Person, options: RenderOptions) -> list[Key]:
         return roundhouse(p, options.mirrored_kick_returns)
     if label == "kick/back":
         return back_kick(p, options.mirrored_kick_returns)
-    raise ActionrecError(f"{label}: not a synthetic move; expected one of {', '.join(MOVES)}")
+    if label == "kick/side":
+        return side_kick(p)
+    raise ActionrecError(f"{label}: not a synthetic move; expected one of {', '.join(MOVES + EXTRA_MOVES)}")
 
 
 def _styled(keys: list[Key], p: Person, tempo: float, amplitude: float) -> list[Key]:

@@ -13,6 +13,8 @@ CLASSES: tuple[str, ...] = (
     "other/idle", "other/walk", "punch/jab", "punch/cross", "kick/front", "kick/roundhouse", "kick/back",
 )
 MOVES: tuple[str, ...] = CLASSES[2:]
+# Moves a dataset may add (``RenderOptions.extra_moves``): after the seven, so the others keep their streams.
+EXTRA_MOVES: tuple[str, ...] = ("kick/side",)
 # Stream tags that keep the per-person, per-clip and per-sparring random streams apart (class streams use
 # the class index 0..6). Numpy treats trailing zeros of a seed list as absent, hence no tag 0 here.
 _PERSON_STREAM, _SPARRING_STREAM = 1000, 2000
@@ -40,7 +42,8 @@ class RenderOptions:
     # torso lengths where the figure's are 1.5).
     tempo_scale: tuple[float, float] = (1.0, 1.0)  # multiplies every move's durations
     relaxed: float = 0.0  # probability of a relaxed stance (hands low, square to the front) instead of a guard
-    leg_scale: tuple[float, float] = (1.0, 1.0)  # thigh and shin lengths times this
+    torso_scale: tuple[float, float] = (1.0, 1.0)  # the torso's length (pelvis to neck) times this
+    extra_moves: tuple[str, ...] = ()  # from EXTRA_MOVES: kick/side (the side kick of self-defence classes)
     # True: write each video's exact 2-D joints as a keypoint clip (.kp.npz) instead of its pixels: the pose
     # features of thousands of clips in seconds, for pose models (the starter model).
     keypoints: bool = False
@@ -55,14 +58,26 @@ class RenderOptions:
             raise ActionrecError(f"clip_seconds must satisfy 2.0 <= low <= high, got {self.clip_seconds}")
         if not 5 <= self.fps[0] <= self.fps[1]:
             raise ActionrecError(f"fps range must satisfy 5 <= low <= high, got {self.fps}")
-        for name in ("tempo_scale", "leg_scale"):
+        for name in ("tempo_scale", "torso_scale"):
             lo, hi = getattr(self, name)
             if not 0.2 <= lo <= hi <= 5.0:
                 raise ActionrecError(f"{name} {lo}..{hi}: expected 0.2 <= low <= high <= 5")
+        unknown = [m for m in self.extra_moves if m not in EXTRA_MOVES]
+        if unknown:
+            raise ActionrecError(f"extra moves {unknown}: expected any of {', '.join(EXTRA_MOVES)}")
         if not 0.0 <= self.relaxed <= 1.0:
             raise ActionrecError(f"relaxed {self.relaxed}: expected a probability 0..1")
         if not 0.0 <= self.keypoint_noise <= 10.0:
             raise ActionrecError(f"keypoint noise {self.keypoint_noise}: expected 0 (exact) .. 10")
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """This dataset's classes: the seven, then its extra moves."""
+        return CLASSES + tuple(m for m in EXTRA_MOVES if m in self.extra_moves)
+
+    @property
+    def moves(self) -> tuple[str, ...]:
+        return self.classes[2:]
 
     @property
     def extension(self) -> str:
@@ -102,13 +117,13 @@ class SynthConfig:
 
 
 _LATER_DEFAULTS = {"camera": json.loads(json.dumps(asdict(CameraRanges()))), "keypoints": False, "keypoint_noise": 1.0,
-                   "tempo_scale": [1.0, 1.0], "relaxed": 0.0, "leg_scale": [1.0, 1.0]}
+                   "tempo_scale": [1.0, 1.0], "relaxed": 0.0, "torso_scale": [1.0, 1.0], "extra_moves": []}
 
 
 def webcam_options(**changes) -> RenderOptions:
     """The starter model's synthetic people: every camera of a player facing a laptop, slower and relaxed
     people as well as fighters, varied proportions."""
     return RenderOptions(**{"camera": CameraRanges.webcam(), "tempo_scale": (0.9, 2.0), "relaxed": 0.4,
-                            "leg_scale": (0.95, 1.45), **changes})
+                            "torso_scale": (0.65, 1.05), "extra_moves": EXTRA_MOVES, **changes})
 
 

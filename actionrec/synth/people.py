@@ -86,15 +86,15 @@ def _random_look(rng: np.random.Generator) -> Look:
 
 
 
-def varied(person: Person, tempo_scale: tuple[float, float], relaxed: float, leg_scale: tuple[float, float],
+def varied(person: Person, tempo_scale: tuple[float, float], relaxed: float, torso_scale: tuple[float, float],
            rng: np.random.Generator) -> tuple[Person, float]:
     """This person for one video, and a factor on its moves' durations (``RenderOptions``' variety).
     Draws nothing when every option is at its default, so older datasets keep their bytes."""
-    if tempo_scale == (1.0, 1.0) and relaxed == 0.0 and leg_scale == (1.0, 1.0):
+    if tempo_scale == (1.0, 1.0) and relaxed == 0.0 and torso_scale == (1.0, 1.0):
         return person, 1.0
     u = rng.uniform(size=3)
-    k = leg_scale[0] + u[0] * (leg_scale[1] - leg_scale[0])
-    body = replace(person.body, thigh=person.body.thigh * k, shin=person.body.shin * k)
+    k = torso_scale[0] + u[0] * (torso_scale[1] - torso_scale[0])
+    body = replace(person.body, torso=person.body.torso * k)
     guard = relaxed_stance(rng) if u[1] < relaxed else person.guard
     return replace(person, body=body, guard=guard), float(tempo_scale[0] + u[2] * (tempo_scale[1] - tempo_scale[0]))
 

@@ -11,7 +11,7 @@ from actionrec.data.datasets import Segment
 from actionrec.synth.camera import CameraPose
 from actionrec.synth.figure import POSE_INDEX, Pose, Skeletons, forward_kinematics
 from actionrec.synth.moves import Key, _styled, idle, move_keys, walk
-from actionrec.synth.options import _SPARRING_STREAM, CLASSES, MOVES, SynthConfig, RenderOptions
+from actionrec.synth.options import _SPARRING_STREAM, SynthConfig, RenderOptions
 from actionrec.synth.people import Person, make_person, varied
 from actionrec.synth.scene import Scene, _random_scene
 
@@ -154,14 +154,14 @@ def _seen(world: Skeletons, camera: CameraPose, floor: float) -> Skeletons:
 
 
 def plan_class_clip(seed: int, person: Person, class_idx: int, index: int, opts: RenderOptions) -> ClipPlan:
-    """Clip ``index`` of class ``CLASSES[class_idx]`` for ``person``: 2-2.6 s, the move starting by 0.3 s and
+    """Clip ``index`` of class ``opts.classes[class_idx]`` for ``person``: 2-2.6 s, the move starting by 0.3 s and
     repeated to the end."""
-    label = CLASSES[class_idx]
+    label = opts.classes[class_idx]
     rng = np.random.default_rng([seed, person.index, class_idx, index])
     fps = int(rng.integers(opts.fps[0], opts.fps[1] + 1))
     frames = math.ceil(rng.uniform(*opts.clip_seconds) * fps)
     seconds = frames / fps
-    person, slower = varied(person, opts.tempo_scale, opts.relaxed, opts.leg_scale, rng.spawn(1)[0])
+    person, slower = varied(person, opts.tempo_scale, opts.relaxed, opts.torso_scale, rng.spawn(1)[0])
     tempo, amplitude = person.tempo * rng.uniform(0.9, 1.1) * slower, person.amplitude * rng.uniform(0.95, 1.05)
     tl = Timeline(person.guard)
     if label == "other/idle":
@@ -192,7 +192,7 @@ def plan_sparring(seed: int, person: Person, index: int, seconds: float, opts: R
     fps = int(rng.integers(opts.fps[0], opts.fps[1] + 1))
     frames = int(round(seconds * fps))
     duration = frames / fps
-    person, slower = varied(person, opts.tempo_scale, opts.relaxed, opts.leg_scale, rng.spawn(1)[0])
+    person, slower = varied(person, opts.tempo_scale, opts.relaxed, opts.torso_scale, rng.spawn(1)[0])
     tl = Timeline(person.guard)
     tl.add("other/idle", idle(person, rng.uniform(0.6, 2.0), rng))
     bag: list[str] = []
@@ -206,7 +206,7 @@ def plan_sparring(seed: int, person: Person, index: int, seconds: float, opts: R
             keys = _styled(walk(person, 2, forward, swing_arms=False), person, tempo, 1.0)
         else:
             if not bag:
-                bag = list(rng.permutation(MOVES))  # every move once per round, in random order
+                bag = list(rng.permutation(opts.moves))  # every move once per round, in random order
             label = bag.pop()
             amplitude = person.amplitude * rng.uniform(0.95, 1.05)
             keys = _styled(move_keys(label, person, opts), person, tempo, amplitude)
@@ -226,7 +226,7 @@ def plan_dataset(config: SynthConfig) -> list[ClipPlan]:
     people = [make_person(config.seed, i) for i in range(config.people)]
     plans = [
         plan_class_clip(config.seed, person, c, i, config.options)
-        for person in people for c in range(len(CLASSES)) for i in range(config.clips_per_class)
+        for person in people for c in range(len(config.options.classes)) for i in range(config.clips_per_class)
     ]
     plans += [
         plan_sparring(config.seed, person, i, config.sparring_seconds, config.options)

@@ -9,7 +9,7 @@ import numpy as np
 
 from actionrec.errors import ActionrecError
 from actionrec.synth.figure import FighterPainter, Skeletons
-from actionrec.synth.options import CLASSES, SynthConfig
+from actionrec.synth.options import SynthConfig
 from actionrec.data.datasets import Segment
 from actionrec.synth.plan import ClipPlan, plan_dataset
 from actionrec.synth.scene import _Camera
@@ -47,10 +47,11 @@ def write_preview(out: str | Path, config: SynthConfig, plans: list[ClipPlan] | 
     plans = plan_dataset(config) if plans is None else plans
     people = sorted({p.person.pid for p in plans})[:3]
     tw, th = _THUMB
-    sheet = np.full((20 + th * len(CLASSES), _LABEL_W + 3 * tw * len(people), 3), 255, np.uint8)
+    classes = config.options.classes
+    sheet = np.full((20 + th * len(classes), _LABEL_W + 3 * tw * len(people), 3), 255, np.uint8)
     for col, pid in enumerate(people):
         _text(sheet, pid, (_LABEL_W + col * 3 * tw + 4, 14))
-    for row, label in enumerate(CLASSES):
+    for row, label in enumerate(classes):
         y = 20 + row * th
         _text(sheet, label, (4, y + th // 2))
         for col, pid in enumerate(people):

@@ -2,7 +2,8 @@
 
 Synthesize fighters (cached) -> embed every frame (cached) -> evaluate the frame baseline against the
 LSTM on people never seen in training (grouped folds, fine and coarse labels) -> train a final LSTM on
-everyone, ready for ``actionrec live`` and ``actionrec replay``.
+everyone, ready for ``actionrec live`` and ``actionrec replay`` -> the starter model (``tools/starter.py``):
+pose features of synthetic people from every webcam camera, scored zero-shot on PRECOG's real people.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from actionrec.learn.embedded import embed_dataset_dir
 from actionrec.learn.train import fit
 from actionrec.live.export import export_model
 from actionrec.synth.dataset import synthesize
+from actionrec.tools.starter import StarterOptions, StarterResult, train_starter
 from actionrec.util.atomic import write_json
 from actionrec.util.outputs import DEMO, claim_output
 
@@ -39,11 +41,13 @@ class DemoOptions:
     # people is about 0.8 at 100x56 and 0.91 at 224x126 (the small synthetic poses need the pixels).
     width: int = 224
     height: int = 126
+    starter: StarterOptions | None = StarterOptions()  # None: no starter model
 
     @classmethod
     def quick(cls, out: Path = Path("runs/demo-quick"), seed: int = 0) -> "DemoOptions":
         """Small enough for a test and a first look (about a minute on 2 cores)."""
-        return cls(out=out, seed=seed, people=4, clips_per_class=3, sparring_per_person=0, folds=2, epochs=30, width=160, height=90)
+        return cls(out=out, seed=seed, people=4, clips_per_class=3, sparring_per_person=0, folds=2, epochs=30, width=160, height=90,
+                   starter=StarterOptions(people=4, clips_per_class=2, sparring_per_person=0, epochs=5, seed=seed))
 
     def evaluate_options(self) -> EvaluateOptions:
         return evaluate_options(folds=self.folds, window=self.window, stride=self.stride, epochs=self.epochs, seed=self.seed)
@@ -57,6 +61,7 @@ class DemoResult:
     dataset: Path
     report_dir: Path
     seconds: float
+    starter: StarterResult | None = None
 
 
 def run_demo(options: DemoOptions = DemoOptions(), weights=None, log=print) -> DemoResult:
@@ -65,21 +70,22 @@ def run_demo(options: DemoOptions = DemoOptions(), weights=None, log=print) -> D
     dataset, report_dir, model_dir = out / "synth", out / "report", out / "model"
     write_json(out / "demo.json", {"options": asdict(options), "versions": versions()})
 
-    log(f"[1/4] synthesizing {options.people} people x 7 moves x {options.clips_per_class} clips into {dataset}")
+    steps = 5 if options.starter else 4
+    log(f"[1/{steps}] synthesizing {options.people} people x 7 moves x {options.clips_per_class} clips into {dataset}")
     synth = synthesize(
         dataset, people=options.people, clips_per_class=options.clips_per_class, seed=options.seed,
         sparring_per_person=options.sparring_per_person, sparring_seconds=options.sparring_seconds,
     )
     log(f"      {synth.clips} clips + {synth.sparring} sparring videos ({synth.rendered} rendered now, {synth.seconds:.0f} s)")
 
-    log("[2/4] embedding every frame with MobileNet (cached)")
+    log(f"[2/{steps}] embedding every frame with MobileNet (cached)")
     data = embed_dataset_dir(dataset, FrameSpec(width=options.width, height=options.height), weights=weights)
 
-    log(f"[3/4] evaluating on unseen people: {options.folds} grouped folds, frame baseline vs LSTM")
+    log(f"[3/{steps}] evaluating on unseen people: {options.folds} grouped folds, frame baseline vs LSTM")
     eval_options = options.evaluate_options()
     report = evaluate(data, report_dir, eval_options, log=lambda msg: log("      " + msg))
 
-    log(f"[4/4] training the final LSTM on all {len(data.clips)} clips -> {model_dir}")
+    log(f"[4/{steps}] training the final LSTM on all {len(data.clips)} clips -> {model_dir}")
     final = fit(data, eval_options.sequence_model)
     final.config["dataset"] = str(dataset.resolve())
     final.config["spec"] = eval_options.sequence_model.to_dict()
@@ -88,5 +94,11 @@ def run_demo(options: DemoOptions = DemoOptions(), weights=None, log=print) -> D
     export_model(model_dir, weights=weights)
     log(f"      exported {model_dir} for LiteRT (used by live, play and replay)")
 
+    starter = None
+    if options.starter:
+        log(f"[5/{steps}] the starter model for real people: {options.starter.people} synthetic people from every "
+            f"webcam camera, pose features -> {out / 'starter'}")
+        starter = train_starter(out, options.starter, log=log)
+
     table = format_table(report)
-    return DemoResult(report, table, model_dir, dataset, report_dir, time.perf_counter() - started)
+    return DemoResult(report, table, model_dir, dataset, report_dir, time.perf_counter() - started, starter)

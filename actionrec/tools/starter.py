@@ -1,0 +1,99 @@
+"""The starter model: plays on a real person straight after ``actionrec demo``, with no recording.
+
+Synthetic people from every webcam camera (``synth --webcam``: front to side, mirrored, high and low, near
+and far, full body or waist up; slower and relaxed people too) as keypoint clips: their exact joints with
+BlazePose's measured error, no pixels. An LSTM over the ``pose:body`` view of them (x, y of the 17 joints
+every pose source has), exported for LiteRT. Live, BlazePose gives those joints on the camera's frames.
+
+Then it is scored, zero-shot, on real people it never saw: PRECOG's Kinect skeletons (shipped in
+``datasets/precog``), seen from the front and from 45 degrees.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from actionrec.data.video import FrameSpec
+from actionrec.features.spec import FeatureSpec
+from actionrec.learn.evaluate import TRAIN_STRIDE, evaluate_options
+from actionrec.learn.models import LSTMOptions, TrainOptions
+
+STARTER_FEATURES = "pose:body"
+PRECOG_YAWS = (0.0, 45.0)
+# The shipped real skeletons: beside the package in a checkout (datasets/precog), found by path.
+PRECOG = Path(__file__).resolve().parents[2] / "datasets" / "precog"
+
+
+@dataclass(frozen=True)
+class StarterOptions:
+    people: int = 40
+    clips_per_class: int = 4
+    sparring_per_person: int = 1
+    sparring_seconds: float = 40.0
+    keypoint_noise: float = 1.0  # times BlazePose's measured error (synth/keypoints.py)
+    epochs: int = TrainOptions.epochs
+    window: int = LSTMOptions.window
+    seed: int = 0
+
+
+@dataclass
+class StarterResult:
+    model_dir: Path
+    dataset: Path
+    scores: dict  # yaw -> score report (empty without PRECOG)
+    seconds: float
+
+
+def train_starter(out: Path, options: StarterOptions = StarterOptions(), precog: Path | None = PRECOG,
+                  log=print) -> StarterResult:
+    """Synthesize the starter's people into ``out/starter-synth``, train and export ``out/starter``, and score
+    it on PRECOG (when ``precog`` exists) into ``out/precog-<yaw>`` reports. ``out`` is the caller's (the
+    demo's) claimed folder; every step is cached or resumable like the demo's."""
+    from actionrec.learn.embedded import embed_dataset_dir
+    from actionrec.learn.train import fit
+    from actionrec.live.export import export_model
+    from actionrec.synth.dataset import synthesize
+    from actionrec.synth.options import webcam_options
+
+    started = time.perf_counter()
+    dataset, model_dir = out / "starter-synth", out / "starter"
+    synth = synthesize(dataset, people=options.people, clips_per_class=options.clips_per_class, seed=options.seed,
+                       sparring_per_person=options.sparring_per_person, sparring_seconds=options.sparring_seconds,
+                       options=webcam_options(keypoints=True, keypoint_noise=options.keypoint_noise))
+    log(f"      {synth.clips} keypoint clips + {synth.sparring} sparring, every webcam camera ({synth.seconds:.0f} s)")
+    features = FeatureSpec.parse(STARTER_FEATURES)
+    data = embed_dataset_dir(dataset, FrameSpec(), features=features, show_progress=False)
+    spec = evaluate_options(window=options.window, stride=TRAIN_STRIDE, epochs=options.epochs,
+                            seed=options.seed).sequence_model
+    model = fit(data, spec)
+    model.config["dataset"] = str(dataset.resolve())
+    model.config["spec"] = spec.to_dict()
+    model.save(model_dir, overwrite=True)  # inside the demo's own folder
+    export_model(model_dir)
+    log(f"      trained and exported {model_dir} ({features.name} features, {len(data.clips)} clips)")
+    scores = score_on_precog(model_dir, out, precog, log) if precog is not None and precog.is_dir() else {}
+    return StarterResult(model_dir, dataset, scores, time.perf_counter() - started)
+
+
+def score_on_precog(model_dir: Path, out: Path, precog: Path, log=print) -> dict:
+    """Import PRECOG at each of ``PRECOG_YAWS`` (cached) and score the model on it; yaw -> report."""
+    from actionrec.data.kinect import import_kinect, is_kinect_import, read_label_map
+    from actionrec.learn.score import score_model
+
+    labels = read_label_map(precog / "labels.csv")
+    scores = {}
+    for yaw in PRECOG_YAWS:
+        data = out / f"precog-yaw{yaw:g}"
+        if not is_kinect_import(data):
+            import_kinect(precog, data, labels, yaw=yaw)
+        report = score_model(model_dir, data, out / f"starter-precog-yaw{yaw:g}", show_progress=False)
+        scores[yaw] = report
+        c = report["coarse"]["models"][next(iter(report["coarse"]["models"]))]
+        events = next(iter((report.get("events_coarse") or {}).values()), None)
+        extra = (f"; punches/kicks hit {events['hits']}/{events['actions']}, "
+                 f"{events['false_per_minute']:.2f} false/min") if events else ""
+        log(f"      PRECOG zero-shot, camera yaw {yaw:g}: coarse punch/kick/other macro-F1 {c['macro_f1']:.3f}, "
+            f"accuracy {c['accuracy']:.3f} ({c['windows']} windows, 12 real people){extra}")
+    return scores
