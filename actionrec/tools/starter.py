@@ -82,7 +82,7 @@ def score_on_precog(model_dir: Path, out: Path, precog: Path, log=print) -> dict
     from actionrec.data.kinect import import_kinect, is_kinect_import, read_label_map
     from actionrec.learn.score import score_model
 
-    labels = read_label_map(precog / "labels.csv")
+    labels = read_label_map(precog / "label_map.txt")
     scores = {}
     for yaw in PRECOG_YAWS:
         data = out / f"precog-yaw{yaw:g}"
