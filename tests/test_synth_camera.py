@@ -172,3 +172,13 @@ def test_the_webcam_preset_adds_the_side_kick_and_varies_people_without_touching
     assert len(torsos) > 1
     with pytest.raises(ActionrecError, match="extra moves"):
         RenderOptions(extra_moves=("kick/spinning",))
+
+
+def test_gestures_move_the_arms_of_idle_clips_and_stay_idle():
+    def wrist_travel(options: RenderOptions) -> float:
+        plans = plan_dataset(SynthConfig(seed=6, people=3, clips_per_class=2, sparring_per_person=0, options=options))
+        idle = [p for p in plans if p.label == "other/idle"]
+        assert all({s.label for s in p.segments()} == {"other/idle"} for p in idle)
+        return float(np.mean([np.ptp(p.skeletons().joint("rear_wrist")[:, 1]) for p in idle]))
+
+    assert wrist_travel(RenderOptions(gestures=1.0)) > 2 * wrist_travel(RenderOptions())

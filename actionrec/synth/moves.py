@@ -165,6 +165,38 @@ def walk(p: Person, steps: int, forward: bool, swing_arms: bool) -> list[Key]:
     return [Key(0.2, gait[0])] + [Key(dt, q, "linear") for q in gait[1:]] + [Key(0.25, g)]
 
 
+GESTURES = ("arms_up", "wave", "arms_out", "squat", "reach")
+
+
+def gesture(p: Person, rng: np.random.Generator) -> list[Key]:
+    """A movement that is no strike: both arms overhead, a wave, arms out to the sides, a squat, a reach
+    across. Between moves in front of a webcam people stretch, wave and bend, and a model that only saw
+    guard and walking takes any arm that moves for a punch."""
+    g = p.guard
+    kind = GESTURES[int(rng.integers(len(GESTURES)))]
+    if kind == "arms_up":
+        peak = replace(g, lead_shoulder=170, rear_shoulder=170, lead_elbow=10, rear_elbow=10,
+                       lead_arm_out=20, rear_arm_out=20, lean=0)
+        keys = [Key(rng.uniform(0.4, 0.8), peak), Key(rng.uniform(0.1, 0.4), peak, "linear")]
+    elif kind == "wave":
+        up = replace(g, rear_shoulder=130, rear_arm_out=40, rear_elbow=30)
+        keys = [Key(0.4, up)]
+        for _ in range(int(rng.integers(2, 5))):
+            keys += [Key(0.18, replace(up, rear_elbow=80)), Key(0.18, up)]
+    elif kind == "arms_out":
+        peak = replace(g, lead_shoulder=80, rear_shoulder=80, lead_arm_out=85, rear_arm_out=85,
+                       lead_elbow=5, rear_elbow=5, twist=0)
+        keys = [Key(rng.uniform(0.4, 0.8), peak), Key(rng.uniform(0.1, 0.5), peak, "linear")]
+    elif kind == "squat":
+        low = replace(g, lead_hip=75, rear_hip=75, lead_knee=115, rear_knee=115, lean=25,
+                      lead_shoulder=70, rear_shoulder=70, lead_elbow=20, rear_elbow=20)
+        keys = [Key(rng.uniform(0.5, 0.9), low), Key(rng.uniform(0.1, 0.3), low, "linear")]
+    else:  # reach across, as for something on a desk
+        far = replace(g, lead_shoulder=60, lead_arm_out=-30, lead_elbow=40, twist=-20, lean=g.lean + 15)
+        keys = [Key(rng.uniform(0.5, 0.8), far), Key(rng.uniform(0.2, 0.5), far, "linear")]
+    return keys + [Key(rng.uniform(0.4, 0.8), g)]
+
+
 def idle(p: Person, seconds: float, rng: np.random.Generator) -> list[Key]:
     """Guard held for ``seconds`` with a few small fidgets (weight shift, guard adjust), back in guard."""
     g = p.guard

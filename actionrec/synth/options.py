@@ -44,6 +44,7 @@ class RenderOptions:
     relaxed: float = 0.0  # probability of a relaxed stance (hands low, square to the front) instead of a guard
     torso_scale: tuple[float, float] = (1.0, 1.0)  # the torso's length (pelvis to neck) times this
     extra_moves: tuple[str, ...] = ()  # from EXTRA_MOVES: kick/side (the side kick of self-defence classes)
+    gestures: float = 0.0  # share of idle clips (half of it, of sparring pauses) with a stretch, wave or squat
     # True: write each video's exact 2-D joints as a keypoint clip (.kp.npz) instead of its pixels: the pose
     # features of thousands of clips in seconds, for pose models (the starter model).
     keypoints: bool = False
@@ -65,8 +66,9 @@ class RenderOptions:
         unknown = [m for m in self.extra_moves if m not in EXTRA_MOVES]
         if unknown:
             raise ActionrecError(f"extra moves {unknown}: expected any of {', '.join(EXTRA_MOVES)}")
-        if not 0.0 <= self.relaxed <= 1.0:
-            raise ActionrecError(f"relaxed {self.relaxed}: expected a probability 0..1")
+        for name in ("relaxed", "gestures"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ActionrecError(f"{name} {getattr(self, name)}: expected a probability 0..1")
         if not 0.0 <= self.keypoint_noise <= 10.0:
             raise ActionrecError(f"keypoint noise {self.keypoint_noise}: expected 0 (exact) .. 10")
 
@@ -117,13 +119,14 @@ class SynthConfig:
 
 
 _LATER_DEFAULTS = {"camera": json.loads(json.dumps(asdict(CameraRanges()))), "keypoints": False, "keypoint_noise": 1.0,
-                   "tempo_scale": [1.0, 1.0], "relaxed": 0.0, "torso_scale": [1.0, 1.0], "extra_moves": []}
+                   "tempo_scale": [1.0, 1.0], "relaxed": 0.0, "torso_scale": [1.0, 1.0], "extra_moves": [],
+                   "gestures": 0.0}
 
 
 def webcam_options(**changes) -> RenderOptions:
     """The starter model's synthetic people: every camera of a player facing a laptop, slower and relaxed
     people as well as fighters, varied proportions."""
     return RenderOptions(**{"camera": CameraRanges.webcam(), "tempo_scale": (0.9, 2.0), "relaxed": 0.4,
-                            "torso_scale": (0.65, 1.05), "extra_moves": EXTRA_MOVES, **changes})
+                            "torso_scale": (0.65, 1.05), "extra_moves": EXTRA_MOVES, "gestures": 0.5, **changes})
 
 

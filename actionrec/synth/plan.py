@@ -10,7 +10,7 @@ import numpy as np
 from actionrec.data.datasets import Segment
 from actionrec.synth.camera import CameraPose
 from actionrec.synth.figure import POSE_INDEX, Pose, Skeletons, forward_kinematics
-from actionrec.synth.moves import Key, _styled, idle, move_keys, walk
+from actionrec.synth.moves import Key, _styled, gesture, idle, move_keys, walk
 from actionrec.synth.options import _SPARRING_STREAM, SynthConfig, RenderOptions
 from actionrec.synth.people import Person, make_person, varied
 from actionrec.synth.scene import Scene, _random_scene
@@ -161,10 +161,16 @@ def plan_class_clip(seed: int, person: Person, class_idx: int, index: int, opts:
     fps = int(rng.integers(opts.fps[0], opts.fps[1] + 1))
     frames = math.ceil(rng.uniform(*opts.clip_seconds) * fps)
     seconds = frames / fps
-    person, slower = varied(person, opts.tempo_scale, opts.relaxed, opts.torso_scale, rng.spawn(1)[0])
+    variety = rng.spawn(1)[0]
+    person, slower = varied(person, opts.tempo_scale, opts.relaxed, opts.torso_scale, variety)
     tempo, amplitude = person.tempo * rng.uniform(0.9, 1.1) * slower, person.amplitude * rng.uniform(0.95, 1.05)
     tl = Timeline(person.guard)
-    if label == "other/idle":
+    if label == "other/idle" and opts.gestures and variety.random() < opts.gestures:
+        # Not a strike: stretch, wave or bend between stretches of guard, all of it "other/idle".
+        while tl.end < seconds:
+            tl.add(label, idle(person, variety.uniform(0.1, 0.6), rng))
+            tl.add(label, _styled(gesture(person, variety), person, tempo, 1.0))
+    elif label == "other/idle":
         tl.add(label, idle(person, seconds, rng))
     elif label == "other/walk":
         # Stepping in and out, as a player in front of a webcam does, until the clip is full.
@@ -192,7 +198,8 @@ def plan_sparring(seed: int, person: Person, index: int, seconds: float, opts: R
     fps = int(rng.integers(opts.fps[0], opts.fps[1] + 1))
     frames = int(round(seconds * fps))
     duration = frames / fps
-    person, slower = varied(person, opts.tempo_scale, opts.relaxed, opts.torso_scale, rng.spawn(1)[0])
+    variety = rng.spawn(1)[0]
+    person, slower = varied(person, opts.tempo_scale, opts.relaxed, opts.torso_scale, variety)
     tl = Timeline(person.guard)
     tl.add("other/idle", idle(person, rng.uniform(0.6, 2.0), rng))
     bag: list[str] = []
@@ -213,6 +220,10 @@ def plan_sparring(seed: int, person: Person, index: int, seconds: float, opts: R
         if tl.end + sum(k.dt for k in keys) + 0.5 > duration:
             break  # no room left for this and a breather: idle to the end
         tl.add(label, keys)
+        if opts.gestures and variety.random() < opts.gestures / 2:
+            stretch = _styled(gesture(person, variety), person, tempo, 1.0)
+            if tl.end + sum(k.dt for k in stretch) + 0.5 < duration:
+                tl.add("other/idle", stretch)
         tl.add("other/idle", idle(person, min(rng.uniform(0.4, 1.6), duration - tl.end), rng))
     tl.add("other/idle", idle(person, duration - tl.end + 1e-6, rng))
     return _finish_plan(f"sparring/{person.pid}_s{index:02d}{opts.extension}", "sparring", person, fps, frames, tl, rng, opts)
