@@ -679,11 +679,16 @@ def score(model: Path, dataset: Path, out: Path = typer.Option(..., help="Report
 def import_kinect_cmd(src: Path, out: Path,
                       labels: Path = typer.Option(..., help="Label map CSV: number,label (labels may be coarse/fine)"),
                       fps: float = typer.Option(30.0, help="Frame rate of the skeleton stream (Kinect v1: 30)"),
-                      yaw: float = typer.Option(0.0, help="Camera yaw (degrees) the clips' pose features see them from; 0: the Kinect's view")):
+                      yaw: str = typer.Option("0", help="Camera yaw (degrees) the clips' pose features see them from; 0: the "
+                                              "Kinect's view; a list (0,-45,45) writes each sequence once per yaw")):
     """Kinect v1 skeleton CSVs -> a dataset of keypoint clips (.kp.npz) with annotations.csv and groups.csv per person."""
     from actionrec.data.kinect import import_kinect, read_label_map
 
-    stats = import_kinect(src, out, read_label_map(labels), fps=fps, yaw=yaw)
+    try:
+        yaws = tuple(float(y) for y in yaw.split(","))
+    except ValueError:
+        raise ActionrecError(f"--yaw {yaw!r}: expected an angle in degrees or a list like 0,-45,45") from None
+    stats = import_kinect(src, out, read_label_map(labels), fps=fps, yaw=yaws)
     typer.echo(f"{stats.clips} clips, {stats.frames} frames, {len(stats.groups)} people -> {out}")
     for label, n in sorted(stats.frame_labels.items()):
         typer.echo(f"  {label}: {n} frames in {stats.segments[label]} segments")

@@ -118,8 +118,15 @@ def _runs(labels: np.ndarray):
 
 
 def import_kinect(src: str | os.PathLike, out: str | os.PathLike, label_map: dict[int, str],
-                  background: str = "other", fps: float = KINECT_FPS, yaw: float = 0.0) -> KinectImport:
-    """Write the dataset (module docstring) under OUT: a new or empty folder, or an earlier import."""
+                  background: str = "other", fps: float = KINECT_FPS,
+                  yaw: float | tuple[float, ...] = 0.0) -> KinectImport:
+    """Write the dataset (module docstring) under OUT: a new or empty folder, or an earlier import.
+
+    Several yaws write every sequence once per yaw (``clips/<stem>@yaw<Y>.kp.npz``), all of one person in
+    that person's group: views for training, never a person in both train and test."""
+    yaws = tuple(float(y) for y in yaw) if isinstance(yaw, (tuple, list)) else (float(yaw),)
+    if not yaws or len(set(yaws)) != len(yaws):
+        raise ActionrecError(f"camera yaws {list(yaws)}: expected one or more different angles")
     src, out = Path(src), Path(out)
     if not src.is_dir():
         raise ActionrecError(f"{src}: not a folder; expected a folder of Kinect CSV files")
@@ -136,21 +143,22 @@ def import_kinect(src: str | os.PathLike, out: str | os.PathLike, label_map: dic
             raise ActionrecError(f"{f}: label number(s) {unknown} are not in the label map")
         cam = points * np.array([-1.0, -1.0, 1.0])  # Kinect (x left, y up) -> camera axes (x right, y down)
         stem = f.name[:f.name.lower().index(".csv")]
-        clip_id = f"clips/{stem}{KEYPOINT_SUFFIX}"
-        save_keypoints(out / clip_id, cam, KINECT_V1, fps, yaw)
         person = stem.rsplit("_", 1)[-1]
-        group_rows.append((clip_id, f"person{person}"))
-        for a, b, num in _runs(labels):
-            lab = label_map[num]
-            stats.segments[lab] += 1
-            stats.frame_labels[lab] += b - a
-            if lab != background:
-                ann_rows.append((clip_id, f"{a / fps:.4f}", f"{b / fps:.4f}", lab))
-        stats.clips += 1
-        stats.frames += len(labels)
-        stats.groups[f"person{person}"] += len(labels)
+        for view in yaws:
+            clip_id = f"clips/{stem}{'' if len(yaws) == 1 else f'@yaw{view:g}'}{KEYPOINT_SUFFIX}"
+            save_keypoints(out / clip_id, cam, KINECT_V1, fps, view)
+            group_rows.append((clip_id, f"person{person}"))
+            for a, b, num in _runs(labels):
+                lab = label_map[num]
+                stats.segments[lab] += 1
+                stats.frame_labels[lab] += b - a
+                if lab != background:
+                    ann_rows.append((clip_id, f"{a / fps:.4f}", f"{b / fps:.4f}", lab))
+            stats.clips += 1
+            stats.frames += len(labels)
+            stats.groups[f"person{person}"] += len(labels)
     write_text(out / ANNOTATIONS, format_csv(["video", "start", "end", "label"], ann_rows))
     write_text(out / GROUPS, format_csv(["clip", "group"], group_rows))
-    write_json(out / MARKER, {"source": str(src.resolve()), "fps": fps, "yaw": yaw, "labels": {str(k): v for k, v in label_map.items()},
+    write_json(out / MARKER, {"source": str(src.resolve()), "fps": fps, "yaw": yaws[0] if len(yaws) == 1 else list(yaws), "labels": {str(k): v for k, v in label_map.items()},
                               "clips": stats.clips, "frames": stats.frames})
     return stats
