@@ -228,3 +228,28 @@ def test_import_at_a_camera_yaw_turns_the_pose_features(precog_src, tmp_path):
         width[yaw] = float(np.median(np.abs(j[:, JOINT["left_shoulder"], 0] - j[:, JOINT["right_shoulder"], 0])))
         assert (v.embeddings[:, NO_PERSON] == 0).all()
     assert width[0.0] > 0.5 and width[90.0] < 0.5 * width[0.0], width
+
+
+def test_import_at_several_yaws_keeps_each_person_in_one_group(precog_src, tmp_path):
+    names = read_label_map(tmp_path / "labels.csv")
+    stats = import_kinect(precog_src, tmp_path / "views", names, yaw=(0.0, 45.0))
+    ds = load_dataset(tmp_path / "views")
+    assert stats.clips == 6 and len(ds.clips) == 6
+    by_id = {c.id: c for c in ds.clips}
+    assert load_keypoints(by_id["clips/Seq1_1@yaw45.kp.npz"].path).yaw == 45.0
+    assert by_id["clips/Seq1_1@yaw0.kp.npz"].group == by_id["clips/Seq1_1@yaw45.kp.npz"].group == "person1"
+    assert by_id["clips/Seq1_1@yaw0.kp.npz"].segments == by_id["clips/Seq1_1@yaw45.kp.npz"].segments
+    feats = features_dataset(ds.clips, FrameSpec(fps=10.0), FeatureSpec("pose"), tmp_path / "cache")
+    assert not np.allclose(feats["clips/Seq1_1@yaw0.kp.npz"].embeddings, feats["clips/Seq1_1@yaw45.kp.npz"].embeddings)
+    with pytest.raises(ActionrecError, match="different angles"):
+        import_kinect(precog_src, tmp_path / "bad", names, yaw=(0.0, 0.0))
+
+
+def test_the_shipped_precog_is_the_real_one_gzipped():
+    shipped = Path(__file__).resolve().parents[1] / "datasets" / "precog"
+    files = sorted(shipped.glob("*.csv.gz"))
+    assert len(files) == 72
+    points, labels = read_kinect_csv(shipped / "Seq1_1.csv.gz")
+    real, real_labels = read_kinect_csv(PRECOG / "Seq1_1.csv")
+    assert np.array_equal(points, real) and np.array_equal(labels, real_labels)
+    assert set(read_label_map(shipped / "label_map.txt")) == set(range(9))
