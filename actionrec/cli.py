@@ -389,6 +389,23 @@ def bench_embed_cmd(
     typer.echo(json.dumps(r, indent=2))
 
 
+@bench_app.command("train")
+@command
+def bench_train_cmd(
+    finetune: list[int] = typer.Option([0, 2, 4], help="MobileNet blocks tuned (repeatable); 0: the LSTM on cached embeddings"),
+    size: str = SIZE,
+    window: int = typer.Option(LSTMOptions.window, help="LSTM window: frames at the model rate"),
+    windows: int = typer.Option(64, help="Windows per timed epoch"),
+    weights: Optional[Path] = WEIGHTS,
+):
+    """Seconds per training epoch and ms per window of the LSTM, for each --finetune K, as JSON."""
+    from actionrec.tools.bench.train import bench_finetune_epoch
+
+    r = bench_finetune_epoch(tuple(finetune), frame_spec(FrameSpec.fps, size, False), window=window, windows=windows,
+                             weights=weights)
+    typer.echo(json.dumps(r, indent=2))
+
+
 @bench_app.command("augment")
 @command
 def bench_augment_cmd(
