@@ -53,7 +53,7 @@ def test_frame_cache_is_reused_without_decoding(tmp_path, weights_path, monkeypa
     def no_decode(*_):
         raise AssertionError("a cached clip was decoded again")
 
-    monkeypatch.setattr("actionrec.features.frame_cache.decode_frames", no_decode)
+    monkeypatch.setattr("actionrec.features.frame_cache.read_clip", no_decode)
     again = frames_dataset_dir(root, FrameSpec(), weights=weights_path, show_progress=False)
     assert [p.stat().st_mtime_ns for p in entries] == stamps
     for cid, clip in first.embeddings.items():

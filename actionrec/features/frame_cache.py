@@ -2,7 +2,7 @@
 
 Fine-tuning MobileNet (``train --finetune K``) runs the backbone on pixels every epoch; decoding the videos
 again each epoch would cost more than the small frames take on disk (100x56x3 = 17 KB a frame). The frames
-come from the same path the embedding cache embeds (``iter_source_frames``: resample, ``prepare``), so a
+come from the same path the embedding cache embeds (``read_clip``: ``iter_source_frames``, resample, ``prepare``), so a
 frozen MobileNet on them gives the cached embeddings. Entries live beside the embeddings, under
 ``root/frames-<key>/<clip digest>.npz`` (the key: frame spec and preparation format); each clip is stored
 whole as soon as it is decoded, so an interrupted run resumes at the next clip.
@@ -18,9 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from actionrec.data.digest import clip_digest
-from actionrec.data.video import FrameSpec
-from actionrec.errors import ActionrecError
-from actionrec.features.cache import EmbeddingCache, decode_frames, read_entry, times_problem
+from actionrec.data.video import FrameSpec, read_clip
+from actionrec.features.cache import EmbeddingCache, read_entry, times_problem
 from actionrec.features.mobilenet import EMBED_FORMAT
 from actionrec.util.atomic import write_npz
 from actionrec.util.progress import ProgressFn
@@ -64,13 +63,7 @@ def clip_frames(path: Path, spec: FrameSpec, cache_dir: str | os.PathLike,
     entry = EmbeddingCache(cache_dir).path(FramesKey(spec), clip_digest(path))
     hit = load_frames(entry, spec)
     if hit is None:
-        times, frames = [], []
-        for t, rgb in decode_frames(path, spec):
-            times.append(t)
-            frames.append(rgb)
-        if not frames:
-            raise ActionrecError(f"{path}: clip has zero frames")
-        hit = ClipFrames(np.stack(frames), np.asarray(times, np.float64))
+        hit = ClipFrames(*read_clip(path, spec))
         write_npz(entry, frames=hit.frames, times=hit.times)
     if progress:
         progress(len(hit.times))
