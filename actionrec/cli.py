@@ -209,6 +209,7 @@ def train(
     typer.echo(
         f"wrote {out}: {trained.kind} model, classes {', '.join(trained.classes)}; "
         f"{trained.config['epochs_run']} epochs, {trained.config['train_windows']} training windows"
+        + (f"; MobileNet's top {trained.finetune} blocks tuned, kept in {out}/backbone.keras" if trained.finetune else "")
     )
 
 

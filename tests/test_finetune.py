@@ -2,6 +2,8 @@
 learn, and that every path that embeds for a fine-tuned model (predict, export, the live runtime) takes its
 own MobileNet, never ImageNet's."""
 
+import json
+
 import numpy as np
 import pytest
 from conftest import build_class_dataset, source_frames
@@ -12,7 +14,7 @@ from actionrec.errors import ActionrecError
 from actionrec.features.mobilenet import Embedder, layer_block, load_mobilenet, tunable_mobilenet
 from actionrec.learn.embedded import embed_dataset_dir, frames_dataset_dir
 from actionrec.learn.models import LSTMOptions, TrainOptions, load_model
-from actionrec.learn.train import TrainSpec, fit, predict_clip
+from actionrec.learn.train import FINETUNE_LEARNING_RATE, TrainSpec, fit, predict_clip
 
 K = 2
 # A rate 10x the fine-tuning default, so that one short epoch moves the tuned embeddings well clear of
@@ -150,3 +152,16 @@ def test_fine_tuned_training_is_refused_on_embeddings(tuned, embedder):
     data = embed_dataset_dir(root, FrameSpec(), embedder=embedder, show_progress=False)
     with pytest.raises(ActionrecError, match="fine-tuning trains on frames"):
         fit(data, SPEC)
+
+
+def test_cli_trains_and_predicts_a_fine_tuned_model(class_dataset, tmp_path, punch_avi):
+    out = tmp_path / "m"
+    result = run("train", class_dataset, "--out", out, "--finetune", "1", "--window", "4", "--epochs", "1")
+    assert result.exit_code == 0, result.output
+    assert "MobileNet's top 1 blocks tuned" in result.stdout
+    config = json.loads((out / "config.json").read_text())
+    assert config["finetune"] == 1 and config["train"]["learning_rate"] == FINETUNE_LEARNING_RATE
+    result = run("predict", out, punch_avi, "--json")
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert rows and set(rows[0]["proba"]) == {"other", "punch/hook", "punch/jab"}
