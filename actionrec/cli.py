@@ -396,14 +396,15 @@ def bench_train_cmd(
     finetune: list[int] = typer.Option([0, 2, 4], help="MobileNet blocks tuned (repeatable); 0: the LSTM on cached embeddings"),
     size: str = SIZE,
     window: int = typer.Option(LSTMOptions.window, help="LSTM window: frames at the model rate"),
-    windows: int = typer.Option(64, help="Windows per timed epoch"),
+    windows: int = typer.Option(256, help="Windows per timed epoch"),
+    epochs: int = typer.Option(3, help="Timed epochs per K (the median is printed), after one warm-up epoch"),
     weights: Optional[Path] = WEIGHTS,
 ):
     """Seconds per training epoch and ms per window of the LSTM, for each --finetune K, as JSON."""
     from actionrec.tools.bench.train import bench_finetune_epoch
 
     r = bench_finetune_epoch(tuple(finetune), frame_spec(FrameSpec.fps, size, False), window=window, windows=windows,
-                             weights=weights)
+                             weights=weights, epochs=epochs)
     typer.echo(json.dumps(r, indent=2))
 
 

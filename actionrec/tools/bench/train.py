@@ -30,9 +30,10 @@ def bench_lstm_train_step(window: int = 16, batch_size: int = 64, classes: int =
 
 
 
-def bench_finetune_epoch(blocks: tuple[int, ...] = (0, 2, 4), frame_spec=None, window: int = 16, windows: int = 64,
-                         classes: int = 7, weights=None, seed: int = 0) -> dict:
-    """Cost of one training epoch of the LSTM per fine-tuned block count K (after a warm-up epoch).
+def bench_finetune_epoch(blocks: tuple[int, ...] = (0, 2, 4), frame_spec=None, window: int = 16, windows: int = 256,
+                         classes: int = 7, weights=None, seed: int = 0, epochs: int = 3) -> dict:
+    """Cost of one training epoch of the LSTM per fine-tuned block count K: the median of ``epochs`` epochs
+    after a warm-up one.
 
     K = 0 is the usual training on cached embeddings (batch 64); K > 0 runs MobileNet on every frame of
     every window with the top K blocks trained (``FINETUNE_BATCH`` windows a step), as ``train --finetune``.
@@ -48,7 +49,7 @@ def bench_finetune_epoch(blocks: tuple[int, ...] = (0, 2, 4), frame_spec=None, w
     rng = np.random.default_rng(seed)
     y = rng.integers(0, classes, windows)
     stats = (np.zeros(EMBEDDING_DIM), np.ones(EMBEDDING_DIM))
-    out = {"size": f"{spec.width}x{spec.height}", "window": window, "windows": windows, "per_k": {}}
+    out = {"size": f"{spec.width}x{spec.height}", "window": window, "windows": windows, "epochs_timed": epochs, "per_k": {}}
     for k in blocks:
         tuned = check_finetune(k) > 0
         if tuned:
@@ -60,9 +61,12 @@ def bench_finetune_epoch(blocks: tuple[int, ...] = (0, 2, 4), frame_spec=None, w
         model = _build("lstm", classes, window, FrameOptions(), LSTMOptions(window=window), lr, stats,
                        options=TrainOptions(), backbone=backbone)
         model.fit(x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0)  # warm-up: tracing
-        start = time.perf_counter()
-        model.fit(x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0)
-        seconds = time.perf_counter() - start
+        times = []
+        for _ in range(epochs):
+            start = time.perf_counter()
+            model.fit(x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0)
+            times.append(time.perf_counter() - start)
+        seconds = float(np.median(times))
         out["per_k"][str(k)] = {"seconds_per_epoch": round(seconds, 2), "ms_per_window": round(1000 * seconds / windows, 2),
                                 "batch": batch}
     return out
