@@ -431,9 +431,10 @@ def train(
         history["best_epoch"] = int(best.best_epoch)  # the weights the model ends with
     if "val_loss" in history:
         history["val_source"] = "monitor" if watching else "validation groups"
-    head = model
+    head, tuned = model, {}
     if backbone is not None:
         head = model.get_layer(f"actionrec_{kind}")
+        tuned = {"finetune_from": embedder.weights_sha256}  # the ImageNet weights the tuning started from
         embedder = replace(embedder, weights_sha256=tuned_weights_id(backbone))
     config = {
         "kind": kind,
@@ -442,6 +443,7 @@ def train(
         "window": 1 if kind == "frame" else windows.n,
         "embedder": embedder.to_dict(),
         "finetune": finetune,  # > 0: the embedder is the model's own (backbone.keras), tuned from ImageNet's
+        **tuned,
         "frame": asdict(frame) if kind == "frame" else None,
         "lstm": asdict(lstm) if kind == "lstm" else None,
         "train": asdict(options),
