@@ -165,3 +165,13 @@ def test_cli_trains_and_predicts_a_fine_tuned_model(class_dataset, tmp_path, pun
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert rows and set(rows[0]["proba"]) == {"other", "punch/hook", "punch/jab"}
+
+
+def test_score_embeds_with_the_tuned_backbone(tuned, tmp_path):
+    from actionrec.learn.score import score_model
+
+    root, _, trained, model_dir = tuned
+    report = score_model(model_dir, root, tmp_path / "report", show_progress=False)
+    assert report["windows"] > 0
+    # The dataset's embeddings for this model sit under the tuned embedder's key, apart from ImageNet's.
+    assert list((root / ".cache" / "embeddings" / trained.embedder_config.key()).glob("*.npz"))
