@@ -122,10 +122,15 @@ def test_fine_tuned_model_refuses_imagenet_embeddings(tuned, embedder, punch_avi
         predict_clip(trained, punch_avi, embedder=embedder)
 
 
-def test_changed_backbone_is_refused(tuned, tmp_path):
+def test_changed_backbone_is_refused(tuned, tmp_path, weights_path):
     import shutil
 
+    from actionrec.live.export import export_model
+    from actionrec.live.exported import export_problem
+
     _, _, _, model_dir = tuned
+    if export_problem(model_dir):  # not exported yet by the test above
+        export_model(model_dir, weights=weights_path)
     copy = tmp_path / "model"
     shutil.copytree(model_dir, copy)
     other = load_model(model_dir)
@@ -133,6 +138,8 @@ def test_changed_backbone_is_refused(tuned, tmp_path):
     other.backbone.save(copy / "backbone.keras")
     with pytest.raises(ActionrecError, match="backbone.keras: not the backbone trained with this model"):
         load_model(copy)
+    # Its embedder.tflite is the old backbone: the export is stale too, and the live runtime will not use it.
+    assert "backbone.keras: missing or changed since the TFLite export" in export_problem(copy)
 
 
 @pytest.mark.parametrize("k", ["-1", "14"])
