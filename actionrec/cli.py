@@ -20,6 +20,7 @@ from actionrec.data.video import FrameSpec
 from actionrec.errors import ActionrecError, from_os_error
 from actionrec.learn.evaluate import TRAIN_STRIDE, EvaluateOptions
 from actionrec.learn.models import LSTMOptions, TrainOptions
+from actionrec.learn.train import FINETUNE_BATCH, FINETUNE_LEARNING_RATE
 from actionrec.live.game import LiveOptions
 from actionrec.live.record.plan import RecordOptions
 from actionrec.synth.options import RenderOptions, SynthConfig, webcam_options
@@ -181,9 +182,12 @@ def train(
     stride: int = typer.Option(LSTMOptions.stride, help="Step between training windows"),
     label_policy: str = typer.Option(LSTMOptions.label_policy, help="Window label for annotated videos: last, center or majority"),
     epochs: int = typer.Option(TrainOptions.epochs, help="Maximum epochs (early stopping on held-out groups)"),
-    learning_rate: float = typer.Option(TrainOptions.learning_rate, help="Adam learning rate"),
+    learning_rate: Optional[float] = typer.Option(None, help=f"Adam learning rate (default {TrainOptions.learning_rate:g}; "
+                                                  f"{FINETUNE_LEARNING_RATE:g} with --finetune)"),
     article: bool = typer.Option(False, help="Frame model with the article's settings: Adam(1e-6), 500 epochs, no dropout or class weights"),
     augment: int = typer.Option(0, help="Augmented copies per training clip, made on the fly and cached"),
+    finetune: int = typer.Option(0, help="Train the top K of MobileNet's 13 blocks with the model, on decoded frames "
+                                 f"(cached), {FINETUNE_BATCH} windows a step; the model keeps its tuned MobileNet (0: frozen)"),
     seed: int = typer.Option(0, help="Seed for every random step"),
     fps: float = FPS,
     size: str = SIZE,
@@ -197,7 +201,7 @@ def train(
 
     spec = TrainSpec.from_cli(
         model=model, window=window, stride=stride, label_policy=label_policy, epochs=epochs,
-        learning_rate=learning_rate, article=article, augment=augment, seed=seed,
+        learning_rate=learning_rate, article=article, augment=augment, seed=seed, finetune=finetune,
     )
     trained = train_on_dataset(
         dataset, spec, frame_spec(fps, size, grayscale), cache_dir=cache, weights=weights, out=out, verbose=1,
@@ -206,6 +210,7 @@ def train(
     typer.echo(
         f"wrote {out}: {trained.kind} model, classes {', '.join(trained.classes)}; "
         f"{trained.config['epochs_run']} epochs, {trained.config['train_windows']} training windows"
+        + (f"; MobileNet's top {trained.finetune} blocks tuned, kept in {out}/backbone.keras" if trained.finetune else "")
     )
 
 
@@ -383,6 +388,24 @@ def bench_embed_cmd(
 
     r = bench_embed(frame_spec(fps, size, grayscale), batch_size=batch_size, seconds=seconds, weights=weights, video=video,
                     features=spec)
+    typer.echo(json.dumps(r, indent=2))
+
+
+@bench_app.command("train")
+@command
+def bench_train_cmd(
+    finetune: list[int] = typer.Option([0, 2, 4], help="MobileNet blocks tuned (repeatable); 0: the LSTM on cached embeddings"),
+    size: str = SIZE,
+    window: int = typer.Option(LSTMOptions.window, help="LSTM window: frames at the model rate"),
+    windows: int = typer.Option(256, help="Windows per timed epoch"),
+    epochs: int = typer.Option(3, help="Timed epochs per K (the median is printed), after one warm-up epoch"),
+    weights: Optional[Path] = WEIGHTS,
+):
+    """Seconds per training epoch and ms per window of the LSTM, for each --finetune K, as JSON."""
+    from actionrec.tools.bench.train import bench_finetune_epoch
+
+    r = bench_finetune_epoch(tuple(finetune), frame_spec(FrameSpec.fps, size, False), window=window, windows=windows,
+                             weights=weights, epochs=epochs)
     typer.echo(json.dumps(r, indent=2))
 
 

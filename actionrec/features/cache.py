@@ -47,36 +47,52 @@ class EmbeddingCache:
         """The entry at ``path``; None when there is none, or when it cannot be trusted: then it is removed
         with a warning, and the caller recomputes it. A damaged entry is never used (train would crash on a
         wrong shape, or learn from NaNs). ``dim``: features per frame; ``check(array)``: a further problem or None."""
-        if not path.is_file():
-            return None
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                emb = ClipEmbeddings(z["embeddings"], z["times"])
-            problem = entry_problem(emb, dim)
-            if problem is None and check is not None:
-                problem = check(emb.embeddings)
-        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            problem = f"unreadable: {type(exc).__name__}: {exc}"
-        if problem is None:
-            return emb
-        warn(f"{path}: damaged embedding cache entry ({problem}); recomputing it")
-        path.unlink(missing_ok=True)
-        return None
+        def problem(a: dict) -> str | None:
+            found = entry_problem(ClipEmbeddings(a["embeddings"], a["times"]), dim)
+            return found if found is not None or check is None else check(a["embeddings"])
+
+        a = read_entry(path, ("embeddings", "times"), problem, "embedding")
+        return None if a is None else ClipEmbeddings(a["embeddings"], a["times"])
 
     def store(self, path: Path, emb: ClipEmbeddings) -> None:
         write_npz(path, embeddings=emb.embeddings.astype(np.float32), times=emb.times.astype(np.float64))
 
 
+def read_entry(path: Path, keys: tuple[str, ...], problem, what: str) -> dict[str, np.ndarray] | None:
+    """The arrays ``keys`` of the cache entry at ``path``; None when there is none, or when ``problem(arrays)``
+    (or reading) finds something wrong: then it is removed with a warning, and the caller recomputes it."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in keys}
+        found = problem(arrays)
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        found = f"unreadable: {type(exc).__name__}: {exc}"
+    if found is None:
+        return arrays
+    warn(f"{path}: damaged {what} cache entry ({found}); recomputing it")
+    path.unlink(missing_ok=True)
+    return None
+
+
 def entry_problem(emb: ClipEmbeddings, dim: int = EMBEDDING_DIM) -> str | None:
     """What is wrong with a cache entry read back (None: nothing): shapes, dtypes, counts, finite values."""
-    e, t = emb.embeddings, emb.times
+    e = emb.embeddings
     if e.ndim != 2 or e.shape[1] != dim or e.dtype.kind != "f":
         return f"embeddings are {e.dtype} {e.shape}, expected float (N, {dim})"
+    if not np.isfinite(e).all():
+        return "holds NaN or infinite values"
+    return times_problem(emb.times, len(e), "embeddings")
+
+
+def times_problem(t: np.ndarray, n: int, what: str) -> str | None:
+    """What is wrong with the timestamps of ``n`` cached rows of ``what`` (None: nothing)."""
     if t.ndim != 1 or t.dtype.kind != "f":
         return f"times are {t.dtype} {t.shape}, expected float (N,)"
-    if len(t) != len(e) or len(e) == 0:
-        return f"{len(e)} embeddings for {len(t)} times, expected the same number, at least one"
-    if not (np.isfinite(e).all() and np.isfinite(t).all()):
+    if len(t) != n or n == 0:
+        return f"{n} {what} for {len(t)} times, expected the same number, at least one"
+    if not np.isfinite(t).all():
         return "holds NaN or infinite values"
     if np.any(np.diff(t) < 0):
         return "times are not in order"

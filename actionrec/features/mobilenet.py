@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
+import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -66,7 +67,9 @@ class EmbedderConfig:
     """Everything that changes an embedding. Models remember it and refuse embeddings made otherwise."""
 
     frame_spec: FrameSpec = field(default_factory=FrameSpec)
-    weights_sha256: str = ""  # filled by ``with_weights``; the identity of the ImageNet weights used
+    # Filled by ``with_weights``: the identity of the ImageNet weights used; a fine-tuned model's own
+    # backbone is "finetuned-<sha256 of its weights>" (``tuned_weights_id``).
+    weights_sha256: str = ""
     alpha: float = 1.0
     format: int = EMBED_FORMAT
 
@@ -111,31 +114,87 @@ def preprocess(frames):
     return ops.cast(frames, "float32") / 127.5 - 1.0
 
 
+MOBILENET_BLOCKS = 13  # depthwise-separable blocks of MobileNet v1: conv_dw_i + conv_pw_i, i = 1..13
+_BLOCK_LAYER = re.compile(r"conv_(?:dw|pw|pad)_(\d+)(?:_bn|_relu)?$")
+
+
+def load_mobilenet(frame_spec: FrameSpec, path: Path):
+    """ImageNet MobileNet v1 1.0, no top, average-pooled, at the frame size: preprocessed frames -> (N, 1024)."""
+    import keras
+
+    try:
+        return keras.applications.MobileNet(
+            input_shape=(frame_spec.height, frame_spec.width, 3),
+            alpha=1.0,
+            include_top=False,
+            weights=str(path),
+            pooling="avg",
+        )
+    except (ValueError, OSError) as exc:
+        raise ActionrecError(
+            f"{path}: not usable as MobileNet v1 1.0 no-top ImageNet weights ({exc}); expected {WEIGHTS_FILE}"
+        ) from None
+
+
+def layer_block(name: str) -> int:
+    """The depthwise-separable block (1..13) a MobileNet layer belongs to; 0 for the stem (conv1) and pooling."""
+    m = _BLOCK_LAYER.match(name)
+    return int(m.group(1)) if m else 0
+
+
+def check_finetune(blocks: int) -> int:
+    """``blocks``, or one line saying what ``--finetune`` takes."""
+    if isinstance(blocks, bool) or not isinstance(blocks, int) or not 0 <= blocks <= MOBILENET_BLOCKS:
+        raise ActionrecError(f"--finetune {blocks!r}: expected a whole number of MobileNet blocks from 0 to "
+                             f"{MOBILENET_BLOCKS} (0: frozen, the cached embeddings)")
+    return blocks
+
+
+def tunable_mobilenet(frame_spec: FrameSpec, weights: str | os.PathLike | None, blocks: int):
+    """The embedder's MobileNet (same weights, found the same way) with its top ``blocks`` blocks trainable.
+
+    BatchNormalization stays frozen, which in Keras 3 also keeps it in inference mode in ``fit``: batch
+    statistics of a few clips' frames would replace ImageNet's and shift every embedding (the usual
+    practice for fine-tuning on small data). So only the top blocks' convolution kernels learn.
+    """
+    import keras
+
+    model = load_mobilenet(frame_spec, resolve_weights(weights))
+    first = MOBILENET_BLOCKS - check_finetune(blocks) + 1
+    for layer in model.layers:
+        layer.trainable = layer_block(layer.name) >= first and not isinstance(layer, keras.layers.BatchNormalization)
+    return model
+
+
+def tuned_weights_id(model) -> str:
+    """The identity of a fine-tuned backbone, in place of the ImageNet file's sha256 in its EmbedderConfig:
+    embeddings from it never pass for ImageNet's (cache keys, ``check_embedder``)."""
+    h = hashlib.sha256()
+    for w in model.get_weights():
+        h.update(np.ascontiguousarray(w, np.float32).tobytes())
+    return "finetuned-" + h.hexdigest()
+
+
 class Embedder:
     """Frames (N, H, W, 3) uint8 RGB -> embeddings (N, 1024) float32, in fixed-size batches."""
 
     def __init__(self, frame_spec: FrameSpec | None = None, weights: str | os.PathLike | None = None, batch_size: int = 32):
-        import keras
-        import tensorflow as tf
-
         frame_spec = frame_spec or FrameSpec()
         path = resolve_weights(weights)
-        self.config = EmbedderConfig(frame_spec=frame_spec, weights_sha256=file_digest(path))
-        self.batch_size = batch_size
-        try:
-            self.model = keras.applications.MobileNet(
-                input_shape=(frame_spec.height, frame_spec.width, 3),
-                alpha=1.0,
-                include_top=False,
-                weights=str(path),
-                pooling="avg",
-            )
-        except (ValueError, OSError) as exc:
-            raise ActionrecError(
-                f"{path}: not usable as MobileNet v1 1.0 no-top ImageNet weights ({exc}); expected {WEIGHTS_FILE}"
-            ) from None
+        self._wrap(load_mobilenet(frame_spec, path), EmbedderConfig(frame_spec=frame_spec, weights_sha256=file_digest(path)),
+                   batch_size)
 
-        model = self.model
+    @classmethod
+    def from_model(cls, model, config: EmbedderConfig, batch_size: int = 32) -> "Embedder":
+        """An embedder around a MobileNet already built (a fine-tuned model's own backbone)."""
+        self = cls.__new__(cls)
+        self._wrap(model, config, batch_size)
+        return self
+
+    def _wrap(self, model, config: EmbedderConfig, batch_size: int) -> None:
+        import tensorflow as tf
+
+        self.model, self.config, self.batch_size = model, config, batch_size
 
         # uint8 in, preprocessing inside the graph.
         @tf.function(reduce_retracing=True)

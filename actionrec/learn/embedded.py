@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from actionrec.data.datasets import Clip, Dataset, load_dataset
 from actionrec.data.video import FrameSpec
+from actionrec.errors import ActionrecError
 from actionrec.features.cache import ClipEmbeddings, LazyEmbedder, default_cache_dir
 from actionrec.features.frames import LazyPose, features_dataset
 from actionrec.features.mobilenet import Embedder, EmbedderConfig
@@ -85,3 +86,31 @@ def embed_dataset_dir(
         bar.close()
     config = lazy.config if features.uses_mobilenet else EmbedderConfig(frame_spec=frame_spec)
     return EmbeddedDataset(ds, config, list(ds.clips), embs, Path(cache_dir), weights, lazy, features)
+
+
+def frames_dataset_dir(
+    dataset: str | Path | Dataset,
+    frame_spec: FrameSpec,
+    cache_dir: str | os.PathLike | None = None,
+    weights: str | os.PathLike | None = None,
+    show_progress: bool = True,
+    features: FeatureSpec | None = None,
+) -> EmbeddedDataset:
+    """The dataset with every clip's decoded frames (uint8, cached per clip) in place of its features: what
+    ``train --finetune`` trains MobileNet on. The config is the ImageNet embedder's the tuning starts from."""
+    from actionrec.features.frame_cache import frames_dataset
+
+    features = features or FeatureSpec()
+    if features.kind != "mobilenet":
+        raise ActionrecError(f"--finetune with --features {features.kind}: fine-tuning trains MobileNet alone; "
+                             f"expected --features mobilenet")
+    ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
+    cache_dir = cache_dir or default_cache_dir(ds.root)
+    lazy = LazyEmbedder(frame_spec, weights)
+    bar = Progress("decode", unit="frames") if show_progress else None
+    frames = frames_dataset(ds.clips, frame_spec, cache_dir, progress=bar)
+    if bar:
+        bar.close()
+    # ClipEmbeddings as the container of (per-frame rows, times) that windows are cut from.
+    rows = {cid: ClipEmbeddings(f.frames, f.times) for cid, f in frames.items()}
+    return EmbeddedDataset(ds, lazy.config, list(ds.clips), rows, Path(cache_dir), weights, lazy, features)

@@ -16,6 +16,7 @@ from actionrec.errors import ActionrecError, from_os_error
 from actionrec.features.mobilenet import EmbedderConfig
 
 MODEL_FILE, CONFIG_FILE, HISTORY_FILE = "model.keras", "config.json", "history.json"
+BACKBONE_FILE = "backbone.keras"  # a fine-tuned model's own MobileNet (``train --finetune``)
 KINDS = ("frame", "lstm")
 
 

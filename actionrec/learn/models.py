@@ -25,8 +25,9 @@ from actionrec import __version__
 from actionrec.data.datasets import coarse
 from actionrec.data.video import FrameSpec
 from actionrec.errors import ActionrecError
-from actionrec.features.mobilenet import EmbedderConfig
-from actionrec.learn.model_config import CONFIG_FILE, HISTORY_FILE, KINDS, MODEL_FILE, check_model_shapes, read_model_config
+from actionrec.features.mobilenet import EMBEDDING_DIM, Embedder, EmbedderConfig, preprocess, tuned_weights_id
+from actionrec.learn.model_config import (BACKBONE_FILE, CONFIG_FILE, HISTORY_FILE, KINDS, MODEL_FILE, check_model_shapes,
+                                          read_model_config)
 from actionrec.learn.regularization import DataSize, resolve
 from actionrec.learn.temporal import TemporalAugment
 from actionrec.learn.windows import WindowSet
@@ -90,9 +91,11 @@ def both_columns(p, concatenate=np.concatenate):
 
 def _build(kind: str, n_classes: int, window: int, frame: FrameOptions, lstm: LSTMOptions, lr: float,
            stats: tuple[np.ndarray, np.ndarray], dim: int | None = None, options: TrainOptions | None = None,
-           total_steps: int = 1):
+           total_steps: int = 1, backbone=None):
     """The Keras model, compiled. ``dim``: features per frame (the windows'); options left at None are
-    resolved as for plentiful data (``train`` resolves them for its own data first)."""
+    resolved as for plentiful data (``train`` resolves them for its own data first). With ``backbone`` (a
+    MobileNet to fine-tune) the compiled model takes uint8 frames and runs it on each under the head, which
+    is the layer named ``actionrec_<kind>``."""
     import keras
     from keras import layers
 
@@ -121,10 +124,27 @@ def _build(kind: str, n_classes: int, window: int, frame: FrameOptions, lstm: LS
         if lstm.dropout:
             x = layers.Dropout(lstm.dropout)(x)
     model = keras.Model(inputs, head(x), name=f"actionrec_{kind}")
+    if backbone is not None:
+        model = _on_frames(model, backbone, kind, window)
     loss, _ = fitting.loss(n_classes, options.label_smoothing)
     model.compile(optimizer=fitting.optimizer(lr, options.weight_decay, options.schedule, total_steps), loss=loss,
                   metrics=["accuracy"])
     return model
+
+
+def _on_frames(head, backbone, kind: str, window: int):
+    """uint8 frames (B, H, W, 3), or windows of them (B, n, H, W, 3), -> the backbone on every frame -> ``head``."""
+    import keras
+    from keras import ops
+
+    h, w = backbone.input_shape[1:3]
+    frames = keras.Input((h, w, 3) if kind == "frame" else (window, h, w, 3), dtype="uint8", name="frames")
+    x = preprocess(frames)
+    if kind == "frame":
+        emb = backbone(x)
+    else:  # the window's frames as one batch, then back into windows
+        emb = ops.reshape(backbone(ops.reshape(x, (-1, h, w, 3))), (-1, window, EMBEDDING_DIM))
+    return keras.Model(frames, head(emb), name=f"finetune_{kind}")
 
 
 def split_validation(groups: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -144,8 +164,10 @@ PREDICT_BATCH = 256  # windows per call when predicting many
 class TrainedModel:
     """A trained classifier plus everything needed to use it on new video."""
 
-    def __init__(self, keras_model, kind: str, classes: list[str], embedder: EmbedderConfig, config: dict, history: dict):
-        self.keras_model = keras_model
+    def __init__(self, keras_model, kind: str, classes: list[str], embedder: EmbedderConfig, config: dict, history: dict,
+                 backbone=None):
+        self.keras_model = keras_model  # the head: windows of features -> probabilities
+        self.backbone = backbone  # a fine-tuned model's own MobileNet (preprocessed frames -> 1024), else None
         self.kind = kind
         self.classes = list(classes)
         self.embedder_config = embedder
@@ -156,6 +178,20 @@ class TrainedModel:
     @property
     def window(self) -> int:
         return int(self.config.get("window", 1))
+
+    @property
+    def finetune(self) -> int:
+        """MobileNet blocks tuned with this model (0: it takes the ImageNet embeddings)."""
+        return int(self.config.get("finetune", 0) or 0)
+
+    def embedder(self, weights=None, batch_size: int = 32) -> Embedder:
+        """The MobileNet whose embeddings this model takes: its own fine-tuned backbone when it has one
+        (``weights`` unused), else ImageNet's, found from ``weights`` as everywhere and checked against the model."""
+        if self.backbone is not None:
+            return Embedder.from_model(self.backbone, self.embedder_config, batch_size)
+        embedder = Embedder(self.frame_spec, weights, batch_size)
+        self.check_embedder(embedder.config, source="the MobileNet weights found")
+        return embedder
 
     @property
     def frame_spec(self) -> FrameSpec:
@@ -229,6 +265,9 @@ class TrainedModel:
         return np.stack([proba[..., c].sum(axis=-1) for c in cols], axis=-1)
 
     def check_embedder(self, other: EmbedderConfig, source: str = "embeddings") -> None:
+        if other != self.embedder_config and self.finetune:
+            raise ActionrecError(f"{source} come from another MobileNet than this model's own, fine-tuned one "
+                                 f"(finetune {self.finetune}); embed with the model's backbone (TrainedModel.embedder)")
         if other != self.embedder_config:
             raise ActionrecError(
                 f"{source} were made with another embedder config than this model "
@@ -243,37 +282,59 @@ class TrainedModel:
         directory = claim_output(directory, MODEL, overwrite=overwrite)
         with atomic_dir(directory) as tmp:
             self.keras_model.save(tmp / MODEL_FILE)
+            if self.backbone is not None:
+                self.backbone.save(tmp / BACKBONE_FILE)
             write_json(tmp / CONFIG_FILE, self.config)
             write_json(tmp / HISTORY_FILE, self.history)
         return directory
 
 
 def load_model(directory: str | Path) -> TrainedModel:
-    import keras
-
-    import actionrec.learn.layers  # noqa: F401  registers FrameDeltas before deserializing
-
     directory = Path(directory)
     model_path = directory / MODEL_FILE
     cfg = read_model_config(directory)
-    if not model_path.is_file():
-        raise ActionrecError(f"{directory}: model directory has no {MODEL_FILE}")
-    if not zipfile.is_zipfile(model_path):  # Keras would say "File not found" about a file that is there
-        raise ActionrecError(f"{model_path}: damaged, not a complete .keras archive (truncated or overwritten "
-                             f"by something else); retrain, or restore it from a copy")
-    try:
-        keras_model = keras.saving.load_model(model_path, safe_mode=True, compile=False)
-    except zipfile.BadZipFile as exc:
-        raise ActionrecError(f"{model_path}: damaged .keras archive ({exc}); retrain, or restore it from a copy") from None
-    except Exception as exc:
-        raise ActionrecError(f"{model_path}: cannot load Keras model ({type(exc).__name__}: {exc})") from None
+    keras_model = _load_keras(directory, MODEL_FILE)
     check_model_shapes(cfg, model_path, keras_model.input_shape, keras_model.output_shape[-1])
+    backbone = _load_backbone(directory, cfg.embedder) if cfg.raw.get("finetune") else None
     history_path = directory / HISTORY_FILE
     try:
         history = json.loads(history_path.read_text()) if history_path.is_file() else {}
     except ValueError as exc:
         raise ActionrecError(f"{history_path}: not valid JSON ({exc}); expected the training history") from None
-    return TrainedModel(keras_model, cfg.kind, cfg.classes, cfg.embedder, cfg.raw, history)
+    return TrainedModel(keras_model, cfg.kind, cfg.classes, cfg.embedder, cfg.raw, history, backbone)
+
+
+def _load_keras(directory: Path, name: str):
+    import keras
+
+    import actionrec.learn.layers  # noqa: F401  registers FrameDeltas before deserializing
+
+    path = directory / name
+    if not path.is_file():
+        raise ActionrecError(f"{directory}: model directory has no {name}")
+    if not zipfile.is_zipfile(path):  # Keras would say "File not found" about a file that is there
+        raise ActionrecError(f"{path}: damaged, not a complete .keras archive (truncated or overwritten "
+                             f"by something else); retrain, or restore it from a copy")
+    try:
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except zipfile.BadZipFile as exc:
+        raise ActionrecError(f"{path}: damaged .keras archive ({exc}); retrain, or restore it from a copy") from None
+    except Exception as exc:
+        raise ActionrecError(f"{path}: cannot load Keras model ({type(exc).__name__}: {exc})") from None
+
+
+def _load_backbone(directory: Path, embedder: EmbedderConfig):
+    """A fine-tuned model's own MobileNet, refused unless it is the one trained with this head."""
+    backbone = _load_keras(directory, BACKBONE_FILE)
+    spec = embedder.frame_spec
+    if tuple(backbone.input_shape[1:]) != (spec.height, spec.width, 3) or backbone.output_shape[-1] != EMBEDDING_DIM:
+        raise ActionrecError(f"{directory / BACKBONE_FILE}: takes {backbone.input_shape[1:]} and gives "
+                             f"{backbone.output_shape[-1]}; expected ({spec.height}, {spec.width}, 3) frames -> "
+                             f"{EMBEDDING_DIM}, as {CONFIG_FILE} says; retrain, or restore it from a copy")
+    if tuned_weights_id(backbone) != embedder.weights_sha256:
+        raise ActionrecError(f"{directory / BACKBONE_FILE}: not the backbone trained with this model (its weights' "
+                             f"sha256 differs from {CONFIG_FILE}); retrain, or restore it from a copy")
+    return backbone
 
 
 def train(
@@ -288,6 +349,8 @@ def train(
     verbose: int = 0,
     monitor: WindowSet | None = None,
     pose_columns: slice | None = None,
+    finetune: int = 0,
+    weights=None,
 ) -> TrainedModel:
     """Fit a ``frame`` or ``lstm`` model on the windows (for ``frame``, windows of n = 1 are frames).
 
@@ -295,7 +358,9 @@ def train(
     ``monitor`` (an evaluation's test windows): when no groups are held out, their loss is recorded per
     epoch as ``val_loss``, for the learning curves and the memorising warning only; it never stops
     training, picks an epoch or changes the learning rate. ``pose_columns``: where the pose part of a
-    frame's features sits, for the left/right swap augmentation (``learn/side_swap.py``).
+    frame's features sits, for the left/right swap augmentation (``learn/side_swap.py``). ``finetune``:
+    MobileNet blocks to train with the head (``weights``: its ImageNet weights); the windows then hold
+    uint8 frames at the embedder's size, and the model keeps its tuned MobileNet as its own embedder.
     """
     import keras
 
@@ -320,23 +385,29 @@ def train(
     lstm, options = resolve(kind, lstm, options, size)
     tr_mask, val_mask = split_validation(windows.groups[rows], options.val_fraction, options.seed)
     tr_rows, val_rows = rows[tr_mask], rows[val_mask]
-    seen = windows.frames[np.unique(windows.index[tr_rows])]
-    stats = (seen.mean(axis=0), seen.var(axis=0) + 1e-6)
+    backbone = _tunable_backbone(windows, embedder, finetune, weights, frame if kind == "frame" else lstm)
+    if backbone is None:
+        seen = windows.frames[np.unique(windows.index[tr_rows])]
+        stats = (seen.mean(axis=0), seen.var(axis=0) + 1e-6)
+    else:  # unused (normalization is refused above): the tuned features have no fixed statistics
+        stats = (np.zeros(EMBEDDING_DIM, np.float32), np.ones(EMBEDDING_DIM, np.float32))
     steps = max(1, int(np.ceil(len(tr_rows) / options.batch_size)))
     model = _build(kind, len(classes), windows.n, frame, lstm, options.learning_rate, stats,
-                   dim=windows.frames.shape[1], options=options, total_steps=steps * options.epochs)
+                   dim=len(stats[0]), options=options, total_steps=steps * options.epochs, backbone=backbone)
     flat = kind == "frame"
     one_hot = fitting.loss(len(classes), options.label_smoothing)[1]
     frame_y = np.array([lookup.get(lab, -1) for lab in windows.frame_labels], np.int64)
     train_data = fitting.batches(windows, tr_rows, y, options.batch_size, flat, options.seed, len(classes), one_hot,
                                  temporal=None if flat else options.temporal, frame_y=frame_y, policy=lstm.label_policy,
                                  pose=pose_columns, side_swap=options.side_swap)
-    val_data = fitting.batches(windows, val_rows, y, 512, flat, None, len(classes), one_hot) if len(val_rows) else None
+    # Frames through MobileNet take memory per frame: validate fine-tuning in training-sized batches.
+    val_batch = 512 if backbone is None else options.batch_size
+    val_data = fitting.batches(windows, val_rows, y, val_batch, flat, None, len(classes), one_hot) if len(val_rows) else None
     watching = val_data is None and monitor is not None and not options.patience and options.schedule != "plateau"
     if watching:
         monitor_y = np.array([lookup.get(lab, -1) for lab in monitor.labels], np.int64)
         known = np.flatnonzero(monitor_y >= 0)
-        val_data = fitting.batches(monitor, known, monitor_y, 512, flat, None, len(classes), one_hot) if len(known) else None
+        val_data = fitting.batches(monitor, known, monitor_y, val_batch, flat, None, len(classes), one_hot) if len(known) else None
     callbacks = []
     best = None
     if val_data is not None and options.patience:
@@ -360,12 +431,19 @@ def train(
         history["best_epoch"] = int(best.best_epoch)  # the weights the model ends with
     if "val_loss" in history:
         history["val_source"] = "monitor" if watching else "validation groups"
+    head, tuned = model, {}
+    if backbone is not None:
+        head = model.get_layer(f"actionrec_{kind}")
+        tuned = {"finetune_from": embedder.weights_sha256}  # the ImageNet weights the tuning started from
+        embedder = replace(embedder, weights_sha256=tuned_weights_id(backbone))
     config = {
         "kind": kind,
         "classes": classes,
         "coarse_classes": sorted({coarse(c) for c in classes}),
         "window": 1 if kind == "frame" else windows.n,
         "embedder": embedder.to_dict(),
+        "finetune": finetune,  # > 0: the embedder is the model's own (backbone.keras), tuned from ImageNet's
+        **tuned,
         "frame": asdict(frame) if kind == "frame" else None,
         "lstm": asdict(lstm) if kind == "lstm" else None,
         "train": asdict(options),
@@ -377,7 +455,23 @@ def train(
         "versions": versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    return TrainedModel(model, kind, classes, embedder, config, history)
+    return TrainedModel(head, kind, classes, embedder, config, history, backbone)
+
+
+def _tunable_backbone(windows: WindowSet, embedder: EmbedderConfig, finetune: int, weights, head_options):
+    """The MobileNet to fine-tune with the head (None for ``finetune`` 0), after checking what it needs."""
+    from actionrec.features.mobilenet import check_finetune, tunable_mobilenet
+
+    if not check_finetune(finetune):
+        return None
+    spec = embedder.frame_spec
+    if windows.frames.dtype != np.uint8 or windows.frames.shape[1:] != (spec.height, spec.width, 3):
+        raise ActionrecError(f"fine-tuning trains on frames: got a table of {windows.frames.dtype} "
+                             f"{windows.frames.shape[1:]}, expected uint8 ({spec.height}, {spec.width}, 3)")
+    if head_options.normalize:
+        raise ActionrecError("normalize with fine-tuning: the tuned features change as they train; "
+                             "expected normalize off")
+    return tunable_mobilenet(spec, weights, finetune)
 
 
 def versions() -> dict:

@@ -47,7 +47,8 @@ def score_model(model: str | Path | TrainedModel, dataset: str | Path, out: str 
     out = claim_output(out, REPORT, inputs=[dataset])
     trained = model if isinstance(model, TrainedModel) else load_model(model)
     ds = load_dataset(dataset)
-    data = embed_dataset_dir(ds, trained.frame_spec, cache_dir, weights, features=trained.features,
+    own = trained.embedder(weights) if trained.backbone is not None else None  # a fine-tuned model's MobileNet
+    data = embed_dataset_dir(ds, trained.frame_spec, cache_dir, weights, embedder=own, features=trained.features,
                              show_progress=show_progress)
     n = trained.window
     policy = str((trained.config.get("lstm") or {}).get("label_policy", "last"))

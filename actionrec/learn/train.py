@@ -16,10 +16,10 @@ from actionrec.data.datasets import Clip
 from actionrec.data.video import FrameSpec, iter_decoded_frames, prepare
 from actionrec.errors import ActionrecError
 from actionrec.features.frames import LazyPose, join_parts, pose_stream
-from actionrec.features.mobilenet import Embedder
+from actionrec.features.mobilenet import Embedder, check_finetune
 from actionrec.features.spec import FeatureSpec, cap_long_side
 from actionrec.features.cache import ClipEmbeddings
-from actionrec.learn.embedded import EmbeddedDataset, embed_dataset_dir
+from actionrec.learn.embedded import EmbeddedDataset, embed_dataset_dir, frames_dataset_dir
 from actionrec.learn.models import (
     KINDS,
     FrameOptions,
@@ -34,6 +34,13 @@ from actionrec.learn.windows import LABEL_POLICIES, trailing_windows
 from actionrec.util.outputs import MODEL, claim_output
 
 
+# Fine-tuning: one Adam for head and backbone (Keras has no per-variable learning rate short of a custom
+# train step), so one rate 10x below the head's default, small enough not to wash out ImageNet's features.
+FINETUNE_LEARNING_RATE = 1e-4
+# Windows per step: 8 x 16 frames = 128 frames through MobileNet and back through the tuned blocks.
+FINETUNE_BATCH = 8
+
+
 @dataclass(frozen=True)
 class TrainSpec:
     """What to train: the model kind and every option, as one object written next to the outputs."""
@@ -43,6 +50,7 @@ class TrainSpec:
     lstm: LSTMOptions = field(default_factory=LSTMOptions)
     train: TrainOptions = field(default_factory=TrainOptions)
     augment: int = 0  # augmented copies per training clip
+    finetune: int = 0  # top MobileNet blocks trained with the head, on decoded frames (0: cached embeddings)
 
     def __post_init__(self):
         # Checked here, so a bad value stops before the (long) embedding, not after it.
@@ -52,20 +60,29 @@ class TrainSpec:
             raise ActionrecError(f"label policy {self.lstm.label_policy!r}: expected one of {', '.join(LABEL_POLICIES)}")
         if self.lstm.window < 1 or self.lstm.stride < 1:
             raise ActionrecError(f"window {self.lstm.window}, stride {self.lstm.stride}: expected whole numbers >= 1")
+        if check_finetune(self.finetune) and self.augment:
+            # Augmented copies are cached as embeddings; fine-tuning needs their frames.
+            raise ActionrecError(f"--augment {self.augment} with --finetune: not supported together; expected one of them")
 
     @classmethod
     def from_cli(cls, model: str, window: int, stride: int, label_policy: str, epochs: int,
-                 learning_rate: float, article: bool, augment: int, seed: int) -> "TrainSpec":
+                 learning_rate: float | None, article: bool, augment: int, seed: int, finetune: int = 0) -> "TrainSpec":
+        """``learning_rate`` None: the default, or ``FINETUNE_LEARNING_RATE`` when fine-tuning."""
         lstm = LSTMOptions(window=window, stride=stride, label_policy=label_policy)
         if article and model != "frame":
             # The 2018 settings (Adam 1e-6, 500 epochs) are the frame baseline's; on an LSTM they only waste hours.
             raise ActionrecError(f"the article's settings are for the frame model, not {model!r}")
+        if article and finetune:
+            raise ActionrecError("--article with --finetune: the article's frame model used frozen ImageNet features")
         if article:
             frame, opts = article_settings()
             opts = TrainOptions(**{**asdict(opts), "seed": seed})
         else:
-            frame, opts = FrameOptions(), TrainOptions(epochs=epochs, learning_rate=learning_rate, seed=seed)
-        return cls(kind=model, frame=frame, lstm=lstm, train=opts, augment=augment)
+            tuning = dict(learning_rate=FINETUNE_LEARNING_RATE, batch_size=FINETUNE_BATCH) if finetune else {}
+            if learning_rate is not None:
+                tuning["learning_rate"] = learning_rate
+            frame, opts = FrameOptions(), TrainOptions(**{"epochs": epochs, "seed": seed, **tuning})
+        return cls(kind=model, frame=frame, lstm=lstm, train=opts, augment=augment, finetune=finetune)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -93,7 +110,8 @@ def fit(data: EmbeddedDataset, spec: TrainSpec, clips: list[Clip] | None = None,
     classes = classes or data.labels
     trained = train(windows, spec.kind, data.config, classes=classes, frame=spec.frame, lstm=spec.lstm,
                     options=spec.train, verbose=verbose, monitor=monitor,
-                    pose_columns=data.features.pose_slice if data.features.uses_pose else None)
+                    pose_columns=data.features.pose_slice if data.features.uses_pose else None,
+                    finetune=spec.finetune, weights=data.weights)
     trained.config["features"] = data.features.to_dict()  # the model refuses other features (check_features)
     return trained
 
@@ -116,7 +134,10 @@ def train_on_dataset(
     """
     if out is not None:
         claim_output(out, MODEL, overwrite=overwrite, inputs=[dataset])
-    data = embed_dataset_dir(dataset, frame_spec, cache_dir, weights, features=features)
+    if spec.finetune:
+        data = frames_dataset_dir(dataset, frame_spec, cache_dir, weights, features=features)
+    else:
+        data = embed_dataset_dir(dataset, frame_spec, cache_dir, weights, features=features)
     if spec.augment:
         from actionrec.learn.augmented_copies import add_augmented_clips
 
@@ -147,7 +168,7 @@ def predict_clip(model: str | Path | TrainedModel, clip: str | Path, weights: st
         trained.check_features(features, source=f"--features {features.kind} for {clip}")
     features = trained.features
     if features.uses_mobilenet:
-        embedder = embedder or Embedder(trained.frame_spec, weights)
+        embedder = embedder or trained.embedder(weights)  # a fine-tuned model's own backbone
         trained.check_embedder(embedder.config, source=f"embeddings for {clip}")
     times, frames, sources = [], [], []  # model inputs for MobileNet; capped source frames for the pose
     for t, bgr in iter_decoded_frames(clip, trained.frame_spec):

@@ -20,7 +20,7 @@ LABEL_POLICIES = ("last", "center", "majority")
 
 @dataclass
 class WindowSet:
-    frames: np.ndarray  # (F, 1024) every frame embedding of every clip
+    frames: np.ndarray  # (F, 1024) every frame embedding of every clip; (F, H, W, 3) uint8 pixels to fine-tune
     frame_labels: np.ndarray  # (F,) label of each frame
     index: np.ndarray  # (W, n) rows into ``frames``, oldest first
     labels: np.ndarray  # (W,) window label by the label policy
@@ -106,8 +106,10 @@ def make_windows(
             f"no windows of {n} frames: all {len(clips)} clip(s) are shorter than the window "
             f"({len(skipped)} skipped); use a smaller window or longer clips"
         )
+    table = np.concatenate(frames)
     return WindowSet(
-        frames=np.concatenate(frames).astype(np.float32, copy=False),
+        # Pixels stay uint8 (4x smaller; the fine-tuned model casts them itself).
+        frames=table if table.dtype == np.uint8 else table.astype(np.float32, copy=False),
         frame_labels=np.asarray(frame_labels),
         index=np.asarray(index, dtype=np.int64),
         labels=np.asarray(labels),

@@ -42,7 +42,7 @@ from actionrec.errors import ActionrecError
 from actionrec.features.mobilenet import Embedder, preprocess
 from actionrec.features.pose.assets import SPECS as POSE_MODEL_SPECS
 from actionrec.features.pose.vector import POSE_DIM
-from actionrec.learn.models import CONFIG_FILE, MODEL_FILE, TrainedModel, both_columns, load_model
+from actionrec.learn.models import BACKBONE_FILE, CONFIG_FILE, MODEL_FILE, TrainedModel, both_columns, load_model
 from actionrec.live.exported import (
     CHECK_FRAMES,
     CLASSIFIER_FILE,
@@ -79,8 +79,7 @@ def export_model(model_dir: str | Path, formats: tuple[str, ...] = ("tflite",),
     features = trained.features
     embedder = None
     if features.uses_mobilenet:
-        embedder = Embedder(trained.frame_spec, weights, batch_size=1)
-        trained.check_embedder(embedder.config, source="the MobileNet weights found for the export")
+        embedder = trained.embedder(weights, batch_size=1)  # a fine-tuned model's own MobileNet, else ImageNet's
     elif "savedmodel" in formats:
         raise ActionrecError("export savedmodel holds MobileNet; a model on pose features alone exports tflite only")
 
@@ -105,6 +104,8 @@ def export_model(model_dir: str | Path, formats: tuple[str, ...] = ("tflite",),
         "formats": list(formats),
         "files": files,
         "model_sha256": file_digest(model_dir / MODEL_FILE),
+        # A fine-tuned model's embedder.tflite is its backbone: the export is stale once that changes too.
+        **({"backbone_sha256": file_digest(model_dir / BACKBONE_FILE)} if trained.backbone is not None else {}),
         "embedder_input": f"uint8 RGB (1, {spec.height}, {spec.width}, 3); x / 127.5 - 1 inside",
         "classifier_input": f"float32 (1, {trained.window}, {trained.feature_dim}) {features.kind} features",
         "output": f"float32 (1, {len(trained.classes)}) probabilities of {trained.classes}",

@@ -14,7 +14,7 @@ import numpy as np
 
 from actionrec.data.digest import file_digest
 from actionrec.errors import ActionrecError
-from actionrec.learn.models import CONFIG_FILE, MODEL_FILE
+from actionrec.learn.models import BACKBONE_FILE, CONFIG_FILE, MODEL_FILE
 
 
 class LiteRTModels:
@@ -115,6 +115,10 @@ def export_problem(model_dir: str | Path) -> str | None:
         return f"{model_dir}: no TFLite export recorded in {CONFIG_FILE} (run `actionrec export {model_dir}`)"
     if record.get("model_sha256") != file_digest(model_dir / MODEL_FILE):
         return (f"{model_dir / MODEL_FILE}: changed since the TFLite export was made; "
+                f"re-run `actionrec export {model_dir}`")
+    backbone = model_dir / BACKBONE_FILE
+    if "backbone_sha256" in record and (not backbone.is_file() or record["backbone_sha256"] != file_digest(backbone)):
+        return (f"{backbone}: missing or changed since the TFLite export was made; "
                 f"re-run `actionrec export {model_dir}`")
     for name in needed:
         path = model_dir / name

@@ -20,7 +20,7 @@ import numpy as np
 
 from actionrec.data.video import FrameSpec
 from actionrec.errors import ActionrecError
-from actionrec.features.mobilenet import Embedder, EmbedderConfig
+from actionrec.features.mobilenet import EmbedderConfig
 from actionrec.features.spec import FeatureSpec
 from actionrec.learn.model_config import check_model_shapes, read_model_config
 from actionrec.learn.models import load_model
@@ -80,8 +80,7 @@ class InferenceSession:
             model = load_model(self.model_dir)
             self._predict = model.predict_window
             if mobilenet:
-                embedder = Embedder(model.frame_spec, options.weights, batch_size=max(1, self.window))
-                model.check_embedder(embedder.config, source="the MobileNet weights found")
+                embedder = model.embedder(options.weights, batch_size=max(1, self.window))  # its own, when fine-tuned
                 self._embed_one, self._embed = embedder.embed_one, embedder.embed
 
     def _not_mobilenet(self, frames):

@@ -98,7 +98,7 @@ class OutputKind:
 
 
 # What train and export write into a model directory (learn/models.py, live/exported.py).
-MODEL_OWN_FILES = ("model.keras", "config.json", "history.json", "embedder.tflite", "classifier.tflite", "savedmodel")
+MODEL_OWN_FILES = ("model.keras", "backbone.keras", "config.json", "history.json", "embedder.tflite", "classifier.tflite", "savedmodel")
 
 MODEL = OutputKind("model directory", _is_model, replaced=True, own_files=MODEL_OWN_FILES)
 MODEL_FILES = OutputKind("model directory", _is_model, must_exist=True)  # export writes into a model

@@ -23,7 +23,7 @@ from actionrec.data.video import FrameSpec
 from actionrec.errors import ActionrecError
 from actionrec.util.stats import p50_p95
 from actionrec.events.trigger import TriggerOptions
-from actionrec.features.mobilenet import Embedder, preprocess
+from actionrec.features.mobilenet import preprocess
 from actionrec.learn.models import load_model
 from actionrec.live.exported import CLASSIFIER_FILE, EMBEDDER_FILE, LiteRTModels, export_problem
 from actionrec.live.game import LiveOptions, LiveSession
@@ -123,7 +123,7 @@ def measure_engines(model_dir: str | Path, steps: int = 100, warmup: int = 10,
     import tensorflow as tf
 
     model = load_model(model_dir)
-    embedder = Embedder(model.frame_spec, batch_size=1)
+    embedder = model.embedder(batch_size=1)
     frames = _bench_frames(model.frame_spec) if frames is None else frames
     window = embedder.embed(frames[: model.window])
     frame_model = model.kind == "frame"
