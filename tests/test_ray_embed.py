@@ -152,7 +152,7 @@ def test_pose_features_without_shared_storage_are_one_line(tmp_path):
     root = build_class_dataset(tmp_path / "ds", frames=5)
     result = CliRunner().invoke(app, ["embed", str(root), "--features", "pose", "--ray"])
     assert result.exit_code == 2
-    assert result.output.strip() == ("error: --features pose --ray: workers send back MobileNet features only; for "
+    assert result.output.strip() == ("error: --features pose --ray: workers send back mobilenet features only; for "
                                      "pose features put the dataset on shared storage and add --ray-shared-storage")
     assert not (root / ".cache").exists()
 
