@@ -125,8 +125,8 @@ def test_keypoint_clips_refuse_diff(tmp_path):
 def test_live_features_equal_the_offline_ones_at_the_sampled_frames(embedder, tmp_path):
     """A 25 fps camera: MobileNet on every frame, the difference between the frames the 10 fps clock picks."""
     spec, features = FrameSpec(), FeatureSpec("mobilenet+diff")
-    offline = features_dataset(load_dataset(_one_clip_dataset(tmp_path)).clips, spec, features, tmp_path / "cache",
-                               embedder=embedder)["punch/p.avi"]
+    clip = Clip(path=PUNCH_AVI, id="punch.avi", group="g", label="punch")
+    offline = features_dataset([clip], spec, features, tmp_path / "cache", embedder=embedder)[clip.id]
     live = LiveFeatures(features, spec, embedder.embed_one)
     vectors = {round(t, 6): live(bgr, t) for t, bgr in iter_decoded_frames(PUNCH_AVI, FrameSpec(fps=0))}
     assert len(vectors) == 108 and len(offline.times) == 43
@@ -141,11 +141,6 @@ def test_live_features_equal_the_offline_ones_at_the_sampled_frames(embedder, tm
     live.clear()  # a new stream: its first difference is black again
     bgr = np.ascontiguousarray(source_frames(PUNCH_AVI, 60, 1)[0][:, :, ::-1])
     np.testing.assert_allclose(live(bgr, 5.0)[1024:], black, atol=1e-4)
-
-
-def _one_clip_dataset(root: Path) -> Path:
-    write_clip(root / "ds" / "punch" / "p.avi", source_frames(PUNCH_AVI), fps=25)
-    return root / "ds"
 
 
 @pytest.fixture(scope="module")
