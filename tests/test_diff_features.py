@@ -30,7 +30,7 @@ os.environ.setdefault("ACTIONREC_POSE_MODELS", str(SHARED / "weights" / "pose"))
 WINDOW = 4
 SPEC = TrainSpec(kind="lstm", lstm=LSTMOptions(window=WINDOW, stride=2, units=16, projection=16),
                  train=TrainOptions(epochs=2, batch_size=32, patience=0))
-ACCEPTED = "expected one of mobilenet|pose|both|diff|mobilenet+diff|pose+diff|both+diff"
+ACCEPTED = "expected one of mobilenet|pose|diff|both|mobilenet+diff|pose+diff|both+diff"
 
 
 def test_names_parts_dims_and_slices():

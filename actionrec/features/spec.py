@@ -17,6 +17,7 @@ models use, while a 1080p source would only cost resize time.
 from __future__ import annotations
 
 import hashlib
+from itertools import combinations
 from dataclasses import asdict, dataclass, fields
 
 import cv2
@@ -34,7 +35,6 @@ from actionrec.features.pose.vector import NO_PERSON, POSE_DIM
 PARTS = {"mobilenet": EMBEDDING_DIM, "pose": POSE_DIM, "diff": EMBEDDING_DIM}
 # Accepted names of several parts; ``both`` (from before ``diff``) is also the canonical spelling of its two.
 SYNONYMS = {"both": ("mobilenet", "pose")}
-FEATURE_KINDS = ("mobilenet", "pose", "both", "diff", "mobilenet+diff", "pose+diff", "both+diff")
 POSE_LONG_SIDE = 640
 POSE_FORMAT = 1  # bump when the pose vector or the way a clip is run changes
 # PoseOptions fields that do not change a pose: where the files are and how many threads run them.
@@ -146,6 +146,10 @@ def canonical_kind(kind: str) -> str:
     for short, parts in SYNONYMS.items():
         name = name.replace("+".join(parts), short, 1)
     return name
+
+
+# Every accepted combination in its canonical spelling: mobilenet, pose, diff, both, mobilenet+diff, ...
+FEATURE_KINDS = tuple(canonical_kind("+".join(c)) for n in range(1, len(PARTS) + 1) for c in combinations(PARTS, n))
 
 
 @dataclass(frozen=True)
