@@ -212,3 +212,18 @@ def test_export_and_the_litert_runtime_serve_a_diff_model(diff_model):
     # The exported MobileNet gives the diff part what Keras gives it (TFLite sums in another order).
     np.testing.assert_allclose(lite_w[:, 1024:], keras_w[:, 1024:], atol=2e-3)
     np.testing.assert_allclose(lite_p, keras_p, atol=2e-3)
+
+
+def test_replay_and_live_run_a_diff_model_on_litert(diff_model):
+    """The live loop's two entry points on a real clip: replay (every frame) and live (the page's server,
+    the source read in real time); a diff model's messages carry no pose."""
+    from actionrec.live.game import LiveOptions, run_live
+    from actionrec.live.replay import replay
+    from actionrec.live.runtime import InferenceSession, SessionOptions
+
+    result = replay(InferenceSession(SessionOptions(diff_model)), PUNCH_AVI)
+    assert result.probs.shape == (108, 3) and np.allclose(result.probs.sum(axis=1), 1.0, atol=1e-4)
+    lines = []
+    report = run_live(diff_model, LiveOptions(source=str(PUNCH_AVI), port=0, linger=0.1), log=lines.append)
+    assert not report.failed and report.frames + report.dropped == 108 and report.frames > 50, lines
+    assert lines[0].startswith("inference: litert")
