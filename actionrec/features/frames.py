@@ -146,10 +146,13 @@ def features_dataset(
     if keypoint_clip is not None and features.runs_mobilenet:
         raise ActionrecError(f"{keypoint_clip.path}: a keypoint clip has no pixels for MobileNet ({features.kind} "
                              "features); expected --features pose")
-    lazy = embedder if isinstance(embedder, LazyEmbedder) else LazyEmbedder(frame_spec, weights, embedder)
-    mob = embed_dataset(clips, frame_spec, cache_dir, embedder=lazy, progress=progress) if features.uses_mobilenet else {}
-    diff = (embed_dataset(clips, frame_spec, cache_dir, embedder=lazy, progress=progress, diff=True)
-            if features.uses_diff else {})
+    mob, diff = {}, {}
+    if features.runs_mobilenet:  # one MobileNet for both of its parts, loaded on the first miss
+        lazy = embedder if isinstance(embedder, LazyEmbedder) else LazyEmbedder(frame_spec, weights, embedder)
+        if features.uses_mobilenet:
+            mob = embed_dataset(clips, frame_spec, cache_dir, embedder=lazy, progress=progress)
+        if features.uses_diff:
+            diff = embed_dataset(clips, frame_spec, cache_dir, embedder=lazy, progress=progress, diff=True)
     poses: dict[str, ClipEmbeddings] = {}
     if features.uses_pose:
         cache = EmbeddingCache(cache_dir)
