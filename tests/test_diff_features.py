@@ -5,12 +5,11 @@ mobilenet+diff model through training, refusal, export and the LiteRT runtime. R
 
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import (EXERCISE_AVI, PUNCH_AVI, SHARED, build_annotated_dataset, build_class_dataset, source_frames,
-                      write_clip, write_frame_folder)
+                      write_frame_folder)
 from typer.testing import CliRunner
 
 from actionrec.cli import app
@@ -132,7 +131,7 @@ def test_live_features_equal_the_offline_ones_at_the_sampled_frames(embedder, tm
     assert len(vectors) == 108 and len(offline.times) == 43
     picked = np.stack([vectors[round(t, 6)] for t in offline.times])
     np.testing.assert_allclose(picked, offline.embeddings, atol=1e-4)
-    # Between ticks the diff part is the latest tick's: frame 0.08 s follows the tick at 0.0 s (black).
+    # Between ticks the diff part is the latest tick's: frame 0.04 s follows the tick at 0.0 s (black).
     black = embedder.embed_one(np.zeros((56, 100, 3), np.uint8))
     np.testing.assert_allclose(vectors[0.04][1024:], offline.embeddings[0, 1024:], atol=1e-4)
     np.testing.assert_allclose(vectors[0.04][1024:], black, atol=1e-4)
