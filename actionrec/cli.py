@@ -75,7 +75,7 @@ WEIGHTS = typer.Option(None, help=WEIGHTS_HELP)
 BACKEND = typer.Option("auto", help="auto (the TFLite export when present, else Keras), litert or keras")
 RAY_ADDRESS = typer.Option(None, help="The Ray cluster to join, e.g. HOST:6379 or auto (implies --ray)")
 RAY_SHARED = typer.Option(False, "--ray-shared-storage", help="The dataset and cache are at the same path on every "
-                          "Ray node: workers write the cache themselves, and pose features go to Ray too (implies --ray)")
+                          "Ray node: workers write the cache themselves, and pose and diff features go to Ray too (implies --ray)")
 THREADS = typer.Option(1, help="LiteRT threads (1 leaves the other core to the camera thread)")
 FEATURES = typer.Option("mobilenet", help="Per-frame features: mobilenet (the article's), pose (BlazePose keypoints), "
                         "diff (MobileNet on frame differences: motion), or parts joined with +, e.g. mobilenet+diff "
