@@ -76,10 +76,12 @@ WEIGHTS = typer.Option(None, help=WEIGHTS_HELP)
 BACKEND = typer.Option("auto", help="auto (the TFLite export when present, else Keras), litert or keras")
 RAY_ADDRESS = typer.Option(None, help="The Ray cluster to join, e.g. HOST:6379 or auto (implies --ray)")
 RAY_SHARED = typer.Option(False, "--ray-shared-storage", help="The dataset and cache are at the same path on every "
-                          "Ray node: workers write the cache themselves, and pose features go to Ray too (implies --ray)")
+                          "Ray node: workers write the cache themselves, and pose and diff features go to Ray too (implies --ray)")
 THREADS = typer.Option(1, help="LiteRT threads (1 leaves the other core to the camera thread)")
-FEATURES = typer.Option("mobilenet", help="Per-frame features: mobilenet (the article's), pose (BlazePose keypoints) or "
-                        "both; pose:body (or both:body) sees only the x, y of the 17 joints every pose source has")
+FEATURES = typer.Option("mobilenet", help="Per-frame features: mobilenet (the article's), pose (BlazePose keypoints), "
+                        "diff (MobileNet on frame differences: motion), or parts joined with +, e.g. mobilenet+diff "
+                        "(both = mobilenet+pose); :body after a kind with pose (pose:body) sees only the x, y of the "
+                        "17 joints every pose source has")
 
 
 def feature_spec(kind: str):
@@ -121,7 +123,7 @@ def embed(dataset: Path, fps: float = FPS, size: str = SIZE, grayscale: bool = G
           ray: bool = typer.Option(False, "--ray", help="Spread clips over a Ray cluster (a local one unless "
                                                         "--ray-address); needs the optional ray extra"),
           ray_address: Optional[str] = RAY_ADDRESS, ray_shared_storage: bool = RAY_SHARED):
-    """Embed every frame of every clip (MobileNet, pose or both), cached per clip (a killed run resumes)."""
+    """Embed every frame of every clip (MobileNet, pose, diff or several), cached per clip (a killed run resumes)."""
     from actionrec.data.datasets import load_dataset
     from actionrec.data.video import probe
     from actionrec.features.cache import default_cache_dir
@@ -131,7 +133,7 @@ def embed(dataset: Path, fps: float = FPS, size: str = SIZE, grayscale: bool = G
     ds = load_dataset(dataset)
     spec = frame_spec(fps, size, grayscale)
     feats = feature_spec(features)
-    total = sum(_expected_frames(probe(c.path), spec.fps) for c in ds.clips) * (1 + (feats.kind == "both"))
+    total = sum(_expected_frames(probe(c.path), spec.fps) for c in ds.clips) * len(feats.parts)
     bar = Progress("embed", total=total)
     ray_options = _ray_options(ray, ray_address, ray_shared_storage)
     if ray_options is None:
@@ -217,7 +219,7 @@ def train(
 @app.command()
 @command
 def predict(model: Path, clip: Path, weights: Optional[Path] = WEIGHTS, as_json: bool = typer.Option(False, "--json", help="Print JSON lines"),
-            features: Optional[str] = typer.Option(None, help="mobilenet, pose or both (default: the model's; another is refused)")):
+            features: Optional[str] = typer.Option(None, help="mobilenet, pose, diff or parts joined with + (default: the model's; another is refused)")):
     """Print the predicted class and probabilities for every frame of a clip."""
     from actionrec.learn.train import predict_clip
 

@@ -27,7 +27,7 @@ def test_spec_dims_keys_and_refusals():
     assert [FeatureSpec(k).dim for k in ("mobilenet", "pose", "both")] == [1024, POSE_DIM, 1024 + POSE_DIM]
     assert FeatureSpec("both").dim == 1190 and FeatureSpec("both").pose_slice == slice(1024, 1190)
     assert FeatureSpec("pose").pose_slice == slice(0, POSE_DIM)
-    with pytest.raises(ActionrecError, match="expected one of mobilenet\\|pose\\|both"):
+    with pytest.raises(ActionrecError, match="expected one of mobilenet\\|pose\\|diff\\|both"):
         FeatureSpec("skeleton")
     fs = FrameSpec()
     key = FeatureSpec("pose").pose_key(fs).key()

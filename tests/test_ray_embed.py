@@ -126,21 +126,21 @@ def test_workers_that_keep_dying_are_one_error(ray_cluster, dataset, tmp_path, w
 
 
 def test_workers_write_any_features_on_shared_storage(ray_cluster, dataset, tmp_path, weights_path, pose_models_dir):
-    """--ray-shared-storage: each worker writes its clips' MobileNet and pose features into the cache itself;
-    the entries are the single-process path's, and a rerun finds every clip cached."""
+    """--ray-shared-storage: each worker writes its clips' MobileNet, pose and diff features into the cache
+    itself; the entries are the single-process path's, and a rerun finds every clip cached."""
     from actionrec.features.distributed import fill_cache_ray
     from actionrec.features.frames import features_dataset
     from actionrec.features.pose.tracker import PoseOptions
     from actionrec.features.spec import FeatureSpec
 
     clips, _ = dataset
-    both = FeatureSpec(kind="both", pose_options=PoseOptions(models=pose_models_dir))
-    single = features_dataset(clips, SPEC, both, tmp_path / "single", weights=weights_path)
-    counts = fill_cache_ray(clips, SPEC, both, tmp_path / "shared", weights_path, RayOptions(shared_storage=True))
+    every = FeatureSpec(kind="both+diff", pose_options=PoseOptions(models=pose_models_dir))
+    single = features_dataset(clips, SPEC, every, tmp_path / "single", weights=weights_path)
+    counts = fill_cache_ray(clips, SPEC, every, tmp_path / "shared", weights_path, RayOptions(shared_storage=True))
     assert counts == {c.id: len(single[c.id].times) for c in clips}
     _assert_same_cache(tmp_path / "single", tmp_path / "shared")
     stamps = {f: f.stat().st_mtime_ns for f in (tmp_path / "shared").rglob("*.npz")}
-    fill_cache_ray(clips, SPEC, both, tmp_path / "shared", weights_path, RayOptions(shared_storage=True))
+    fill_cache_ray(clips, SPEC, every, tmp_path / "shared", weights_path, RayOptions(shared_storage=True))
     assert {f: f.stat().st_mtime_ns for f in (tmp_path / "shared").rglob("*.npz")} == stamps
 
 
@@ -152,7 +152,7 @@ def test_pose_features_without_shared_storage_are_one_line(tmp_path):
     root = build_class_dataset(tmp_path / "ds", frames=5)
     result = CliRunner().invoke(app, ["embed", str(root), "--features", "pose", "--ray"])
     assert result.exit_code == 2
-    assert result.output.strip() == ("error: --features pose --ray: workers send back MobileNet features only; for "
+    assert result.output.strip() == ("error: --features pose --ray: workers send back mobilenet features only; for "
                                      "pose features put the dataset on shared storage and add --ray-shared-storage")
     assert not (root / ".cache").exists()
 

@@ -14,7 +14,7 @@ import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -181,6 +181,20 @@ def iter_source_frames(
     """Yield ``(timestamp_seconds, rgb_frame)`` resampled to ``spec.fps`` and resized (``prepare``)."""
     for t, bgr in iter_decoded_frames(path, spec, decode_threads):
         yield t, prepare(bgr, spec)
+
+
+def frame_difference(previous: np.ndarray | None, frame: np.ndarray) -> np.ndarray:
+    """|frame - previous| per pixel and channel (uint8), the motion stream's image: what moved shows, a still
+    background is black. No previous frame (a stream's first): all black."""
+    return np.zeros_like(frame) if previous is None else cv2.absdiff(frame, previous)
+
+
+def iter_differences(frames: Iterable[tuple[float, np.ndarray]]) -> Iterator[tuple[float, np.ndarray]]:
+    """``(t, frame_difference(previous, frame))`` of a stream of prepared frames, at the frames' own times."""
+    previous = None
+    for t, frame in frames:
+        yield t, frame_difference(previous, frame)
+        previous = frame
 
 
 def iter_decoded_frames(

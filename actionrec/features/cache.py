@@ -1,6 +1,8 @@
 """The per-clip embedding cache: embed every frame of a clip once, store it, and resume a killed run.
 
 Entries live under ``root/<embedder config key>/<clip digest>.npz``; a long clip is stored in chunks as it goes.
+The motion stream (``--features diff``: MobileNet on the difference of consecutive frames) is embedded the same
+way from the same decoded frames, under ``root/<DiffKey>/``.
 """
 
 from __future__ import annotations
@@ -16,12 +18,25 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from actionrec.data.digest import clip_digest
-from actionrec.data.video import FrameSpec, iter_source_frames
+from actionrec.data.video import FrameSpec, iter_differences, iter_source_frames
 from actionrec.errors import ActionrecError
 from actionrec.features.mobilenet import EMBEDDING_DIM, Embedder, EmbedderConfig
 from actionrec.util.atomic import write_npz
 from actionrec.util.notice import warn
 from actionrec.util.progress import ProgressFn
+
+
+DIFF_FORMAT = 1  # bump when the difference images change for the same embedder config
+
+
+@dataclass(frozen=True)
+class DiffKey:
+    """The cache folder of the motion stream: the embedder's config (size, rate, weights) and a diff marker."""
+
+    config: EmbedderConfig
+
+    def key(self) -> str:
+        return f"diff{DIFF_FORMAT}-{self.config.key()}"
 
 
 @dataclass
@@ -169,28 +184,32 @@ def embed_clip(
     embedder: Embedder,
     cache: EmbeddingCache | None = None,
     progress: ProgressFn | None = None,
+    diff: bool = False,
 ) -> ClipEmbeddings:
-    """Embeddings of every (resampled) frame of one clip, from the cache when possible.
+    """Embeddings of every (resampled) frame of one clip, from the cache when possible; ``diff``: of the
+    difference of each frame from the previous one (the first one's is black), the motion stream.
 
-    Long clips are saved in chunks as they go, so a killed run picks up at the last chunk.
+    Long clips are saved in chunks as they go, so a killed run picks up at the last chunk. A resumed motion
+    stream decodes (and differences) the frames it skips too, so its first new frame has its true predecessor.
     """
     config = embedder.config
+    key = DiffKey(config) if diff else config
     if cache is None:
-        result = embed_frames_stream(_decode(path, config.frame_spec), embedder, progress)
+        result = embed_frames_stream(_decode(path, config.frame_spec, diff), embedder, progress)
         _require_frames(path, result)
         return result
     digest = clip_digest(path)
-    final = cache.path(config, digest)
+    final = cache.path(key, digest)
     hit = cache.load(final)
     if hit is not None:
         if progress:
             progress(len(hit.times))
         return hit
-    parts = _load_parts(cache, config, digest)
+    parts = _load_parts(cache, key, digest)
     done = sum(len(p.times) for p in parts)
     if progress and done:
         progress(done)
-    frames = _decode(path, config.frame_spec)
+    frames = _decode(path, config.frame_spec, diff)
     pending_e, pending_t = [], []
     for ts, batch in _prefetch(_batches(_skip(frames, done), embedder.batch_size)):
         pending_e.append(embedder.embed(batch))
@@ -199,7 +218,7 @@ def embed_clip(
             progress(len(ts))
         if len(pending_t) >= cache.CHUNK:
             part = ClipEmbeddings(np.concatenate(pending_e), np.asarray(pending_t))
-            cache.store(cache.path(config, digest, f"part{len(parts):05d}"), part)
+            cache.store(cache.path(key, digest, f"part{len(parts):05d}"), part)
             parts.append(part)
             pending_e, pending_t = [], []
     if pending_t:
@@ -215,10 +234,11 @@ def embed_clip(
     return result
 
 
-def _decode(path: Path, spec: FrameSpec) -> Iterator[tuple[float, np.ndarray]]:
+def _decode(path: Path, spec: FrameSpec, diff: bool = False) -> Iterator[tuple[float, np.ndarray]]:
     # One FFmpeg thread: the model keeps every core busy, so more decode threads only contend with it
     # (one thread costs ~45% less CPU per frame; it still decodes several times faster than the model embeds).
-    return iter_source_frames(path, spec, decode_threads=1)
+    frames = iter_source_frames(path, spec, decode_threads=1)
+    return iter_differences(frames) if diff else frames
 
 
 def _require_frames(path: Path, result: ClipEmbeddings) -> None:
@@ -232,10 +252,10 @@ def _skip(frames: Iterator, n: int) -> Iterator:
             yield item
 
 
-def _load_parts(cache: EmbeddingCache, config: EmbedderConfig, digest: str) -> list[ClipEmbeddings]:
+def _load_parts(cache: EmbeddingCache, key: "EmbedderConfig | DiffKey", digest: str) -> list[ClipEmbeddings]:
     parts = []
     for i in range(10**5):
-        part = cache.load(cache.path(config, digest, f"part{i:05d}"))
+        part = cache.load(cache.path(key, digest, f"part{i:05d}"))
         if part is None:
             break
         parts.append(part)
@@ -283,8 +303,10 @@ def embed_dataset(
     weights: str | os.PathLike | None = None,
     embedder: Embedder | LazyEmbedder | None = None,
     progress: ProgressFn | None = None,
+    diff: bool = False,
 ) -> dict[str, ClipEmbeddings]:
     """Embeddings of every clip (``datasets.Clip``), keyed by clip id; MobileNet loads only on a cache miss.
+    ``diff``: of the motion stream (``embed_clip``).
 
     Clips are done one at a time and each is stored as soon as it is finished, so an interrupted run
     resumes with the clips (and chunks) already on disk. Pass a ``LazyEmbedder`` to keep the model that
@@ -292,12 +314,12 @@ def embed_dataset(
     """
     cache = EmbeddingCache(cache_dir)
     lazy = embedder if isinstance(embedder, LazyEmbedder) else LazyEmbedder(frame_spec, weights, embedder)
-    config = lazy.config
+    key = DiffKey(lazy.config) if diff else lazy.config
     out: dict[str, ClipEmbeddings] = {}
     for clip in clips:
-        hit = cache.load(cache.path(config, clip_digest(clip.path)))
+        hit = cache.load(cache.path(key, clip_digest(clip.path)))
         if hit is None:
-            hit = embed_clip(clip.path, lazy.get(), cache, progress)
+            hit = embed_clip(clip.path, lazy.get(), cache, progress, diff)
         elif progress:
             progress(len(hit.times))
         out[clip.id] = hit

@@ -115,8 +115,8 @@ def embed_features_ray(clips: list, frame_spec: FrameSpec, features: FeatureSpec
     (MobileNet features only)."""
     options = options or RayOptions()
     if not options.shared_storage and features.kind != "mobilenet":
-        raise ActionrecError(f"--features {features.kind} --ray: workers send back MobileNet features only; for "
-                             "pose features put the dataset on shared storage and add --ray-shared-storage")
+        raise ActionrecError(f"--features {features.kind} --ray: workers send back mobilenet features only; for "
+                             f"{features.kind} features put the dataset on shared storage and add --ray-shared-storage")
     return prefill_cache_ray(clips, frame_spec, features, cache_dir, weights, options, progress, on_clip)
 
 
@@ -202,7 +202,7 @@ def _dispatch(ray, actors: list, jobs: dict, what: Callable[[str], str], retries
 
 class CacheWorker:
     """For a dataset on shared storage: one worker's models (loaded on first need) compute a clip's features
-    (MobileNet, pose or both) and write them into the cache themselves, atomically and in chunks as the
+    (MobileNet, pose, diff or several) and write them into the cache themselves, atomically and in chunks as the
     single-process path does; only the frame count goes back to the driver."""
 
     def __init__(self, frame_spec: FrameSpec, features: FeatureSpec, weights: str | None, expected_key: str | None,
@@ -243,7 +243,7 @@ def fill_cache_ray(
     For a dataset and cache on storage that every node sees at the same path; any features. Clips already
     cached cost a worker one read each. The driver then reads the cache as the single-process path does."""
     options = options or RayOptions()
-    weights_path = str(resolve_weights(weights)) if features.uses_mobilenet else None
+    weights_path = str(resolve_weights(weights)) if features.runs_mobilenet else None
     key = EmbedderConfig.with_weights(frame_spec, weights_path).key() if weights_path else None
     if features.uses_pose:  # the driver's model files, found once here, so every node uses the same ones
         found = find_pose_models(features.pose_options.models)

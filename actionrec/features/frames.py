@@ -1,13 +1,14 @@
-"""The per-frame features of clips for a ``FeatureSpec``: MobileNet, pose or both, each part cached per clip.
+"""The per-frame features of clips for a ``FeatureSpec``: MobileNet, pose, diff or several, each part cached per clip.
 
-The MobileNet part is ``features/cache.py``'s embedding cache as before. The pose part lives beside it in
-the same cache root under ``<PoseKey>/<clip digest>.npz`` (``embeddings`` = (N, POSE_DIM) pose vectors),
-read back with the same validation. ``both`` reads (or makes) each part and concatenates them per frame;
-both parts are sampled by one clock (``iter_decoded_frames`` at the model's rate), so their times agree.
+The MobileNet part is ``features/cache.py``'s embedding cache as before, and so is the diff part (MobileNet
+on frame differences, under its ``DiffKey``). The pose part lives beside them in the same cache root under
+``<PoseKey>/<clip digest>.npz`` (``embeddings`` = (N, POSE_DIM) pose vectors), read back with the same
+validation. Several parts: each is read (or made) and they are concatenated per frame; every part is
+sampled by one clock (``iter_decoded_frames`` at the model's rate), so their times agree.
 
 A keypoint clip (``data/keypoints.py``) has its pose vectors from its own points, projected at the
 camera yaw its file states, resampled by the video clock's rule and cached under a ``KeypointPoseKey``; it has no
-pixels, so MobileNet (and ``both``) refuse it.
+pixels, so MobileNet's parts (mobilenet, diff) refuse it.
 
 A clip's poses are one tracked stream: the estimator is cleared before each clip, and the entry is stored
 whole, not in chunks (a resumed chunk would start a new track and give other vectors than one run).
@@ -28,9 +29,10 @@ from actionrec.data.keypoints import is_keypoint_clip, load_keypoints, project, 
 from actionrec.data.video import FrameSpec, iter_decoded_frames
 from actionrec.errors import ActionrecError
 from actionrec.features.cache import ClipEmbeddings, EmbeddingCache, LazyEmbedder, embed_dataset
+from actionrec.features.mobilenet import Embedder
 from actionrec.features.pose.tracker import PoseEstimator
 from actionrec.features.pose.vector import POSE_DIM, pose_vector, pose_vectors
-from actionrec.features.spec import FeatureSpec, cap_long_side, pose_entry_problem
+from actionrec.features.spec import PARTS, FeatureSpec, cap_long_side, pose_entry_problem
 from actionrec.util.progress import ProgressFn
 
 
@@ -114,17 +116,19 @@ def keypoint_pose_clip(path: Path, frame_spec: FrameSpec, cache: EmbeddingCache 
     return hit
 
 
-def join_parts(mobilenet: ClipEmbeddings | None, pose: ClipEmbeddings | None, source: str = "clip") -> ClipEmbeddings:
-    """One clip's features: either part alone, or both concatenated per frame [mobilenet, pose]."""
-    if mobilenet is None or pose is None:
-        part = mobilenet if pose is None else pose
-        if part is None:
-            raise ActionrecError(f"{source}: no features to join")
-        return part
-    if len(mobilenet.times) != len(pose.times) or not np.allclose(mobilenet.times, pose.times, atol=1e-6):
-        raise ActionrecError(f"{source}: {len(mobilenet.times)} MobileNet frames and {len(pose.times)} pose "
-                             "frames at different times; expected one clock (clear the cache and re-embed)")
-    return ClipEmbeddings(np.concatenate([mobilenet.embeddings, pose.embeddings], axis=1), mobilenet.times)
+def join_parts(parts: dict[str, ClipEmbeddings | None], source: str = "clip") -> ClipEmbeddings:
+    """One clip's features: its parts (by name, None: not used) concatenated per frame in ``PARTS`` order."""
+    have = [(name, parts[name]) for name in PARTS if parts.get(name) is not None]
+    if not have:
+        raise ActionrecError(f"{source}: no features to join")
+    (first, ref), rest = have[0], have[1:]
+    for name, part in rest:
+        if len(ref.times) != len(part.times) or not np.allclose(ref.times, part.times, atol=1e-6):
+            raise ActionrecError(f"{source}: {len(ref.times)} {first} frames and {len(part.times)} {name} "
+                                 "frames at different times; expected one clock (clear the cache and re-embed)")
+    if not rest:
+        return ref
+    return ClipEmbeddings(np.concatenate([p.embeddings for _, p in have], axis=1), ref.times)
 
 
 def features_dataset(
@@ -133,16 +137,22 @@ def features_dataset(
     features: FeatureSpec,
     cache_dir: str | os.PathLike,
     weights: str | os.PathLike | None = None,
-    embedder: LazyEmbedder | None = None,
+    embedder: Embedder | LazyEmbedder | None = None,
     pose: LazyPose | None = None,
     progress: ProgressFn | None = None,
 ) -> dict[str, ClipEmbeddings]:
     """Features of every clip (``datasets.Clip``) by clip id, (N, features.dim) each; models load only on a miss."""
     keypoint_clip = next((c for c in clips if is_keypoint_clip(c.path)), None)
-    if keypoint_clip is not None and features.uses_mobilenet:
+    if keypoint_clip is not None and features.runs_mobilenet:
         raise ActionrecError(f"{keypoint_clip.path}: a keypoint clip has no pixels for MobileNet ({features.kind} "
                              "features); expected --features pose")
-    mob = embed_dataset(clips, frame_spec, cache_dir, weights, embedder, progress) if features.uses_mobilenet else {}
+    mob, diff = {}, {}
+    if features.runs_mobilenet:  # one MobileNet for both of its parts, loaded on the first miss
+        lazy = embedder if isinstance(embedder, LazyEmbedder) else LazyEmbedder(frame_spec, weights, embedder)
+        if features.uses_mobilenet:
+            mob = embed_dataset(clips, frame_spec, cache_dir, embedder=lazy, progress=progress)
+        if features.uses_diff:
+            diff = embed_dataset(clips, frame_spec, cache_dir, embedder=lazy, progress=progress, diff=True)
     poses: dict[str, ClipEmbeddings] = {}
     if features.uses_pose:
         cache = EmbeddingCache(cache_dir)
@@ -153,4 +163,5 @@ def features_dataset(
             else:
                 poses[clip.id] = pose_clip(clip.path, frame_spec, features, pose, cache, progress)
         poses = {k: ClipEmbeddings(features.view_pose(v.embeddings), v.times) for k, v in poses.items()}
-    return {c.id: join_parts(mob.get(c.id), poses.get(c.id), str(c.path)) for c in clips}
+    return {c.id: join_parts({"mobilenet": mob.get(c.id), "pose": poses.get(c.id), "diff": diff.get(c.id)}, str(c.path))
+            for c in clips}

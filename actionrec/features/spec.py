@@ -1,8 +1,13 @@
-"""Which per-frame features a model sees: ``mobilenet`` (the article's, the default), ``pose`` or ``both``.
+"""Which per-frame features a model sees: parts ``mobilenet`` (the article's, the default), ``pose`` and
+``diff``, alone or joined with ``+`` (``both`` = ``mobilenet+pose``).
 
-``both`` concatenates per frame ``[mobilenet (1024), pose (POSE_DIM = 166)]``, in that order. Each part is
-cached per clip on its own (``features/frames.py``), so ``both`` reuses what ``mobilenet`` and ``pose``
-runs stored. A model records its ``FeatureSpec`` in config.json and refuses windows of other features.
+``diff`` is the motion stream: MobileNet on the absolute difference of consecutive frames at the model's
+rate, so that what moves is what is seen. Parts are concatenated per frame in ``PARTS`` order,
+``[mobilenet (1024), pose (POSE_DIM = 166), diff (1024)]``; each is cached per clip on its own
+(``features/frames.py``), so ``both+diff`` reuses what ``mobilenet``, ``pose`` and ``diff`` runs stored.
+A model records its ``FeatureSpec`` in config.json (the kind in its canonical spelling, ``canonical_kind``)
+and refuses windows of other features. ``:body`` after a kind with pose (``pose:body``) is the view of the
+pose part that keeps only what every pose source has (``POSE_JOINTS``).
 
 Pose runs on the decoded source frame, not on the model's 100x56 input (a 56-px-high person has no
 joints to find), with its long side capped at ``POSE_LONG_SIDE`` px: the detector sees 224x224 and the
@@ -13,6 +18,7 @@ models use, while a 1080p source would only cost resize time.
 from __future__ import annotations
 
 import hashlib
+from itertools import combinations
 from dataclasses import asdict, dataclass, fields
 
 import cv2
@@ -25,7 +31,11 @@ from actionrec.features.pose.assets import SPECS as POSE_MODEL_SPECS
 from actionrec.features.pose.tracker import PoseOptions
 from actionrec.features.pose.vector import CHANNELS, JOINT, NO_PERSON, POSE_DIM
 
-FEATURE_KINDS = ("mobilenet", "pose", "both")
+# The parts a frame's features can have, in their order in the vector, with their sizes: the one place
+# that knows them. ``pose`` stays second so that a ``both`` model's pose columns keep their place.
+PARTS = {"mobilenet": EMBEDDING_DIM, "pose": POSE_DIM, "diff": EMBEDDING_DIM}
+# Accepted names of several parts; ``both`` (from before ``diff``) is also the canonical spelling of its two.
+SYNONYMS = {"both": ("mobilenet", "pose")}
 # Which columns of the pose vector a model sees. "all": the whole vector. "body": x and y of the 17 joints
 # that every source has (BlazePose on a real person, a Kinect, a COCO detector, the synthetic figure's exact
 # joints) and the no-person flag, the rest zero: z, visibility, presence, the face, fingers and heels are
@@ -63,8 +73,7 @@ class FeatureSpec:
     pose_joints: str = "all"
 
     def __post_init__(self) -> None:
-        if self.kind not in FEATURE_KINDS:
-            raise ActionrecError(f"features {self.kind!r}: expected one of {'|'.join(FEATURE_KINDS)}")
+        object.__setattr__(self, "kind", canonical_kind(self.kind))
         if self.pose_joints not in POSE_JOINTS:
             raise ActionrecError(f"pose joints {self.pose_joints!r}: expected one of {'|'.join(POSE_JOINTS)}")
         if int(self.pose_long_side) < 64:
@@ -72,22 +81,44 @@ class FeatureSpec:
         object.__setattr__(self, "pose_long_side", int(self.pose_long_side))
 
     @property
+    def parts(self) -> tuple[str, ...]:
+        """The parts of a frame's vector, in their order (``PARTS``')."""
+        return kind_parts(self.kind)
+
+    @property
     def uses_mobilenet(self) -> bool:
-        return self.kind in ("mobilenet", "both")
+        """The appearance part: MobileNet on the frame itself."""
+        return "mobilenet" in self.parts
 
     @property
     def uses_pose(self) -> bool:
-        return self.kind in ("pose", "both")
+        return "pose" in self.parts
+
+    @property
+    def uses_diff(self) -> bool:
+        """The motion part: MobileNet on the difference from the previous frame at the model's rate."""
+        return "diff" in self.parts
+
+    @property
+    def runs_mobilenet(self) -> bool:
+        """MobileNet (its weights, its embedder) is needed: for the appearance part, the motion part or both."""
+        return self.uses_mobilenet or self.uses_diff
 
     @property
     def dim(self) -> int:
-        return EMBEDDING_DIM * self.uses_mobilenet + POSE_DIM * self.uses_pose
+        return sum(PARTS[p] for p in self.parts)
+
+    def part_slice(self, part: str) -> slice:
+        """Where ``part`` sits in a frame's feature vector (empty when the spec has no such part)."""
+        if part not in self.parts:
+            return slice(0, 0)
+        start = sum(PARTS[p] for p in self.parts[: self.parts.index(part)])
+        return slice(start, start + PARTS[part])
 
     @property
     def pose_slice(self) -> slice:
         """Where the pose part sits in a frame's feature vector."""
-        start = EMBEDDING_DIM if self.uses_mobilenet else 0
-        return slice(start, start + POSE_DIM) if self.uses_pose else slice(0, 0)
+        return self.part_slice("pose")
 
     @classmethod
     def parse(cls, text: str) -> "FeatureSpec":
@@ -139,6 +170,31 @@ class FeatureSpec:
     def name(self) -> str:
         """As ``--features`` takes it."""
         return self.kind + (f":{self.pose_joints}" if self.pose_joints != "all" else "")
+
+
+def kind_parts(kind: str) -> tuple[str, ...]:
+    """The parts a features name stands for, in ``PARTS`` order: ``both+diff`` -> (mobilenet, pose, diff).
+
+    Parts joined with ``+`` in any order; ``both`` stands for mobilenet+pose."""
+    names = str(kind).strip().lower().split("+")
+    given = [q for n in names for q in SYNONYMS.get(n, (n,))]
+    if not all(n in PARTS for n in given) or len(set(given)) != len(given):
+        raise ActionrecError(f"features {kind!r}: expected one of {'|'.join(FEATURE_KINDS)} "
+                             f"(parts {', '.join(PARTS)} joined with +; mobilenet+pose is both)")
+    return tuple(p for p in PARTS if p in given)
+
+
+def canonical_kind(kind: str) -> str:
+    """The one spelling of a features name, as config.json records it: ``diff+mobilenet`` -> ``mobilenet+diff``,
+    ``mobilenet+pose`` -> ``both`` (the name models had before ``diff``)."""
+    name = "+".join(kind_parts(kind))
+    for short, parts in SYNONYMS.items():
+        name = name.replace("+".join(parts), short, 1)
+    return name
+
+
+# Every accepted combination in its canonical spelling: mobilenet, pose, diff, both, mobilenet+diff, ...
+FEATURE_KINDS = tuple(canonical_kind("+".join(c)) for n in range(1, len(PARTS) + 1) for c in combinations(PARTS, n))
 
 
 @dataclass(frozen=True)

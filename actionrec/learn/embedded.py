@@ -63,10 +63,10 @@ def embed_dataset_dir(
     features: FeatureSpec | None = None,
     ray: "RayOptions | None" = None,
 ) -> EmbeddedDataset:
-    """``features``: MobileNet (default), pose or both; with pose only, MobileNet's weights are not needed
-    and the config holds just the frame spec (its sampling is the pose's too). ``ray``: uncached clips are
-    embedded on that Ray cluster first, into the cache (``features.distributed``): MobileNet's features,
-    or all of them when ``ray.shared_storage``."""
+    """``features``: MobileNet (default), pose, diff or several; with pose only, MobileNet's weights are not
+    needed and the config holds just the frame spec (its sampling is the pose's too). ``ray``: uncached clips
+    are embedded on that Ray cluster first, into the cache (``features.distributed``): MobileNet's appearance
+    features, or all of them when ``ray.shared_storage``."""
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
     features = features or FeatureSpec()
     cache_dir = cache_dir or default_cache_dir(ds.root)
@@ -84,7 +84,7 @@ def embed_dataset_dir(
                             progress=bar)
     if bar:
         bar.close()
-    config = lazy.config if features.uses_mobilenet else EmbedderConfig(frame_spec=frame_spec)
+    config = lazy.config if features.runs_mobilenet else EmbedderConfig(frame_spec=frame_spec)
     return EmbeddedDataset(ds, config, list(ds.clips), embs, Path(cache_dir), weights, lazy, features)
 
 

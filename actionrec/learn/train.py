@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from actionrec.data.datasets import Clip
-from actionrec.data.video import FrameSpec, iter_decoded_frames, prepare
+from actionrec.data.video import FrameSpec, iter_decoded_frames, iter_differences, prepare
 from actionrec.errors import ActionrecError
 from actionrec.features.frames import LazyPose, join_parts, pose_stream
 from actionrec.features.mobilenet import Embedder, check_finetune
@@ -167,24 +167,28 @@ def predict_clip(model: str | Path | TrainedModel, clip: str | Path, weights: st
     if features is not None:
         trained.check_features(features, source=f"--features {features.kind} for {clip}")
     features = trained.features
-    if features.uses_mobilenet:
+    if features.runs_mobilenet:
         embedder = embedder or trained.embedder(weights)  # a fine-tuned model's own backbone
         trained.check_embedder(embedder.config, source=f"embeddings for {clip}")
     times, frames, sources = [], [], []  # model inputs for MobileNet; capped source frames for the pose
     for t, bgr in iter_decoded_frames(clip, trained.frame_spec):
         times.append(t)
-        if features.uses_mobilenet:
+        if features.runs_mobilenet:
             frames.append(prepare(bgr, trained.frame_spec))
         if features.uses_pose:
             sources.append(cap_long_side(bgr, features.pose_long_side))
     if not times:
         raise ActionrecError(f"{clip}: clip has zero frames")
     times = np.asarray(times, np.float64)
-    mob = ClipEmbeddings(embedder.embed(np.stack(frames)), times) if features.uses_mobilenet else None
-    pose = None
+    parts = {}
+    if features.uses_mobilenet:
+        parts["mobilenet"] = ClipEmbeddings(embedder.embed(np.stack(frames)), times)
     if features.uses_pose:
         pose = pose_stream(zip(times, sources), LazyPose(features).get(), features.pose_long_side)
-        pose = ClipEmbeddings(features.view_pose(pose.embeddings), pose.times)
-    emb = join_parts(mob, pose, str(clip)).embeddings
+        parts["pose"] = ClipEmbeddings(features.view_pose(pose.embeddings), pose.times)
+    if features.uses_diff:
+        diffs = [d for _, d in iter_differences(zip(times, frames))]
+        parts["diff"] = ClipEmbeddings(embedder.embed(np.stack(diffs)), times)
+    emb = join_parts(parts, str(clip)).embeddings
     proba = trained.predict_windows(trailing_windows(emb, trained.window))
     return ClipPrediction(trained.classes, np.asarray(times), proba, warmup=min(trained.window - 1, len(emb)))

@@ -6,6 +6,7 @@ turns both into small TFLite graphs with fixed batch-1 shapes and builtin ops on
 without TensorFlow and without the Flex delegate):
 
 - ``embedder.tflite``: uint8 RGB frame (1, H, W, 3) -> (1, 1024); the x / 127.5 - 1 preprocessing is inside.
+  A diff model feeds it the frame difference too (the same MobileNet), so it needs no second file.
 - ``classifier.tflite``: float32 window (1, n, 1024) -> (1, k) probabilities, k = number of classes (a
   two-class sigmoid model already gives both columns; the frame model reads the window's last frame).
 - ``savedmodel/`` (optional): endpoints ``embed`` and ``classify`` with a free batch size, for TF serving.
@@ -38,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from actionrec.data.digest import file_digest
+from actionrec.data.video import iter_differences
 from actionrec.errors import ActionrecError
 from actionrec.features.mobilenet import Embedder, preprocess
 from actionrec.features.pose.assets import SPECS as POSE_MODEL_SPECS
@@ -78,7 +80,7 @@ def export_model(model_dir: str | Path, formats: tuple[str, ...] = ("tflite",),
     earlier = set((export_record(model_dir) or {}).get("files", {}))
     features = trained.features
     embedder = None
-    if features.uses_mobilenet:
+    if features.runs_mobilenet:  # one embedder for the mobilenet and diff parts: the same MobileNet
         embedder = trained.embedder(weights, batch_size=1)  # a fine-tuned model's own MobileNet, else ImageNet's
     elif "savedmodel" in formats:
         raise ActionrecError("export savedmodel holds MobileNet; a model on pose features alone exports tflite only")
@@ -186,7 +188,8 @@ def _check_agreement(emb_bytes: bytes | None, cls_bytes: bytes, embedder: Embedd
                      trained: TrainedModel) -> dict:
     """Run the TFLite graphs and the Keras models on the same seeded inputs; refuse a disagreeing export.
 
-    The windows are the seeded frames' embeddings, joined with seeded noise for a pose part."""
+    The windows are the seeded frames' embeddings (for a diff part, those of their differences), joined with
+    seeded noise for a pose part."""
     from actionrec.live.exported import LiteRTModels
 
     spec = trained.frame_spec
@@ -194,16 +197,18 @@ def _check_agreement(emb_bytes: bytes | None, cls_bytes: bytes, embedder: Embedd
     rng = np.random.default_rng(0)
     lite = LiteRTModels(emb_bytes, cls_bytes, num_threads=1)
     check: dict = {"inputs": f"{CHECK_FRAMES} seeded noise frames and windows of their features"}
-    parts = []
+    parts = {}
     if embedder is not None:
         frames = rng.integers(0, 256, (CHECK_FRAMES, spec.height, spec.width, 3), dtype=np.uint8)
         ref_emb = embedder.embed(frames)
         lite_emb = np.stack([lite.embed_one(f) for f in frames])
         check["embedding_max_abs_diff"] = float(np.abs(lite_emb - ref_emb).max())
-        parts.append(ref_emb)
+        parts["mobilenet"] = ref_emb
+        if features.uses_diff:
+            parts["diff"] = embedder.embed(np.stack([d for _, d in iter_differences(enumerate(frames))]))
     if features.uses_pose:
-        parts.append(rng.normal(0, 1, (CHECK_FRAMES, POSE_DIM)).astype(np.float32))
-    table = np.concatenate(parts, axis=1)
+        parts["pose"] = rng.normal(0, 1, (CHECK_FRAMES, POSE_DIM)).astype(np.float32)
+    table = np.concatenate([parts[p] for p in features.parts], axis=1)
     windows = table[rng.integers(0, CHECK_FRAMES, (CHECK_FRAMES, trained.window))]
     ref_p = trained.predict_windows(windows)
     lite_p = np.stack([lite.predict_window(w) for w in windows])

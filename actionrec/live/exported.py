@@ -14,6 +14,7 @@ import numpy as np
 
 from actionrec.data.digest import file_digest
 from actionrec.errors import ActionrecError
+from actionrec.features.spec import FeatureSpec
 from actionrec.learn.models import BACKBONE_FILE, CONFIG_FILE, MODEL_FILE
 
 
@@ -96,13 +97,14 @@ def export_record(model_dir: str | Path) -> dict | None:
 
 def tflite_files(model_dir: str | Path) -> tuple[str, ...]:
     """The TFLite files a model's export holds: no embedder for a model on pose features alone (the pose
-    models are BlazePose's own TFLite files, found by ``find_pose_models`` and recorded by sha256)."""
+    models are BlazePose's own TFLite files, found by ``find_pose_models`` and recorded by sha256); one
+    embedder for the mobilenet and diff parts (the same MobileNet, fed the frame or its difference)."""
     path = Path(model_dir) / CONFIG_FILE
     try:
-        kind = (json.loads(path.read_text()).get("features") or {}).get("kind", "mobilenet")
+        features = FeatureSpec.from_dict(json.loads(path.read_text()).get("features"))
     except (OSError, ValueError, AttributeError) as exc:
         raise ActionrecError(f"{path}: unreadable model config ({exc})") from None
-    return (CLASSIFIER_FILE,) if kind == "pose" else (EMBEDDER_FILE, CLASSIFIER_FILE)
+    return (EMBEDDER_FILE, CLASSIFIER_FILE) if features.runs_mobilenet else (CLASSIFIER_FILE,)
 
 
 def export_problem(model_dir: str | Path) -> str | None:

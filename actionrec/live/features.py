@@ -1,9 +1,13 @@
-"""The live per-frame features of a model: MobileNet on every frame, BlazePose at the model's rate.
+"""The live per-frame features of a model: MobileNet on every frame, BlazePose and the motion stream at the
+model's rate.
 
 The pose is tracked on the frames the model's clock picks (the first frame at or after each tick, the
 rule ``iter_decoded_frames`` samples training clips by), so tracking and its filter see live what they saw
 in training: a 30 fps camera runs the pose model at 10 fps, and the frames between reuse the latest pose
-vector. MobileNet keeps embedding every frame, as for ``mobilenet`` models. ``both`` joins them per frame.
+vector. The motion stream (``diff``) follows the same clock: training saw the difference between
+consecutive sampled frames (100 ms apart at 10 fps), not between camera frames 33 ms apart, so each tick
+embeds the difference from the previous tick's frame, and the frames between reuse it. MobileNet keeps
+embedding every frame, as for ``mobilenet`` models. Several parts are joined per frame in ``PARTS`` order.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from actionrec.data.video import FrameSpec, prepare
+from actionrec.data.video import FrameSpec, frame_difference, prepare
 from actionrec.features.pose.tracker import Pose
 from actionrec.features.pose.vector import no_person, pose_vector
 from actionrec.features.spec import FeatureSpec, cap_long_side
@@ -35,24 +39,40 @@ class LiveFeatures:
         self._next_t = -math.inf
         self._vector = self.features.view_pose(no_person())
         self.pose = None
+        self._tick_frame: np.ndarray | None = None  # the prepared frame of the latest tick (diff's previous)
+        self._diff: np.ndarray | None = None
         if self.estimator is not None:
             self.estimator.clear()
 
+    def _tick(self, t: float) -> bool:
+        """True when the model's clock picks this frame (and then moves to the next tick)."""
+        if t + 1e-6 < self._next_t:
+            return False
+        step = 1.0 / self.spec.fps if self.spec.fps > 0 else 0.0
+        self._next_t = (math.floor(t / step + 1e-6) + 1) * step if step else t
+        return True
+
     def _pose_part(self, bgr: np.ndarray, t: float) -> np.ndarray:
-        if t + 1e-6 >= self._next_t:
-            self.pose = self.estimator.process(cap_long_side(bgr, self.features.pose_long_side), t)
-            self._vector = self.features.view_pose(pose_vector(self.pose))
-            self.pose_runs += 1
-            step = 1.0 / self.spec.fps if self.spec.fps > 0 else 0.0
-            self._next_t = (math.floor(t / step + 1e-6) + 1) * step if step else t
+        self.pose = self.estimator.process(cap_long_side(bgr, self.features.pose_long_side), t)
+        self._vector = self.features.view_pose(pose_vector(self.pose))
+        self.pose_runs += 1
         return self._vector
 
+    def _diff_part(self, frame: np.ndarray) -> np.ndarray:
+        self._diff = np.asarray(self.embed_one(frame_difference(self._tick_frame, frame)), np.float32)
+        self._tick_frame = frame
+        return self._diff
+
     def __call__(self, bgr: np.ndarray, t: float) -> np.ndarray:
+        tick = self._tick(t)
+        frame = prepare(bgr, self.spec) if self.features.runs_mobilenet else None
         parts = []
         if self.features.uses_mobilenet:
-            parts.append(np.asarray(self.embed_one(prepare(bgr, self.spec)), np.float32))
+            parts.append(np.asarray(self.embed_one(frame), np.float32))
         if self.features.uses_pose:
-            parts.append(self._pose_part(bgr, t))
+            parts.append(self._pose_part(bgr, t) if tick else self._vector)
+        if self.features.uses_diff:
+            parts.append(self._diff_part(frame) if tick else self._diff)
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def landmarks(self) -> list[list[float]] | None:

@@ -115,7 +115,7 @@ class LiveSession(ServedLoop):
         # The first TensorFlow call traces the graph (a second or more): do it before the camera runs.
         spec = self.classifier.spec
         blank = np.zeros((spec.height, spec.width, 3), np.uint8)
-        features = self.classifier.features  # a pose model's features (pose runs on the source frame)
+        features = self.classifier.features  # a pose or diff model's features (pose runs on the source frame)
         emb = self.classifier.embed(blank) if features is None else features(blank, 0.0)
         if features is not None:
             features.clear()  # the blank frame is not part of the stream
@@ -160,7 +160,7 @@ class LiveSession(ServedLoop):
             self.bridge.publish_frame(jpeg)
         message = {"type": "probs", "t": round(t, 3), "probs": [round(float(p), 4) for p in probs]}
         features = getattr(self.classifier, "features", None)
-        if features is not None:  # a pose model: its latest 33 landmarks [x, y, visibility], x and y in 0..1
+        if features is not None and features.features.uses_pose:  # its latest 33 landmarks [x, y, visibility], in 0..1
             message["pose"] = features.landmarks()
         self.bridge.publish(message)
 

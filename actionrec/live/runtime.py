@@ -60,7 +60,7 @@ class InferenceSession:
         self.feature_dim = self.features.dim
         self.backend, self.reason = self._choose_backend()
         self._embed_one = self._embed = self._not_mobilenet
-        mobilenet = self.features.uses_mobilenet
+        mobilenet = self.features.runs_mobilenet  # the diff part is the same MobileNet on another image
         if self.backend == "litert":
             lite = LiteRTModels(self.model_dir / EMBEDDER_FILE if mobilenet else None,
                                 self.model_dir / CLASSIFIER_FILE, options.num_threads)

@@ -136,11 +136,12 @@ class StreamClassifier:
         dim = getattr(session, "feature_dim", EMBEDDING_DIM)
         buffer = RingBuffer(session.window, spec.fps, ring_capacity(session.window, spec.fps, source_fps), dim)
         features = None
-        if getattr(session, "features", None) is not None and session.features.uses_pose:
+        feats = getattr(session, "features", None)
+        if feats is not None and feats.kind != "mobilenet":
             from actionrec.live.features import LiveFeatures
 
-            features = LiveFeatures(session.features, spec, session.embed_one if session.features.uses_mobilenet
-                                    else None, session.pose_estimator())
+            features = LiveFeatures(feats, spec, session.embed_one if feats.runs_mobilenet else None,
+                                    session.pose_estimator() if feats.uses_pose else None)
         return cls(session.embed_one, session.predict_window, spec, buffer, features)
 
     def warm(self) -> bool:
@@ -157,7 +158,7 @@ class StreamClassifier:
         """Start over, as TFLite's video classifier does: no frame before this call reaches a later window."""
         self.buffer.clear()
         if self.features is not None:
-            self.features.clear()  # a new track: the next frame runs the pose detector
+            self.features.clear()  # a new track: the next frame runs the pose detector, its difference is black
 
 
 @dataclass(frozen=True)

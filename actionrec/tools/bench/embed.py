@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from actionrec.data.video import FrameSpec, iter_decoded_frames, probe, read_clip, write_video
+from actionrec.data.video import FrameSpec, iter_decoded_frames, iter_differences, probe, read_clip, write_video
 from actionrec.features.cache import embed_clip
 from actionrec.features.frames import LazyPose, join_parts, pose_clip, pose_stream
 from actionrec.features.mobilenet import Embedder
@@ -56,12 +56,12 @@ def bench_embed(
 ) -> dict:
     """Frames/s of the full path (a clip's features from a real video file) and of the models alone.
 
-    ``features``: MobileNet (``embed_clip``), pose (``pose_clip``: decode, tracked BlazePose) or both.
-    The models alone get pre-decoded frames: the model-size frames for MobileNet, the source frames for
-    the pose. ``video`` defaults to a synthetic 30 fps 320x240 mp4 of 15 s (450 frames). After one warm-up
+    ``features``: MobileNet (``embed_clip``), pose (``pose_clip``: decode, tracked BlazePose), diff
+    (``embed_clip`` of the frame differences) or several. The models alone get pre-decoded frames: the
+    model-size frames (and their differences) for MobileNet, the source frames for the pose. ``video`` defaults to a synthetic 30 fps 320x240 mp4 of 15 s (450 frames). After one warm-up
     of each, raw and full runs alternate until ``seconds`` are spent (at least 3 of each); figures are medians.
     """
-    if features.uses_mobilenet:
+    if features.runs_mobilenet:
         embedder = (embedder.for_spec(frame_spec) if embedder else Embedder(frame_spec, weights, batch_size))
         if embedder.batch_size != batch_size:
             raise ValueError(f"embedder batch size {embedder.batch_size} != {batch_size}")
@@ -70,7 +70,8 @@ def bench_embed(
         path = Path(video) if video else synthetic_video(Path(tmp) / "bench.mp4")
         info = probe(path)
         # Pre-decoded, once, only for the models that run: what the raw forwards get (one clock for both).
-        frames = read_clip(path, frame_spec)[0] if features.uses_mobilenet else None
+        frames = read_clip(path, frame_spec)[0] if features.runs_mobilenet else None
+        diffs = np.stack([d for _, d in iter_differences(enumerate(frames))]) if features.uses_diff else None
         sources = list(iter_decoded_frames(path, frame_spec)) if pose else []
         n = len(frames) if frames is not None else len(sources)
 
@@ -86,12 +87,15 @@ def bench_embed(
                 embedder.embed(frames)
             if pose:
                 pose_stream(sources, pose.get(), features.pose_long_side)
+            if features.uses_diff:
+                embedder.embed(diffs)
             return n
 
         def full() -> int:
-            mob = embed_clip(path, embedder) if features.uses_mobilenet else None
-            poses = pose_clip(path, frame_spec, features, pose) if pose else None
-            return len(join_parts(mob, poses, str(path)).times)
+            parts = {"mobilenet": embed_clip(path, embedder) if features.uses_mobilenet else None,
+                     "pose": pose_clip(path, frame_spec, features, pose) if pose else None,
+                     "diff": embed_clip(path, embedder, diff=True) if features.uses_diff else None}
+            return len(join_parts(parts, str(path)).times)
 
         timed(raw), timed(full)  # warm-up: tracing, caches, thread pools
         raws, fulls = [], []
