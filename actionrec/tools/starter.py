@@ -19,6 +19,7 @@ from actionrec.data.video import FrameSpec
 from actionrec.features.spec import FeatureSpec
 from actionrec.learn.evaluate import TRAIN_STRIDE, evaluate_options
 from actionrec.learn.models import LSTMOptions, TrainOptions
+from actionrec.synth.options import RenderOptions
 
 STARTER_FEATURES = "pose:body"
 PRECOG_YAWS = (0.0, 45.0)
@@ -32,8 +33,8 @@ class StarterOptions:
     clips_per_class: int = 4
     sparring_per_person: int = 1
     sparring_seconds: float = 40.0
-    keypoint_noise: float = 1.0  # times BlazePose's measured error (synth/keypoints.py)
-    epochs: int = TrainOptions.epochs
+    keypoint_noise: float = RenderOptions.keypoint_noise  # times BlazePose's measured error (synth/keypoints.py)
+    epochs: int = 40  # early stopping ended the measured runs at 19-45 epochs
     window: int = LSTMOptions.window
     seed: int = 0
 
