@@ -206,7 +206,10 @@ def train(
         learning_rate=learning_rate, article=article, augment=augment, seed=seed, finetune=finetune,
     )
     trained = train_on_dataset(
-        dataset, spec, frame_spec(fps, size, grayscale), cache_dir=cache, weights=weights, out=out, verbose=1,
+        dataset, spec, frame_spec(fps, size, grayscale), cache_dir=cache, weights=weights, out=out,
+        # Keras' live bar on a terminal; one line per epoch into a file or pipe (the bar redraws every step
+        # with \r, and a log of a 60-epoch run held megabytes of them).
+        verbose=1 if sys.stdout.isatty() else 2,
         overwrite=overwrite, features=feature_spec(features),
     )
     typer.echo(

@@ -68,6 +68,8 @@ def test_embed_train_predict(class_dataset, annotated_dataset, tmp_path):
     result = run("train", class_dataset, "--model", "frame", "--out", out, "--epochs", "2")
     assert result.exit_code == 0, result.output
     assert f"wrote {out}: frame model, classes other, punch/hook, punch/jab; 2 epochs" in result.stdout
+    # Not a terminal: one line per epoch, not a progress bar redrawn with carriage returns at every step.
+    assert "Epoch 2/2" in result.stdout and "\r" not in result.stdout
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "history.json", "model.keras"]
     assert leftover_temp_files(tmp_path) == [] and leftover_temp_files(class_dataset) == []
 
