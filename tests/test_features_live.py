@@ -32,9 +32,9 @@ def models(tmp_path_factory):
 
     root = build_annotated_dataset(tmp_path_factory.mktemp("ds"))  # punch, kick, other: what the trigger needs
     out = {}
-    for kind in ("pose", "both"):
-        out[kind] = tmp_path_factory.mktemp("models") / kind
-        train_on_dataset(root, SPEC, FrameSpec(), out=out[kind], features=FeatureSpec(kind))
+    for kind in ("pose", "both", "pose:body"):
+        out[kind] = tmp_path_factory.mktemp("models") / kind.replace(":", "-")
+        train_on_dataset(root, SPEC, FrameSpec(), out=out[kind], features=FeatureSpec.parse(kind))
         export_model(out[kind])
     return out
 
@@ -116,3 +116,24 @@ def test_practice_page_draws_the_skeleton_of_a_pose_model(models):
     assert len(pose) == 33 and all(len(j) == 3 for j in pose)
     shoulders = pose[11], pose[12]
     assert all(0 <= j[0] <= 1 and 0 <= j[1] <= 1 for j in shoulders)
+
+
+def test_live_body_view_equals_the_offline_features(models, tmp_path):
+    """A pose:body model (the starter's features) sees live what it saw offline: x, y of the body joints at
+    the model's ticks, everything else zero."""
+    from actionrec.data.datasets import Clip
+    from actionrec.features.frames import features_dataset
+    from actionrec.features.spec import BODY_MASK
+    from actionrec.live.runtime import InferenceSession, SessionOptions
+    from actionrec.live.stream import StreamClassifier
+
+    session = InferenceSession(SessionOptions(models["pose:body"]))
+    assert session.features.name == "pose:body"
+    classifier = StreamClassifier.for_session(session, source_fps=25)
+    for i, f in enumerate(source_frames(PUNCH_AVI)[:50]):  # 2 s at 25 fps: ticks 0..19 at 10 fps
+        classifier.step(np.ascontiguousarray(f[:, :, ::-1]), i / 25)
+    window = classifier.buffer.window_array()
+    assert np.all(window[:, BODY_MASK == 0] == 0) and np.any(window[:, BODY_MASK == 1] != 0)
+    offline = features_dataset([Clip(path=PUNCH_AVI, id="punch", group="g", label="punch")], FrameSpec(),
+                               FeatureSpec.parse("pose:body"), tmp_path / "cache")["punch"].embeddings
+    assert np.allclose(window, offline[20 - WINDOW:20], atol=1e-4)

@@ -74,7 +74,11 @@ def train_starter(out: Path, options: StarterOptions = StarterOptions(), precog:
     model.save(model_dir, overwrite=True)  # inside the demo's own folder
     export_model(model_dir)
     log(f"      trained and exported {model_dir} ({features.name} features, {len(data.clips)} clips)")
-    scores = score_on_precog(model_dir, out, precog, log) if precog is not None and precog.is_dir() else {}
+    scores = {}
+    if precog is not None and precog.is_dir():
+        scores = score_on_precog(model_dir, out, precog, log)
+    else:  # an install without the checkout's datasets/ folder
+        log(f"      no PRECOG skeletons at {precog} (a checkout's datasets/precog): no zero-shot score on real people")
     return StarterResult(model_dir, dataset, scores, time.perf_counter() - started)
 
 
