@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from actionrec.features.pose.vector import BLAZEPOSE_33, JOINT, NUM_JOINTS
+from actionrec.features.pose.vector import BLAZEPOSE_33, JOINT, NUM_JOINTS, SIDE_SWAP
 from actionrec.synth.figure import JOINT_INDEX, Skeletons
 from actionrec.synth.plan import ClipPlan
-from actionrec.synth.scene import _Camera
+from actionrec.synth.scene import shake_shifts
 
 _FIGURE_TO_BLAZE = {
     f"{side}_{part}": (f"{name}_{part}" if part not in ("hand", "toe") else
@@ -39,32 +39,30 @@ BLAZEPOSE_ERROR: dict[str, float] = {
 ERROR_CORRELATION = 0.825
 
 
+def _group(part: str) -> list[int]:
+    """The BlazePose joints of one ``BLAZEPOSE_ERROR`` group: "wrist" -> left_wrist, right_wrist."""
+    return [j for name, j in JOINT.items() if name == part or name.endswith("_" + part)]
+
+
 def _sigma() -> np.ndarray:
     """(33,) deviation per BlazePose joint (0 for those the figure lacks: they are NaN anyway)."""
     out = np.zeros(NUM_JOINTS)
-    for name, j in JOINT.items():
-        for part, sd in BLAZEPOSE_ERROR.items():
-            if name == part or name.endswith("_" + part):
-                out[j] = sd
+    for part, sd in BLAZEPOSE_ERROR.items():
+        out[_group(part)] = sd
     return out
 
 
 def exact_points(plan: ClipPlan, skel: Skeletons, times: np.ndarray) -> np.ndarray:
     """(N, 33, 2) float64: the image positions (pixels) of the figure's joints, NaN where it has none."""
-    camera = _Camera.__new__(_Camera)  # only the shake: no backdrop is drawn for joints
-    camera.scene = plan.scene
-    uv, _ = plan.scene.view.project(skel.points)
-    uv = uv + camera.shifts(times)[:, None, :]
+    shifts = shake_shifts(plan.scene, times)
+    uv = plan.scene.view.project(skel.points)[0] + shifts[:, None, :]
     out = np.full((len(times), NUM_JOINTS, 2), np.nan)
-    mirrored = plan.camera.mirror
     for fig, blaze in _FIGURE_TO_BLAZE.items():
-        if mirrored:
-            blaze = blaze.replace("left", "@").replace("right", "left").replace("@", "right")
         out[:, JOINT[blaze]] = uv[:, JOINT_INDEX[fig]]
     # The nose: in front of the head's centre, where the face looks (the chest's direction, level).
     nose = skel.points[:, JOINT_INDEX["head"]] + skel.chest * plan.person.body.head_r
-    out[:, JOINT["nose"]] = plan.scene.view.project(nose)[0] + camera.shifts(times)
-    return out
+    out[:, JOINT["nose"]] = plan.scene.view.project(nose)[0] + shifts
+    return out[:, SIDE_SWAP] if plan.camera.mirror else out
 
 
 def noisy(points: np.ndarray, scale: float, fps: float, rng: np.random.Generator) -> np.ndarray:
@@ -139,7 +137,7 @@ def measure_blazepose_error(plans: list[ClipPlan], fps: float = 10.0, long_side:
     out: dict = {"frames": int(len(e)), "posed": int(np.isfinite(size).any(axis=1).sum()),
                  "outliers": float(np.nanmean(np.where(np.isfinite(size), outlier, np.nan)))}
     for part in BLAZEPOSE_ERROR:
-        joints = [j for n, j in JOINT.items() if n == part or n.endswith("_" + part)]
+        joints = _group(part)
         vals = e[:, joints][~outlier[:, joints]]
         vals = vals[np.isfinite(vals).all(axis=1)]
         out[part] = round(float(np.sqrt(np.mean(vals ** 2))), 3) if len(vals) else None

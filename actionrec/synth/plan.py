@@ -134,11 +134,8 @@ def _finish_plan(path: str, label: str, person: Person, fps: int, frames: int, t
     # The camera from a stream of its own: the scene's draws below stay those of the side-view renderer.
     camera, waist_up = opts.camera.draw(rng.spawn(1)[0])
     skel = forward_kinematics(person.body, _performance(person, timeline, life_phase, np.arange(frames) / fps))
-    floor = 0.0
-    if not camera.is_side_view:
-        skel = _seen(skel, camera, 0.0)
-        floor = float(-skel.points[..., 1].min())
-        skel = Skeletons(skel.points + np.array([0.0, floor, 0.0]), skel.chest)
+    floor = 0.0 if camera.is_side_view else float(-camera.points(skel.points)[..., 1].min())
+    skel = _seen(skel, camera, floor)
     b = person.body
     height = b.torso + b.neck + 2 * b.head_r + b.thigh + b.shin
     return ClipPlan(path, label, person, float(fps), frames, timeline, life_phase,

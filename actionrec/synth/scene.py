@@ -180,6 +180,16 @@ def _furniture(img: np.ndarray, rng: np.random.Generator, horizon: int, wall: np
         cv2.circle(img, (x, stem), max(2, int(0.15 * m)), tuple(float(v) for v in wall + 0.5 * (255 - wall)), -1)
 
 
+def shake_shifts(scene: Scene, t: np.ndarray) -> np.ndarray:
+    """(N, 2) whole-pixel image offsets at times t: the camera's wobble (a laptop on a desk, a table someone
+    bumps). A function of the scene alone, so the joints of a keypoint clip move with the picture's."""
+    s, ph = scene.shake, scene.shake_phase
+    w = 2 * math.pi * np.asarray(t, np.float64)
+    dx = s * (np.sin(1.3 * w + ph[0]) + 0.5 * np.sin(3.1 * w + ph[1]))
+    dy = s * (np.sin(0.9 * w + ph[2]) + 0.5 * np.sin(2.3 * w + ph[3]))
+    return np.round(np.stack([dx, dy], axis=1))
+
+
 class _Camera:
     """Turns a drawn frame into what a cheap camera would record: shake, blur, exposure, colour, noise.
 
@@ -209,14 +219,7 @@ class _Camera:
                        shoes=grade(look.shoes))
 
     def shifts(self, t: np.ndarray) -> np.ndarray:
-        """(N, 2) whole-pixel image offsets at times t: the camera's wobble (a laptop on a desk, a table
-        someone bumps)."""
-        sc = self.scene
-        s, ph = sc.shake, sc.shake_phase
-        w = 2 * math.pi * t
-        dx = s * (np.sin(1.3 * w + ph[0]) + 0.5 * np.sin(3.1 * w + ph[1]))
-        dy = s * (np.sin(0.9 * w + ph[2]) + 0.5 * np.sin(2.3 * w + ph[3]))
-        return np.round(np.stack([dx, dy], axis=1))
+        return shake_shifts(self.scene, t)
 
     def frame(self, shift: np.ndarray, k: int, draw: Callable[[np.ndarray], None]) -> np.ndarray:
         """Crop the backdrop for this shift, let ``draw(img)`` paint the fighter, then degrade frame k."""
