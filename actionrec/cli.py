@@ -78,16 +78,18 @@ RAY_ADDRESS = typer.Option(None, help="The Ray cluster to join, e.g. HOST:6379 o
 RAY_SHARED = typer.Option(False, "--ray-shared-storage", help="The dataset and cache are at the same path on every "
                           "Ray node: workers write the cache themselves, and pose and diff features go to Ray too (implies --ray)")
 THREADS = typer.Option(1, help="LiteRT threads (1 leaves the other core to the camera thread)")
-FEATURES = typer.Option("mobilenet", help="Per-frame features: mobilenet (the article's), pose (BlazePose keypoints), "
-                        "diff (MobileNet on frame differences: motion), or parts joined with +, e.g. mobilenet+diff "
-                        "(both = mobilenet+pose); :body after a kind with pose (pose:body) sees only the x, y of the "
-                        "17 joints every pose source has")
+FEATURES_HELP = ("Per-frame features: mobilenet (the article's), pose (BlazePose keypoints), diff (MobileNet on frame "
+                 "differences: motion), or parts joined with +, e.g. mobilenet+diff (both = mobilenet+pose); :body after "
+                 "a kind with pose (pose:body) sees only the x, y of the 17 joints every pose source has")
+FEATURES = typer.Option(None, help=FEATURES_HELP + " [default: mobilenet+diff; mobilenet with --finetune or --article]",
+                        show_default=False)
 
 
-def feature_spec(kind: str):
-    from actionrec.features.spec import FeatureSpec
+def feature_spec(kind: str | None, finetune: int = 0, article: bool = False):
+    """``--features``, or the default features when it is left out (``default_features``)."""
+    from actionrec.features.spec import FeatureSpec, default_features
 
-    return FeatureSpec.parse(kind)
+    return FeatureSpec.parse(kind) if kind else default_features(finetune, article)
 
 
 @app.command()
@@ -119,7 +121,7 @@ def inspect(dataset: Path, background: str = typer.Option("other", help="Label o
 @app.command()
 @command(interrupted=RESUMES)
 def embed(dataset: Path, fps: float = FPS, size: str = SIZE, grayscale: bool = GRAY, cache: Optional[Path] = CACHE, weights: Optional[Path] = WEIGHTS,
-          features: str = FEATURES,
+          features: Optional[str] = FEATURES,
           ray: bool = typer.Option(False, "--ray", help="Spread clips over a Ray cluster (a local one unless "
                                                         "--ray-address); needs the optional ray extra"),
           ray_address: Optional[str] = RAY_ADDRESS, ray_shared_storage: bool = RAY_SHARED):
@@ -134,19 +136,26 @@ def embed(dataset: Path, fps: float = FPS, size: str = SIZE, grayscale: bool = G
     spec = frame_spec(fps, size, grayscale)
     feats = feature_spec(features)
     total = sum(_expected_frames(probe(c.path), spec.fps) for c in ds.clips) * len(feats.parts)
-    bar = Progress("embed", total=total)
     ray_options = _ray_options(ray, ray_address, ray_shared_storage)
-    if ray_options is None:
-        out = features_dataset(ds.clips, spec, feats, cache or default_cache_dir(dataset), weights=weights, progress=bar)
-        counts = {cid: len(e.times) for cid, e in out.items()}
-    else:
+    cache = cache or default_cache_dir(dataset)
+    bar = Progress("embed", total=total)
+    if ray_options is not None:
         from actionrec.features.distributed import embed_features_ray
+
+        if not ray_options.shared_storage:  # the workers embed MobileNet's part alone
+            bar.total = total // len(feats.parts)
 
         def clips_done(done: int, n: int) -> None:
             bar.label = f"embed on Ray ({done}/{n} clips)"
 
-        counts = embed_features_ray(ds.clips, spec, feats, cache or default_cache_dir(dataset), weights, ray_options,
-                                    progress=bar, on_clip=clips_done)
+        counts = embed_features_ray(ds.clips, spec, feats, cache, weights, ray_options, progress=bar, on_clip=clips_done)
+    if ray_options is None or (not ray_options.shared_storage and feats.parts != ("mobilenet",)):
+        # The parts Ray could not store (pose, diff without shared storage) are computed here; cached ones are read.
+        if ray_options is not None:
+            bar.close()
+            bar = Progress("embed", total=total)
+        out = features_dataset(ds.clips, spec, feats, cache, weights=weights, progress=bar)
+        counts = {cid: len(e.times) for cid, e in out.items()}
     bar.close()
     typer.echo(f"{len(counts)} clips, {sum(counts.values())} frames embedded or cached")
 
@@ -196,7 +205,7 @@ def train(
     grayscale: bool = GRAY,
     cache: Optional[Path] = CACHE,
     weights: Optional[Path] = WEIGHTS,
-    features: str = FEATURES,
+    features: Optional[str] = FEATURES,
 ):
     """Train the frame baseline or the LSTM on a dataset and write a model directory."""
     from actionrec.learn.train import TrainSpec, train_on_dataset
@@ -210,7 +219,7 @@ def train(
         # Keras' live bar on a terminal; one line per epoch into a file or pipe (the bar redraws every step
         # with \r, and a log of a 60-epoch run held megabytes of them).
         verbose=1 if sys.stdout.isatty() else 2,
-        overwrite=overwrite, features=feature_spec(features),
+        overwrite=overwrite, features=feature_spec(features, finetune, article),
     )
     typer.echo(
         f"wrote {out}: {trained.kind} model, classes {', '.join(trained.classes)}; "
@@ -258,7 +267,7 @@ def evaluate(
     grayscale: bool = GRAY,
     cache: Optional[Path] = CACHE,
     weights: Optional[Path] = WEIGHTS,
-    features: str = FEATURES,
+    features: Optional[str] = FEATURES,
     ray: bool = typer.Option(False, "--ray", help="Run the folds as Ray tasks, and embed uncached clips on Ray "
                                                   "(a local cluster unless --ray-address); needs the optional ray extra"),
     ray_address: Optional[str] = RAY_ADDRESS,
@@ -376,7 +385,8 @@ def bench_embed_cmd(
     seconds: float = typer.Option(20.0, help="Measuring time, split between the two paths"),
     video: Optional[Path] = typer.Option(None, help="Video to decode (default: a synthetic 30 fps 320x240 clip)"),
     weights: Optional[Path] = WEIGHTS,
-    features: str = FEATURES,
+    # MobileNet alone by default: the figures in the README's Speed section are its.
+    features: str = typer.Option("mobilenet", help=FEATURES_HELP),
     ray: bool = typer.Option(False, "--ray", help="Instead: one process next to a local Ray cluster of 1 and 2 workers "
                                                  "(needs the optional ray extra)"),
 ):

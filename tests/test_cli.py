@@ -61,8 +61,9 @@ def test_embed_train_predict(class_dataset, annotated_dataset, tmp_path):
     assert result.exit_code == 0, result.output
     assert "4 clips, 42 frames embedded or cached" in result.stdout
     assert "frames/s" in result.stderr  # the progress line
+    # The default features: appearance and motion, each part cached per clip on its own.
     cache = class_dataset / ".cache" / "embeddings"
-    assert len(list(cache.rglob("*.npz"))) == 4
+    assert len(list(cache.rglob("*.npz"))) == 8 and len(list(cache.glob("diff*/*.npz"))) == 4
 
     out = tmp_path / "models" / "frame"
     result = run("train", class_dataset, "--model", "frame", "--out", out, "--epochs", "2")
@@ -71,6 +72,7 @@ def test_embed_train_predict(class_dataset, annotated_dataset, tmp_path):
     # Not a terminal: one line per epoch, not a progress bar redrawn with carriage returns at every step.
     assert "Epoch 2/2" in result.stdout and "\r" not in result.stdout
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "history.json", "model.keras"]
+    assert json.loads((out / "config.json").read_text())["features"]["kind"] == "mobilenet+diff"
     assert leftover_temp_files(tmp_path) == [] and leftover_temp_files(class_dataset) == []
 
     result = run("predict", out, PUNCH_AVI, "--json")

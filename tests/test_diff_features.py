@@ -184,8 +184,9 @@ def test_cli_accepts_diff_kinds_and_names_what_it_accepts(tmp_path):
                                      "with +; mobilenet+pose is both)")
     result = CliRunner().invoke(app, ["embed", str(root), "--features", "diff", "--ray"])
     assert result.exit_code == 2
-    assert result.output.strip() == ("error: --features diff --ray: workers send back mobilenet features only; for "
-                                     "diff features put the dataset on shared storage and add --ray-shared-storage")
+    assert result.output.strip() == ("error: --features diff --ray: without shared storage Ray workers compute the "
+                                     "mobilenet part only, and diff has none; put the dataset on shared storage and "
+                                     "add --ray-shared-storage")
 
 
 def test_export_and_the_litert_runtime_serve_a_diff_model(diff_model):
@@ -226,3 +227,12 @@ def test_replay_and_live_run_a_diff_model_on_litert(diff_model):
     report = run_live(diff_model, LiveOptions(source=str(PUNCH_AVI), port=0, linger=0.1), log=lines.append)
     assert not report.failed and report.frames + report.dropped == 108 and report.frames > 50, lines
     assert lines[0].startswith("inference: litert")
+
+
+def test_default_features_are_appearance_and_motion_except_to_tune_or_for_the_article():
+    from actionrec.cli import feature_spec
+
+    assert feature_spec(None).kind == "mobilenet+diff"
+    assert feature_spec(None, finetune=2).kind == "mobilenet"  # --finetune tunes the appearance network alone
+    assert feature_spec(None, article=True).kind == "mobilenet"  # the article's frame model
+    assert feature_spec("pose:body", finetune=2).name == "pose:body"  # asked for: kept (and refused by train)

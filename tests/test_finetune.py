@@ -168,6 +168,7 @@ def test_cli_trains_and_predicts_a_fine_tuned_model(class_dataset, tmp_path, pun
     assert "MobileNet's top 1 blocks tuned" in result.stdout
     config = json.loads((out / "config.json").read_text())
     assert config["finetune"] == 1 and config["train"]["learning_rate"] == FINETUNE_LEARNING_RATE
+    assert config["features"]["kind"] == "mobilenet"  # not the default mobilenet+diff: it tunes appearance only
     result = run("predict", out, punch_avi, "--json")
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]

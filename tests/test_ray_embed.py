@@ -152,9 +152,31 @@ def test_pose_features_without_shared_storage_are_one_line(tmp_path):
     root = build_class_dataset(tmp_path / "ds", frames=5)
     result = CliRunner().invoke(app, ["embed", str(root), "--features", "pose", "--ray"])
     assert result.exit_code == 2
-    assert result.output.strip() == ("error: --features pose --ray: workers send back mobilenet features only; for "
-                                     "pose features put the dataset on shared storage and add --ray-shared-storage")
+    assert result.output.strip() == ("error: --features pose --ray: without shared storage Ray workers compute the "
+                                     "mobilenet part only, and pose has none; put the dataset on shared storage and "
+                                     "add --ray-shared-storage")
     assert not (root / ".cache").exists()
+
+
+def test_cli_default_features_without_shared_storage_cache_as_one_process(ray_cluster, tmp_path, weights_path):
+    """`embed --ray` with the default features (mobilenet+diff) and no shared storage: the workers embed the
+    mobilenet part, this process the diff part; the cache is the single-process run's."""
+    from typer.testing import CliRunner
+
+    from actionrec.cli import app
+
+    root = build_class_dataset(tmp_path / "ds", frames=10)
+    last = []
+    for extra in (["--ray"], ["--cache", str(tmp_path / "single")]):
+        result = CliRunner().invoke(app, ["embed", str(root), "--weights", str(weights_path), *extra])
+        assert result.exit_code == 0, result.output
+        lines = result.output.strip().splitlines()
+        assert "100.0%" in lines[-2], result.output  # the bars count what they were told to expect
+        last.append(lines[-1])
+    assert last[0] == last[1] and last[0].startswith("4 clips, "), last
+    cache = root / ".cache" / "embeddings"
+    _assert_same_cache(tmp_path / "single", cache)
+    assert len(list(cache.glob("diff*/*.npz"))) == 4 and len(list(cache.rglob("*.npz"))) == 8
 
 
 def test_bench_embed_ray_prints_all_three_rates(tmp_path):

@@ -237,3 +237,21 @@ def test_evaluate_compares_sizes_in_one_report(tmp_path, weights_path):
     assert len(list((out / "folds").glob("fold*.npz"))) == 4  # 2 folds x 2 sizes, names apart
     again = CliRunner().invoke(app, args)  # a rerun resumes every fold
     assert again.exit_code == 0 and again.output.count("done earlier") == 4, again.output
+
+
+def test_lever_rows_fix_one_option_over_the_synthetic_tuned_settings():
+    from actionrec.learn.evaluate import evaluate_options
+    from actionrec.tools.levers import ROWS, main, row_options
+
+    base = evaluate_options(folds=5, seed=1, epochs=7)
+    rows = {name: row_options(base, overrides) for name, _, overrides in ROWS}
+    before, decay = rows["before: mobilenet, early stopping"], rows["+ weight decay 0.004 (AdamW)"]
+    for opts in (before, decay):
+        seq = opts.sequence_model
+        assert (seq.lstm.projection, seq.train.patience, seq.train.val_fraction, seq.train.epochs) == (128, 8, 0.2, 7)
+        assert opts.frame_model == base.frame_model and opts.seed == 1  # the baselines keep their settings
+    assert before.sequence_model.train.weight_decay == 0.0 and decay.sequence_model.train.weight_decay == 0.004
+    assert rows["+ every group trains, no early stopping"].sequence_model.train.patience == 0
+    assert rows["shipped defaults"] is base  # every option left to the shipped rule
+    with pytest.raises(SystemExit, match=r"--rows '9'"):
+        main(["data", "--out", "out", "--rows", "9"])

@@ -109,14 +109,15 @@ def embed_dataset_ray(
 def embed_features_ray(clips: list, frame_spec: FrameSpec, features: FeatureSpec, cache_dir: str | os.PathLike,
                        weights: str | os.PathLike | None = None, options: RayOptions | None = None,
                        progress: ProgressFn | None = None, on_clip: ClipsFn | None = None) -> dict[str, int]:
-    """``actionrec embed --ray``: every clip's features into the cache, on Ray; frame counts by clip id.
+    """``actionrec embed --ray``: what Ray can put into the cache (``prefill_cache_ray``); frame counts by clip id.
 
-    Written by the workers with ``options.shared_storage`` (any features), else sent back to this process
-    (MobileNet features only)."""
+    Without shared storage that is MobileNet's part only, and the caller computes the other parts (pose,
+    diff) in its own process, as ``embed_dataset_dir`` does; features without that part are refused."""
     options = options or RayOptions()
-    if not options.shared_storage and features.kind != "mobilenet":
-        raise ActionrecError(f"--features {features.kind} --ray: workers send back mobilenet features only; for "
-                             f"{features.kind} features put the dataset on shared storage and add --ray-shared-storage")
+    if not options.shared_storage and not features.uses_mobilenet:
+        raise ActionrecError(f"--features {features.kind} --ray: without shared storage Ray workers compute the "
+                             f"mobilenet part only, and {features.kind} has none; put the dataset on shared storage "
+                             f"and add --ray-shared-storage")
     return prefill_cache_ray(clips, frame_spec, features, cache_dir, weights, options, progress, on_clip)
 
 
