@@ -260,6 +260,8 @@ def evaluate(
     label_policy: str = typer.Option(LSTMOptions.label_policy, help="Window label for annotated videos: last, center or majority"),
     epochs: int = typer.Option(TrainOptions.epochs, help="Maximum epochs per model and fold (early stopping on held-out people)"),
     augment: int = typer.Option(0, help="Augmented copies of each training clip (test folds are never augmented)"),
+    finetune: int = typer.Option(0, help="The LSTM trains the top K of MobileNet's 13 blocks too, as train --finetune "
+                                 "does (the frame baselines stay on frozen MobileNet features)"),
     seed: int = typer.Option(0, help="Seed for folds, initialization and augmentation"),
     fps: float = FPS,
     size: str = typer.Option(f"{FrameSpec.width}x{FrameSpec.height}", help="Model input WIDTHxHEIGHT, or a list (100x56,224x224) "
@@ -280,10 +282,13 @@ def evaluate(
     from actionrec.learn.embedded import embed_dataset_dir
     from actionrec.util.outputs import REPORT, claim_output
 
-    options = evaluate_options(folds=folds, window=window, stride=stride, label_policy=label_policy, epochs=epochs, augment=augment, seed=seed)
-    feats = feature_spec(features)
-    claim_output(out, REPORT, inputs=[dataset])  # before embedding; evaluate checks again before the first fold
+    options = evaluate_options(folds=folds, window=window, stride=stride, label_policy=label_policy, epochs=epochs,
+                               augment=augment, seed=seed, finetune=finetune)
+    feats = feature_spec(features, finetune)
     ray_options = _ray_options(ray, ray_address, ray_shared_storage)
+    if finetune and ("," in size or ray_options is not None):
+        raise ActionrecError("evaluate --finetune with a --size list or --ray: not supported; expected one size, here")
+    claim_output(out, REPORT, inputs=[dataset])  # before embedding; evaluate checks again before the first fold
     with _ray_joined(ray_options):  # one cluster for the embedding and the folds
         if "," in size:
             from actionrec.learn.sizes import evaluate_sizes, format_comparison, parse_sizes
@@ -293,8 +298,14 @@ def evaluate(
             typer.echo("\n" + format_comparison(comparison))
             typer.echo(f"\nwrote {out}/report.json and report.md (one report per size in {out}/WxH/)")
             return
-        data = embed_dataset_dir(dataset, frame_spec(fps, size, grayscale), cache, weights, features=feats, ray=ray_options)
-        report = run(data, out, options, log=typer.echo, ray=ray_options)
+        spec = frame_spec(fps, size, grayscale)
+        frames = None
+        if finetune:  # checks the features and decodes (cached) before the long embedding
+            from actionrec.learn.embedded import frames_dataset_dir
+
+            frames = frames_dataset_dir(dataset, spec, cache, weights, features=feats)
+        data = embed_dataset_dir(dataset, spec, cache, weights, features=feats, ray=ray_options)
+        report = run(data, out, options, log=typer.echo, ray=ray_options, frames=frames)
     typer.echo("")
     typer.echo(format_table(report))
     typer.echo(f"\nwrote {out}/report.json, report.md and plots")

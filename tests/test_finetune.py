@@ -183,3 +183,42 @@ def test_score_embeds_with_the_tuned_backbone(tuned, tmp_path):
     assert report["windows"] > 0
     # The dataset's embeddings for this model sit under the tuned embedder's key, apart from ImageNet's.
     assert list((root / ".cache" / "embeddings" / trained.embedder_config.key()).glob("*.npz"))
+
+
+def test_an_evaluation_fold_reads_its_test_clips_through_the_tuned_mobilenet(tuned, embedder):
+    from dataclasses import replace
+
+    from actionrec.learn.evaluate import _fit_sequence_model, evaluate_options, run_fold
+
+    root, frames, _, _ = tuned
+    data = embed_dataset_dir(root, FrameSpec(), embedder=embedder, show_progress=False)
+    train_clips = [c for c in data.clips if c.group == "alice"]
+    test_clips = [c for c in data.clips if c.group == "bob"]
+    options = replace(evaluate_options(folds=2, window=4, epochs=1), sequence_model=SPEC)
+    lstm, seen = _fit_sequence_model(data, frames, options, data.labels, train_clips, test_clips)
+    assert lstm.finetune == K
+    tuned_mobilenet = lstm.embedder()
+    for clip in test_clips:  # the model's own embeddings of the same frames, at the same times
+        own, imagenet = seen.embeddings[clip.id], data.embeddings[clip.id]
+        np.testing.assert_array_equal(own.times, imagenet.times)
+        np.testing.assert_allclose(own.embeddings, tuned_mobilenet.embed(frames.embeddings[clip.id].embeddings), atol=1e-5)
+        assert np.abs(own.embeddings - imagenet.embeddings).max() > 1e-3  # the tuning moved them
+    assert all(seen.embeddings[c.id] is data.embeddings[c.id] for c in train_clips)
+
+    # The whole fold: the frame baselines are the frozen run's, whatever the LSTM tuned.
+    result = run_fold(data, data.labels, train_clips, test_clips, options, frames)
+    frozen = run_fold(data, data.labels, train_clips, test_clips, replace(options, sequence_model=replace(SPEC, finetune=0)))
+    np.testing.assert_array_equal(result.proba["frame_last"], frozen.proba["frame_last"])
+    assert result.proba["lstm"].shape == frozen.proba["lstm"].shape
+    with pytest.raises(ActionrecError, match="the decoded frames are needed"):
+        run_fold(data, data.labels, train_clips, test_clips, options)
+
+
+def test_evaluate_finetune_refuses_what_it_cannot_do_in_one_line(class_dataset, tmp_path):
+    assert_one_line_error(run("evaluate", class_dataset, "--out", tmp_path / "r", "--finetune", "1", "--size", "100x56,160x90"),
+                          "evaluate --finetune with a --size list or --ray: not supported")
+    assert_one_line_error(run("evaluate", class_dataset, "--out", tmp_path / "r", "--finetune", "1", "--augment", "2"),
+                          "--augment 2 with --finetune: not supported together")
+    assert_one_line_error(run("evaluate", class_dataset, "--out", tmp_path / "r", "--finetune", "1", "--features", "diff"),
+                          "--finetune with --features diff")
+    assert not (tmp_path / "r").exists()

@@ -253,5 +253,8 @@ def test_lever_rows_fix_one_option_over_the_synthetic_tuned_settings():
     assert before.sequence_model.train.weight_decay == 0.0 and decay.sequence_model.train.weight_decay == 0.004
     assert rows["+ every group trains, no early stopping"].sequence_model.train.patience == 0
     assert rows["shipped defaults"] is base  # every option left to the shipped rule
-    with pytest.raises(SystemExit, match=r"--rows '9'"):
-        main(["data", "--out", "out", "--rows", "9"])
+    tuned = rows["+ fine-tuning MobileNet's top 2 blocks"].sequence_model
+    assert (tuned.finetune, tuned.train.learning_rate, tuned.lstm.projection) == (2, 1e-4, 128)
+    assert rows["+ cosine learning rate"].sequence_model.finetune == 0
+    with pytest.raises(SystemExit, match=r"--rows '10'"):
+        main(["data", "--out", "out", "--rows", "10"])

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
@@ -22,10 +22,11 @@ import numpy as np
 from actionrec.data.datasets import Clip, coarse
 from actionrec.errors import ActionrecError
 from actionrec.learn.diagnose import memorising_warnings
+from actionrec.features.cache import ClipEmbeddings
 from actionrec.learn.embedded import EmbeddedDataset
 from actionrec.learn.report import MODEL_NAMES, FoldResult, write_reports
 from actionrec.learn.models import LSTMOptions, TrainOptions
-from actionrec.learn.train import TrainSpec, fit
+from actionrec.learn.train import FINETUNE_BATCH, FINETUNE_LEARNING_RATE, TrainSpec, fit
 from actionrec.learn.windows import trailing_windows
 from actionrec.util.outputs import REPORT, claim_output
 
@@ -56,10 +57,15 @@ class EvaluateOptions:
 
 def evaluate_options(folds: int = EvaluateOptions.folds, window: int = LSTMOptions.window,
                      stride: int = TRAIN_STRIDE, label_policy: str = LSTMOptions.label_policy,
-                     epochs: int = TrainOptions.epochs, augment: int = 0, seed: int = 0) -> EvaluateOptions:
-    """The common knobs in one call; both models share epochs and seed."""
+                     epochs: int = TrainOptions.epochs, augment: int = 0, seed: int = 0, finetune: int = 0) -> EvaluateOptions:
+    """The common knobs in one call; both models share epochs and seed. ``finetune``: the LSTM trains the
+    top K MobileNet blocks too, with ``train --finetune``'s rate and batch (the frame baselines stay frozen)."""
+    if finetune and augment:
+        raise ActionrecError(f"--augment {augment} with --finetune: not supported together; expected one of them")
     train = TrainOptions(epochs=epochs, seed=seed)
-    lstm = TrainSpec(kind="lstm", lstm=LSTMOptions(window=window, stride=stride, label_policy=label_policy), train=train)
+    tuning = dict(learning_rate=FINETUNE_LEARNING_RATE, batch_size=FINETUNE_BATCH) if finetune else {}
+    lstm = TrainSpec(kind="lstm", lstm=LSTMOptions(window=window, stride=stride, label_policy=label_policy),
+                     train=replace(train, **tuning), finetune=finetune)
     return EvaluateOptions(folds=folds, seed=seed, sequence_model=lstm, frame_model=TrainSpec(kind="frame", train=train),
                            augment=augment)
 
@@ -110,29 +116,31 @@ def grouped_folds(clips: list[Clip], folds: int, seed: int) -> list[tuple[np.nda
         return [(tr, te) for tr, te in splitter.split(np.zeros(len(clips)), strata, groups)]
 
 
-def run_fold(data: EmbeddedDataset, classes: list[str], train_clips: list[Clip], test_clips: list[Clip], options: EvaluateOptions) -> FoldResult:
+def run_fold(data: EmbeddedDataset, classes: list[str], train_clips: list[Clip], test_clips: list[Clip], options: EvaluateOptions,
+             frames: EmbeddedDataset | None = None) -> FoldResult:
+    """Both models trained on ``train_clips`` and scored on the windows of ``test_clips``. ``frames``: the
+    decoded frames the sequence model trains on with ``finetune`` (``frames_dataset_dir``)."""
     if options.augment:
         from actionrec.learn.augmented_copies import add_augmented_clips
 
         data, copies = add_augmented_clips(data, train_clips, options.augment, seed=options.seed)
         train_clips = train_clips + copies
     n = options.window
-    test = data.windows(n, options.test_stride, options.sequence_model.lstm.label_policy, clips=test_clips)
-    # The test clips' loss per epoch is recorded (never used to stop or choose) when no groups are held out.
-    lstm = fit(data, options.sequence_model, clips=train_clips, classes=classes, monitor_clips=test_clips)
+    policy = options.sequence_model.lstm.label_policy
+    test = data.windows(n, options.test_stride, policy, clips=test_clips)
+    lstm, seen = _fit_sequence_model(data, frames, options, classes, train_clips, test_clips)
     frame = fit(data, options.frame_model, clips=train_clips, classes=classes, monitor_clips=test_clips)
     frame_proba = frame.predict_frames(test.frames)  # every frame once; windows gather from it
     proba = {
         "frame_last": frame_proba[test.index[:, -1]],
         "frame_mean": frame_proba[test.index].mean(axis=1),
-        "lstm": lstm.predict_windows(test.sequences()),
+        "lstm": lstm.predict_windows(seen.windows(n, options.test_stride, policy, clips=test_clips).sequences()),
     }
     annotated = [c for c in test_clips if c.is_annotated]
     stream = {"lstm": [], "frame_last": []}
     for clip in annotated:
-        emb = data.embeddings[clip.id].embeddings
-        stream["lstm"].append(lstm.predict_windows(trailing_windows(emb, n)))
-        stream["frame_last"].append(frame.predict_frames(emb))
+        stream["lstm"].append(lstm.predict_windows(trailing_windows(seen.embeddings[clip.id].embeddings, n)))
+        stream["frame_last"].append(frame.predict_frames(data.embeddings[clip.id].embeddings))
     return FoldResult(
         y_true=test.labels,
         proba=proba,
@@ -143,6 +151,24 @@ def run_fold(data: EmbeddedDataset, classes: list[str], train_clips: list[Clip],
         stream_clips=[c.id for c in annotated],
         stream=stream if annotated else {},
     )
+
+
+def _fit_sequence_model(data: EmbeddedDataset, frames: EmbeddedDataset | None, options: EvaluateOptions,
+                        classes: list[str], train_clips: list[Clip], test_clips: list[Clip]):
+    """The sequence model, and the features it reads the test clips through: ``data``'s, or with ``finetune``
+    its own tuned MobileNet's on the test clips' decoded frames (the same frames and times as ``data``'s)."""
+    spec = options.sequence_model
+    if not spec.finetune:
+        # The test clips' loss per epoch is recorded (never used to stop or choose) when no groups are held out.
+        return fit(data, spec, clips=train_clips, classes=classes, monitor_clips=test_clips), data
+    if frames is None:
+        raise ActionrecError("evaluate with finetune: the decoded frames are needed (frames_dataset_dir)")
+    # No monitor: it would run the tuned MobileNet over every test window at every epoch.
+    lstm = fit(frames, spec, clips=train_clips, classes=classes)
+    tuned = lstm.embedder(data.weights)
+    own = {c.id: ClipEmbeddings(tuned.embed(frames.embeddings[c.id].embeddings), frames.embeddings[c.id].times)
+           for c in test_clips}
+    return lstm, replace(data, embeddings={**data.embeddings, **own})
 
 
 def event_scores(data: EmbeddedDataset, classes: list[str], results: list[FoldResult]) -> dict:
@@ -222,13 +248,13 @@ def _log_scores(result: FoldResult, classes: list[str], log, prefix: str = "  ")
 
 
 def _run_folds(data: EmbeddedDataset, classes: list[str], todo: list, options: EvaluateOptions, ray, log,
-               n: int) -> Iterator[tuple[int, FoldResult]]:
+               n: int, frames: EmbeddedDataset | None = None) -> Iterator[tuple[int, FoldResult]]:
     """(index, result) of each fold of ``todo``: here one after the other, or all at once on Ray."""
     for k, tr, te in todo:
         where = " on Ray" if ray is not None else ""
         log(f"fold {k + 1}/{n}: training{where} on {len(tr)} clips, testing on {len(te)} clips of {_groups(te)}")
         if ray is None:
-            yield k, run_fold(data, classes, tr, te, options)
+            yield k, run_fold(data, classes, tr, te, options, frames)
     if ray is not None and todo:
         from actionrec.learn.distributed import run_folds_ray
 
@@ -236,14 +262,18 @@ def _run_folds(data: EmbeddedDataset, classes: list[str], todo: list, options: E
 
 
 def evaluate(data: EmbeddedDataset, out: str | Path, options: EvaluateOptions = EvaluateOptions(), log=print,
-             fold_dir: str | Path | None = None, ray: "RayOptions | None" = None) -> dict:
+             fold_dir: str | Path | None = None, ray: "RayOptions | None" = None,
+             frames: EmbeddedDataset | None = None) -> dict:
     """Run the K folds (resuming finished ones), write report.json / report.md / plots into ``out``.
 
     ``out`` is checked before the first fold trains: a file, a read-only place or a folder that holds
     anything but an earlier report is refused. ``fold_dir`` (default ``out/folds``) keeps the finished
     folds; their names carry the embedder config, so evaluations at several sizes can share one.
     ``ray`` runs the unfinished folds as tasks on a Ray cluster (``learn.distributed``): the same report.
+    ``frames``: the dataset's decoded frames, which a sequence model with ``finetune`` trains on.
     """
+    if options.sequence_model.finetune and ray is not None:
+        raise ActionrecError("evaluate --finetune --ray: not supported together; fine-tuned folds run here, expected one of them")
     out = claim_output(out, REPORT, inputs=[data.dataset.root])
     clips = data.clips
     classes = data.labels
@@ -259,7 +289,7 @@ def evaluate(data: EmbeddedDataset, out: str | Path, options: EvaluateOptions = 
         else:
             log(f"fold {k + 1}/{len(splits)}: done earlier (test people: {_groups([clips[i] for i in te])})")
             _log_scores(results[k], classes, log)
-    for k, result in _run_folds(data, classes, todo, options, ray, log, len(splits)):
+    for k, result in _run_folds(data, classes, todo, options, ray, log, len(splits), frames):
         result.save(fold_dir / f"fold{k}-{key}.npz")
         _log_scores(result, classes, log, f"fold {k + 1}/{len(splits)} done: " if ray is not None else "  ")
         results[k] = result

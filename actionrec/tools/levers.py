@@ -23,6 +23,7 @@ from actionrec.learn.evaluate import evaluate, evaluate_options
 from actionrec.learn.regularization import LARGE
 from actionrec.learn.report import MODEL_NAMES
 from actionrec.learn.temporal import TemporalAugment
+from actionrec.learn.train import FINETUNE_BATCH, FINETUNE_LEARNING_RATE
 from actionrec.util.atomic import write_json, write_text
 from actionrec.util.outputs import REPORT, claim_output
 
@@ -39,6 +40,8 @@ ROWS: tuple[tuple[str, str | None, dict | None], ...] = (
     ("+ projection 64", "mobilenet", dict(projection=64)),
     ("+ motion stream (mobilenet+diff)", "mobilenet+diff", {}),
     ("shipped defaults", None, None),
+    # Last: 20-65 times the cost of an epoch on cached embeddings (README, Fine-tuning).
+    ("+ fine-tuning MobileNet's top 2 blocks", "mobilenet", dict(finetune=2)),
 )
 
 
@@ -47,16 +50,18 @@ def row_options(base, overrides: dict | None):
     if overrides is None:
         return base
     chosen = {**BEFORE, **overrides}
+    finetune = chosen.pop("finetune", 0)
     seq = base.sequence_model
     lstm = replace(seq.lstm, **{k: chosen[k] for k in _LSTM_KEYS})
-    train = replace(seq.train, **{k: v for k, v in chosen.items() if k not in _LSTM_KEYS})
-    return replace(base, sequence_model=replace(seq, lstm=lstm, train=train))
+    tuning = dict(learning_rate=FINETUNE_LEARNING_RATE, batch_size=FINETUNE_BATCH) if finetune else {}
+    train = replace(seq.train, **{k: v for k, v in chosen.items() if k not in _LSTM_KEYS}, **tuning)
+    return replace(base, sequence_model=replace(seq, lstm=lstm, train=train, finetune=finetune))
 
 
 def run_levers(dataset: Path, out: Path, frame_spec: FrameSpec, folds: int, seed: int, epochs: int,
                rows: list[int] | None = None, weights=None, log=print) -> list[dict]:
     """The rows of ``ROWS`` numbered in ``rows`` (default all); each row's report in ``out/rowN``."""
-    from actionrec.learn.embedded import embed_dataset_dir
+    from actionrec.learn.embedded import embed_dataset_dir, frames_dataset_dir
 
     out = claim_output(out, REPORT, inputs=[dataset])
     base = evaluate_options(folds=folds, seed=seed, epochs=epochs)
@@ -67,9 +72,12 @@ def run_levers(dataset: Path, out: Path, frame_spec: FrameSpec, folds: int, seed
         features = FeatureSpec.parse(kind) if kind else default_features()
         if features.kind not in data:
             data[features.kind] = embed_dataset_dir(dataset, frame_spec, weights=weights, features=features)
+        options = row_options(base, overrides)
+        frames = None
+        if options.sequence_model.finetune:
+            frames = frames_dataset_dir(dataset, frame_spec, weights=weights, features=features)
         log(f"[row {i}] {name} ({features.name})")
-        report = evaluate(data[features.kind], out / f"row{i}", row_options(base, overrides),
-                          log=lambda m: log("    " + m))
+        report = evaluate(data[features.kind], out / f"row{i}", options, log=lambda m: log("    " + m), frames=frames)
         table.append({"row": name, "features": features.name,
                       **{m: report["models"][m]["accuracy"] for m in MODEL_NAMES},
                       "macro_f1": {m: report["models"][m]["macro_f1"] for m in MODEL_NAMES},
