@@ -182,3 +182,12 @@ def test_gestures_move_the_arms_of_idle_clips_and_stay_idle():
         return float(np.mean([np.ptp(p.skeletons().joint("rear_wrist")[:, 1]) for p in idle]))
 
     assert wrist_travel(RenderOptions(gestures=1.0)) > 2 * wrist_travel(RenderOptions())
+
+
+def test_each_error_group_is_one_joint_or_its_left_and_right():
+    from actionrec.features.pose.vector import BLAZEPOSE_33
+    from actionrec.synth.keypoints import BLAZEPOSE_ERROR, _group
+
+    for part in BLAZEPOSE_ERROR:
+        names = sorted(BLAZEPOSE_33[j] for j in _group(part))
+        assert names in ([part], [f"left_{part}", f"right_{part}"]), (part, names)  # "index" is the hand's alone

@@ -41,7 +41,8 @@ ERROR_CORRELATION = 0.825
 
 def _group(part: str) -> list[int]:
     """The BlazePose joints of one ``BLAZEPOSE_ERROR`` group: "wrist" -> left_wrist, right_wrist."""
-    return [j for name, j in JOINT.items() if name == part or name.endswith("_" + part)]
+    # Exact names, not suffixes: "index" (the hand's) must not take in left_foot_index and right_foot_index.
+    return [j for name, j in JOINT.items() if name in (part, f"left_{part}", f"right_{part}")]
 
 
 def _sigma() -> np.ndarray:
