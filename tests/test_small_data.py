@@ -256,5 +256,5 @@ def test_lever_rows_fix_one_option_over_the_synthetic_tuned_settings():
     tuned = rows["+ fine-tuning MobileNet's top 2 blocks"].sequence_model
     assert (tuned.finetune, tuned.train.learning_rate, tuned.lstm.projection) == (2, 1e-4, 128)
     assert rows["+ cosine learning rate"].sequence_model.finetune == 0
-    with pytest.raises(SystemExit, match=r"--rows '10'"):
-        main(["data", "--out", "out", "--rows", "10"])
+    with pytest.raises(SystemExit, match=r"--rows '11'"):
+        main(["data", "--out", "out", "--rows", "11"])
