@@ -6,12 +6,13 @@ so augmenting or predicting afterwards reuses the loaded MobileNet instead of lo
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from actionrec.data.datasets import Clip, Dataset, load_dataset
+from actionrec.data.datasets import Clip, Dataset, Segment, coarse, load_dataset
 from actionrec.data.video import FrameSpec
 from actionrec.errors import ActionrecError
 from actionrec.features.cache import ClipEmbeddings, LazyEmbedder, default_cache_dir
@@ -114,3 +115,40 @@ def frames_dataset_dir(
     # ClipEmbeddings as the container of (per-frame rows, times) that windows are cut from.
     rows = {cid: ClipEmbeddings(f.frames, f.times) for cid, f in frames.items()}
     return EmbeddedDataset(ds, lazy.config, list(ds.clips), rows, Path(cache_dir), weights, lazy, features)
+
+
+def coarse_labels(data: EmbeddedDataset) -> EmbeddedDataset:
+    """``data`` with every clip's label, segments and background at their coarse class (``punch/jab`` ->
+    ``punch``): datasets whose fine classes differ can then train one model. Embeddings are shared."""
+    def relabel(clips: list[Clip]) -> list[Clip]:
+        return [dataclasses.replace(
+            c, label=None if c.label is None else coarse(c.label), background=coarse(c.background),
+            segments=tuple(Segment(s.start, s.end, coarse(s.label)) for s in c.segments)) for c in clips]
+
+    ds = dataclasses.replace(data.dataset, clips=relabel(data.dataset.clips), background=coarse(data.dataset.background))
+    return dataclasses.replace(data, dataset=ds, clips=relabel(data.clips))
+
+
+def join_embedded(parts: dict[str, EmbeddedDataset]) -> EmbeddedDataset:
+    """One dataset of the clips of several (name -> dataset), to train on all of them at once.
+
+    Clip ids and groups become ``<name>:<id>`` and ``<name>:<group>``, so no two parts can share a clip or
+    a person. The parts must hold the same features made the same way (``features`` and ``config``); the
+    joined dataset keeps the first part's root, cache folder, weights and embedder."""
+    if not parts:
+        raise ActionrecError("nothing to join: expected at least one embedded dataset")
+    if any(not name or ":" in name for name in parts):
+        raise ActionrecError(f"dataset names {list(parts)}: expected non-empty names without ':'")
+    first = next(iter(parts.values()))
+    clips, embeddings = [], {}
+    for name, part in parts.items():
+        if part.features != first.features or part.config != first.config:
+            raise ActionrecError(f"dataset {name!r}: its features ({part.features.name}, {part.config.to_dict()}) "
+                                 f"differ from the first's ({first.features.name}, {first.config.to_dict()}); "
+                                 "expected the same features on every dataset joined")
+        for c in part.clips:
+            joined = dataclasses.replace(c, id=f"{name}:{c.id}", group=f"{name}:{c.group}")
+            clips.append(joined)
+            embeddings[joined.id] = part.embeddings[c.id]
+    ds = Dataset(first.dataset.root, clips, first.dataset.background)
+    return dataclasses.replace(first, dataset=ds, clips=clips, embeddings=embeddings)
