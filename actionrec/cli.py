@@ -81,8 +81,29 @@ THREADS = typer.Option(1, help="LiteRT threads (1 leaves the other core to the c
 FEATURES_HELP = ("Per-frame features: mobilenet (the article's), pose (BlazePose keypoints), diff (MobileNet on frame "
                  "differences: motion), or parts joined with +, e.g. mobilenet+diff (both = mobilenet+pose); :body after "
                  "a kind with pose (pose:body) sees only the x, y of the 17 joints every pose source has")
-FEATURES = typer.Option(None, help=FEATURES_HELP + " [default: mobilenet+diff; mobilenet with --finetune or --article]",
+FEATURES = typer.Option(None, help=FEATURES_HELP + " (default: mobilenet+diff; mobilenet with --finetune or --article)",
                         show_default=False)
+
+# The LSTM's regularizers. Left out, each follows the training data (learn/regularization.py): below 2000
+# window positions every group trains every epoch; the rest stay off, as they moved survfight-dev less than
+# its seeds do. Given, a value holds whatever the data.
+EARLY_STOPPING = typer.Option(None, "--early-stopping/--no-early-stopping", show_default=False,
+                              help="Hold out 20 % of the groups and keep the best epoch on them, or train every epoch on "
+                                   "every group (default: from the data, off below 2000 window positions)")
+WEIGHT_DECAY = typer.Option(None, help="AdamW's decoupled weight decay, e.g. 0.1 (default: 0, plain Adam)", show_default=False)
+SCHEDULE = typer.Option(None, help="Learning rate: constant, cosine or plateau (default: constant)", show_default=False)
+LABEL_SMOOTHING = typer.Option(None, help="Label smoothing, e.g. 0.1 (default: 0)", show_default=False)
+TEMPORAL = typer.Option(None, "--temporal-augment/--no-temporal-augment", show_default=False,
+                        help="Vary training windows: shifted 2 frames either way, 0.8-1.25x speed, 10 % of frames dropped (default: off)")
+PROJECTION = typer.Option(None, help="Units of the per-frame Dense before the LSTM, 0 for none (default: 128)", show_default=False)
+INPUT_DROPOUT = typer.Option(None, help="Dropout on every input feature of every frame (default: 0.5)", show_default=False)
+DROPOUT = typer.Option(None, help="Dropout on the LSTM's output (default: 0.5)", show_default=False)
+
+
+def fixed_regularizers(**given):
+    from actionrec.learn.regularization import fixed_by_user
+
+    return fixed_by_user(**given)
 
 
 def feature_spec(kind: str | None, finetune: int = 0, article: bool = False):
@@ -206,13 +227,24 @@ def train(
     cache: Optional[Path] = CACHE,
     weights: Optional[Path] = WEIGHTS,
     features: Optional[str] = FEATURES,
+    early_stopping: Optional[bool] = EARLY_STOPPING,
+    weight_decay: Optional[float] = WEIGHT_DECAY,
+    schedule: Optional[str] = SCHEDULE,
+    label_smoothing: Optional[float] = LABEL_SMOOTHING,
+    temporal_augment: Optional[bool] = TEMPORAL,
+    projection: Optional[int] = PROJECTION,
+    input_dropout: Optional[float] = INPUT_DROPOUT,
+    dropout: Optional[float] = DROPOUT,
 ):
     """Train the frame baseline or the LSTM on a dataset and write a model directory."""
     from actionrec.learn.train import TrainSpec, train_on_dataset
 
+    fixed = fixed_regularizers(early_stopping=early_stopping, weight_decay=weight_decay, schedule=schedule,
+                               label_smoothing=label_smoothing, temporal=temporal_augment, projection=projection,
+                               input_dropout=input_dropout, dropout=dropout)
     spec = TrainSpec.from_cli(
         model=model, window=window, stride=stride, label_policy=label_policy, epochs=epochs,
-        learning_rate=learning_rate, article=article, augment=augment, seed=seed, finetune=finetune,
+        learning_rate=learning_rate, article=article, augment=augment, seed=seed, finetune=finetune, fixed=fixed,
     )
     trained = train_on_dataset(
         dataset, spec, frame_spec(fps, size, grayscale), cache_dir=cache, weights=weights, out=out,
@@ -274,16 +306,29 @@ def evaluate(
                                                   "(a local cluster unless --ray-address); needs the optional ray extra"),
     ray_address: Optional[str] = RAY_ADDRESS,
     ray_shared_storage: bool = RAY_SHARED,
+    early_stopping: Optional[bool] = EARLY_STOPPING,
+    weight_decay: Optional[float] = WEIGHT_DECAY,
+    schedule: Optional[str] = SCHEDULE,
+    label_smoothing: Optional[float] = LABEL_SMOOTHING,
+    temporal_augment: Optional[bool] = TEMPORAL,
+    projection: Optional[int] = PROJECTION,
+    input_dropout: Optional[float] = INPUT_DROPOUT,
+    dropout: Optional[float] = DROPOUT,
 ):
-    """Frame baseline vs LSTM on people the model never saw: report.json, report.md and plots."""
+    """Frame baseline vs LSTM on people the model never saw: report.json, report.md and plots.
+
+    The regularization options set the LSTM's; the frame baselines keep the article model's."""
     from actionrec.learn.evaluate import evaluate as run
     from actionrec.learn.evaluate import evaluate_options
     from actionrec.learn.report import format_table
     from actionrec.learn.embedded import embed_dataset_dir
     from actionrec.util.outputs import REPORT, claim_output
 
+    fixed = fixed_regularizers(early_stopping=early_stopping, weight_decay=weight_decay, schedule=schedule,
+                               label_smoothing=label_smoothing, temporal=temporal_augment, projection=projection,
+                               input_dropout=input_dropout, dropout=dropout)
     options = evaluate_options(folds=folds, window=window, stride=stride, label_policy=label_policy, epochs=epochs,
-                               augment=augment, seed=seed, finetune=finetune)
+                               augment=augment, seed=seed, finetune=finetune, fixed=fixed)
     feats = feature_spec(features, finetune)
     ray_options = _ray_options(ray, ray_address, ray_shared_storage)
     if finetune and ("," in size or ray_options is not None):

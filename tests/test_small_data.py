@@ -244,7 +244,7 @@ def test_lever_rows_fix_one_option_over_the_synthetic_tuned_settings():
     from actionrec.tools.levers import ROWS, main, row_options
 
     base = evaluate_options(folds=5, seed=1, epochs=7)
-    rows = {name: row_options(base, overrides) for name, _, overrides in ROWS}
+    rows = {row.name: row_options(base, row) for row in ROWS}
     before, decay = rows["before: mobilenet, early stopping"], rows["+ weight decay 0.004 (AdamW)"]
     for opts in (before, decay):
         seq = opts.sequence_model
@@ -256,5 +256,56 @@ def test_lever_rows_fix_one_option_over_the_synthetic_tuned_settings():
     tuned = rows["+ fine-tuning MobileNet's top 2 blocks"].sequence_model
     assert (tuned.finetune, tuned.train.learning_rate, tuned.lstm.projection) == (2, 1e-4, 128)
     assert rows["+ cosine learning rate"].sequence_model.finetune == 0
-    with pytest.raises(SystemExit, match=r"--rows '11'"):
-        main(["data", "--out", "out", "--rows", "11"])
+    # Over the shipped rule: the one option fixed, every other left to the data, the features the default.
+    smoothed = rows["shipped + label smoothing 0.1"].sequence_model
+    assert smoothed.train.label_smoothing == 0.1 and smoothed.train.patience is None and smoothed.lstm.projection is None
+    assert [row.features for row in ROWS if row.over == "shipped"] == [None] * 5
+    with pytest.raises(SystemExit, match=rf"--rows '{len(ROWS)}'"):
+        main(["data", "--out", "out", "--rows", str(len(ROWS))])
+
+
+def test_regularizers_given_on_the_command_line_hold_whatever_the_data(class_dataset, tmp_path):
+    out = tmp_path / "m"
+    given = ["--early-stopping", "--weight-decay", "0.1", "--schedule", "cosine", "--label-smoothing", "0.1",
+             "--temporal-augment", "--projection", "16", "--dropout", "0.2"]
+    result = CliRunner().invoke(app, ["train", str(class_dataset), "--window", "4", "--epochs", "3", "--features", "mobilenet",
+                                      "--out", str(out), *given])
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())
+    # 4 clips are small data: the rule alone would train every epoch on every group; early stopping was asked for
+    # (with 2 groups none is held out: split_validation keeps both).
+    assert config["data_size"]["small"] and (config["train"]["patience"], config["train"]["val_fraction"]) == (8, 0.2)
+    train_, lstm = config["train"], config["lstm"]
+    assert (train_["weight_decay"], train_["schedule"], train_["label_smoothing"]) == (0.1, "cosine", 0.1)
+    assert train_["temporal"] == {"shift": 2, "speed": 1.25, "drop": 0.1}
+    assert (lstm["projection"], lstm["dropout"], lstm["input_dropout"]) == (16, 0.2, 0.5)  # input dropout: the rule's
+    assert config["spec"]["train"]["weight_decay"] == 0.1  # what was asked, beside what ran
+
+
+def test_bad_regularizers_are_one_line_before_any_embedding(class_dataset, tmp_path):
+    from test_cli import assert_one_line_error
+
+    def run(*args):
+        return CliRunner().invoke(app, [str(a) for a in args])
+
+    out = tmp_path / "m"
+    assert_one_line_error(run("train", class_dataset, "--out", out, "--schedule", "step"), "--schedule 'step'", "cosine, plateau, constant")
+    assert_one_line_error(run("evaluate", class_dataset, "--out", out, "--dropout", "1.5"), "--dropout 1.5", "< 1")
+    assert_one_line_error(run("train", class_dataset, "--out", out, "--weight-decay", "-1"), "--weight-decay -1", ">= 0")
+    assert_one_line_error(run("train", class_dataset, "--model", "frame", "--out", out, "--projection", "8", "--no-temporal-augment"),
+                          "--projection, --temporal with --model frame", "LSTM only")
+    assert_one_line_error(run("train", class_dataset, "--model", "frame", "--article", "--out", out, "--weight-decay", "0.1"),
+                          "--article with regularization options")
+    assert not (class_dataset / ".cache").exists() and not out.exists()
+
+
+def test_evaluate_fixes_the_lstms_regularizers_and_keeps_the_baselines():
+    from actionrec.learn.evaluate import evaluate_options
+    from actionrec.learn.regularization import fixed_by_user
+
+    base = evaluate_options(folds=5, seed=1, epochs=7)
+    fixed = evaluate_options(folds=5, seed=1, epochs=7, fixed=fixed_by_user(early_stopping=False, weight_decay=0.1, projection=0))
+    seq = fixed.sequence_model
+    assert (seq.train.patience, seq.train.val_fraction, seq.train.weight_decay, seq.lstm.projection) == (0, 0.0, 0.1, 0)
+    assert seq.train.schedule is None and seq.lstm.dropout is None  # the rest still follows the data
+    assert fixed.frame_model == base.frame_model

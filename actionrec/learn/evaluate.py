@@ -26,6 +26,7 @@ from actionrec.features.cache import ClipEmbeddings
 from actionrec.learn.embedded import EmbeddedDataset
 from actionrec.learn.report import MODEL_NAMES, FoldResult, write_reports
 from actionrec.learn.models import LSTMOptions, TrainOptions
+from actionrec.learn.regularization import with_fixed
 from actionrec.learn.train import FINETUNE_BATCH, FINETUNE_LEARNING_RATE, TrainSpec, fit
 from actionrec.learn.windows import trailing_windows
 from actionrec.util.outputs import REPORT, claim_output
@@ -57,15 +58,19 @@ class EvaluateOptions:
 
 def evaluate_options(folds: int = EvaluateOptions.folds, window: int = LSTMOptions.window,
                      stride: int = TRAIN_STRIDE, label_policy: str = LSTMOptions.label_policy,
-                     epochs: int = TrainOptions.epochs, augment: int = 0, seed: int = 0, finetune: int = 0) -> EvaluateOptions:
+                     epochs: int = TrainOptions.epochs, augment: int = 0, seed: int = 0, finetune: int = 0,
+                     fixed: dict | None = None) -> EvaluateOptions:
     """The common knobs in one call; both models share epochs and seed. ``finetune``: the LSTM trains the
-    top K MobileNet blocks too, with ``train --finetune``'s rate and batch (the frame baselines stay frozen)."""
+    top K MobileNet blocks too, with ``train --finetune``'s rate and batch (the frame baselines stay frozen).
+    ``fixed``: the LSTM's regularizers set by the user (``regularization.fixed_by_user``); the frame
+    baselines keep theirs, so the report still compares with the article's model as it is."""
     if finetune and augment:
         raise ActionrecError(f"--augment {augment} with --finetune: not supported together; expected one of them")
     train = TrainOptions(epochs=epochs, seed=seed)
     tuning = dict(learning_rate=FINETUNE_LEARNING_RATE, batch_size=FINETUNE_BATCH) if finetune else {}
-    lstm = TrainSpec(kind="lstm", lstm=LSTMOptions(window=window, stride=stride, label_policy=label_policy),
-                     train=replace(train, **tuning), finetune=finetune)
+    seq, seq_train = with_fixed(LSTMOptions(window=window, stride=stride, label_policy=label_policy),
+                                replace(train, **tuning), fixed or {})
+    lstm = TrainSpec(kind="lstm", lstm=seq, train=seq_train, finetune=finetune)
     return EvaluateOptions(folds=folds, seed=seed, sequence_model=lstm, frame_model=TrainSpec(kind="frame", train=train),
                            augment=augment)
 

@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
+from actionrec.errors import ActionrecError
+from actionrec.learn.fitting import SCHEDULES
 from actionrec.learn.temporal import TemporalAugment
 
 SMALL_DATA = 2000  # window positions: survfight-dev folds have ~740, 8 synthetic people ~4400, PRECOG ~4300
@@ -64,6 +66,44 @@ LARGE = dict(projection=128, input_dropout=0.5, dropout=0.5, patience=8, val_fra
 SMALL = dict(LARGE, patience=0, val_fraction=0.0)
 FRAME = dict(patience=8, val_fraction=0.2, weight_decay=0.0, schedule="constant", label_smoothing=0.0,
              temporal=TemporalAugment.none(), side_swap=0.0)
+
+
+LSTM_KEYS = ("projection", "input_dropout", "dropout")  # the rest of a rule's keys are TrainOptions'
+
+
+def fixed_by_user(early_stopping: bool | None = None, weight_decay: float | None = None, schedule: str | None = None,
+                  label_smoothing: float | None = None, temporal: bool | None = None, projection: int | None = None,
+                  input_dropout: float | None = None, dropout: float | None = None) -> dict:
+    """The regularizers a user fixed (None: left to the rule), as keys of ``LARGE``; checked here, before any
+    embedding. ``temporal`` True: ``TemporalAugment()``'s crops, speed jitter and frame drops."""
+    chosen: dict = {}
+    if early_stopping is not None:
+        chosen.update((k, LARGE[k] if early_stopping else SMALL[k]) for k in ("patience", "val_fraction"))
+    if temporal is not None:
+        chosen["temporal"] = TemporalAugment() if temporal else TemporalAugment.none()
+    if schedule is not None:
+        if schedule not in SCHEDULES:
+            raise ActionrecError(f"--schedule {schedule!r}: expected one of {', '.join(SCHEDULES)}")
+        chosen["schedule"] = schedule
+    for name, value, top in (("weight_decay", weight_decay, None), ("label_smoothing", label_smoothing, 1.0),
+                             ("input_dropout", input_dropout, 1.0), ("dropout", dropout, 1.0)):
+        if value is None:
+            continue
+        if not value >= 0 or (top is not None and value >= top):
+            flag = "--" + name.replace("_", "-")
+            raise ActionrecError(f"{flag} {value:g}: expected a number >= 0" + (f" and < {top:g}" if top else ""))
+        chosen[name] = float(value)
+    if projection is not None:
+        if projection < 0:
+            raise ActionrecError(f"--projection {projection}: expected 0 (none) or a whole number of units")
+        chosen["projection"] = int(projection)
+    return chosen
+
+
+def with_fixed(lstm, train, chosen: dict):
+    """(lstm, train) with the options in ``chosen`` (from ``fixed_by_user`` or a rule) set."""
+    return (replace(lstm, **{k: v for k, v in chosen.items() if k in LSTM_KEYS}),
+            replace(train, **{k: v for k, v in chosen.items() if k not in LSTM_KEYS}))
 
 
 def resolve(kind: str, lstm, train, size: DataSize | None):

@@ -30,6 +30,7 @@ from actionrec.learn.models import (
     load_model,
     train,
 )
+from actionrec.learn.regularization import LSTM_KEYS, with_fixed
 from actionrec.learn.windows import LABEL_POLICIES, trailing_windows
 from actionrec.util.outputs import MODEL, claim_output
 
@@ -66,9 +67,18 @@ class TrainSpec:
 
     @classmethod
     def from_cli(cls, model: str, window: int, stride: int, label_policy: str, epochs: int,
-                 learning_rate: float | None, article: bool, augment: int, seed: int, finetune: int = 0) -> "TrainSpec":
-        """``learning_rate`` None: the default, or ``FINETUNE_LEARNING_RATE`` when fine-tuning."""
+                 learning_rate: float | None, article: bool, augment: int, seed: int, finetune: int = 0,
+                 fixed: dict | None = None) -> "TrainSpec":
+        """``learning_rate`` None: the default, or ``FINETUNE_LEARNING_RATE`` when fine-tuning. ``fixed``:
+        regularizers the user set (``regularization.fixed_by_user``); the others follow the data."""
+        fixed = fixed or {}
         lstm = LSTMOptions(window=window, stride=stride, label_policy=label_policy)
+        only_lstm = sorted(k for k in fixed if k in LSTM_KEYS or k == "temporal")
+        if model == "frame" and only_lstm:
+            flags = ", ".join("--" + k.replace("_", "-") for k in only_lstm)
+            raise ActionrecError(f"{flags} with --model frame: these shape the LSTM only; expected --model lstm")
+        if article and fixed:
+            raise ActionrecError("--article with regularization options: the article's settings are fixed; expected one of them")
         if article and model != "frame":
             # The 2018 settings (Adam 1e-6, 500 epochs) are the frame baseline's; on an LSTM they only waste hours.
             raise ActionrecError(f"the article's settings are for the frame model, not {model!r}")
@@ -82,6 +92,7 @@ class TrainSpec:
             if learning_rate is not None:
                 tuning["learning_rate"] = learning_rate
             frame, opts = FrameOptions(), TrainOptions(**{"epochs": epochs, "seed": seed, **tuning})
+            lstm, opts = with_fixed(lstm, opts, fixed)
         return cls(kind=model, frame=frame, lstm=lstm, train=opts, augment=augment, finetune=finetune)
 
     def to_dict(self) -> dict:
