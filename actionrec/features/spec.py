@@ -175,9 +175,10 @@ class FeatureSpec:
 
 # What the command line trains on when ``--features`` is left out: appearance and motion. (The library's
 # ``FeatureSpec()`` stays MobileNet alone, as models from before pose and diff record it.) On real clips of
-# small people (survfight-dev, 224x224, 5 folds grouped by source) the LSTM on mobilenet+diff reached
-# window accuracy 0.807 / 0.757 (seeds 0 / 1) against 0.677 on mobilenet alone, and led the better frame
-# baseline by 0.078 / 0.063; on the demo's 24 synthetic people its fine macro-F1 rose from 0.911 to 0.941.
+# small people (survfight-dev, 224x224, 5 folds grouped by source) the shipped LSTM on mobilenet+diff
+# reached window accuracy 0.807 / 0.757 / 0.829 (seeds 0 / 1 / 2) against 0.677 / 0.631 / 0.697 on
+# mobilenet alone, and led the better frame baseline by 0.078 / 0.063 / 0.080; on the demo's 24 synthetic
+# people its fine macro-F1 rose from 0.911 to 0.941.
 # The price is a second MobileNet pass per frame (on the difference), in embed and live alike.
 DEFAULT_KIND = "mobilenet+diff"
 
