@@ -213,7 +213,7 @@ def train(
     window: int = typer.Option(LSTMOptions.window, help="LSTM window: frames at the model rate"),
     stride: int = typer.Option(LSTMOptions.stride, help="Step between training windows"),
     label_policy: str = typer.Option(LSTMOptions.label_policy, help="Window label for annotated videos: last, center or majority"),
-    epochs: int = typer.Option(TrainOptions.epochs, help="Maximum epochs (early stopping on held-out groups)"),
+    epochs: int = typer.Option(TrainOptions.epochs, help="Epochs: all of them on small data, at most this many with early stopping (see --early-stopping)"),
     learning_rate: Optional[float] = typer.Option(None, help=f"Adam learning rate (default {TrainOptions.learning_rate:g}; "
                                                   f"{FINETUNE_LEARNING_RATE:g} with --finetune)"),
     article: bool = typer.Option(False, help="Frame model with the article's settings: Adam(1e-6), 500 epochs, no dropout or class weights"),
@@ -290,7 +290,7 @@ def evaluate(
     window: int = typer.Option(LSTMOptions.window, help="LSTM window: frames at the model rate"),
     stride: int = typer.Option(TRAIN_STRIDE, help="Step between training windows"),
     label_policy: str = typer.Option(LSTMOptions.label_policy, help="Window label for annotated videos: last, center or majority"),
-    epochs: int = typer.Option(TrainOptions.epochs, help="Maximum epochs per model and fold (early stopping on held-out people)"),
+    epochs: int = typer.Option(TrainOptions.epochs, help="Epochs per model and fold: all of them for a small-data LSTM, at most this many with early stopping"),
     augment: int = typer.Option(0, help="Augmented copies of each training clip (test folds are never augmented)"),
     finetune: int = typer.Option(0, help="The LSTM trains the top K of MobileNet's 13 blocks too, as train --finetune "
                                  "does (the frame baselines stay on frozen MobileNet features)"),
