@@ -81,7 +81,7 @@ THREADS = typer.Option(1, help="LiteRT threads (1 leaves the other core to the c
 FEATURES_HELP = ("Per-frame features: mobilenet (the article's), pose (BlazePose keypoints), diff (MobileNet on frame "
                  "differences: motion), or parts joined with +, e.g. mobilenet+diff (both = mobilenet+pose); :body after "
                  "a kind with pose (pose:body) sees only the x, y of the 17 joints every pose source has")
-FEATURES = typer.Option(None, help=FEATURES_HELP + " (default: mobilenet+diff; mobilenet with --finetune or --article)",
+FEATURES = typer.Option(None, help=FEATURES_HELP + " (default: mobilenet+diff; mobilenet with --finetune, --article or --augment)",
                         show_default=False)
 
 # The LSTM's regularizers. Left out, each follows the training data (learn/regularization.py): below 2000
@@ -106,11 +106,16 @@ def fixed_regularizers(**given):
     return fixed_by_user(**given)
 
 
-def feature_spec(kind: str | None, finetune: int = 0, article: bool = False):
-    """``--features``, or the default features when it is left out (``default_features``)."""
+def feature_spec(kind: str | None, finetune: int = 0, article: bool = False, augment: int = 0):
+    """``--features``, or the default features when it is left out (``default_features``); with ``--augment``
+    anything but MobileNet alone is refused here, before the embedding."""
     from actionrec.features.spec import FeatureSpec, default_features
 
-    return FeatureSpec.parse(kind) if kind else default_features(finetune, article)
+    spec = FeatureSpec.parse(kind) if kind else default_features(finetune, article, augment)
+    if augment and spec.kind != "mobilenet":
+        raise ActionrecError(f"--augment {augment} with --features {spec.name}: augmented copies are embedded by "
+                             "MobileNet alone; expected --features mobilenet (or none)")
+    return spec
 
 
 @app.command()
@@ -251,7 +256,7 @@ def train(
         # Keras' live bar on a terminal; one line per epoch into a file or pipe (the bar redraws every step
         # with \r, and a log of a 60-epoch run held megabytes of them).
         verbose=1 if sys.stdout.isatty() else 2,
-        overwrite=overwrite, features=feature_spec(features, finetune, article),
+        overwrite=overwrite, features=feature_spec(features, finetune, article, augment),
     )
     typer.echo(
         f"wrote {out}: {trained.kind} model, classes {', '.join(trained.classes)}; "
@@ -329,7 +334,7 @@ def evaluate(
                                input_dropout=input_dropout, dropout=dropout)
     options = evaluate_options(folds=folds, window=window, stride=stride, label_policy=label_policy, epochs=epochs,
                                augment=augment, seed=seed, finetune=finetune, fixed=fixed)
-    feats = feature_spec(features, finetune)
+    feats = feature_spec(features, finetune, augment=augment)
     ray_options = _ray_options(ray, ray_address, ray_shared_storage)
     if finetune and ("," in size or ray_options is not None):
         raise ActionrecError("evaluate --finetune with a --size list or --ray: not supported; expected one size, here")

@@ -72,4 +72,5 @@ def test_embed_command_log_has_no_carriage_returns(tmp_path):
     assert done.returncode == 0, text
     assert "\r" not in text
     progress = [ln for ln in text.splitlines() if ln.startswith("embed: ")]
-    assert progress and progress[-1].startswith("embed: 42/42 frames 100.0%"), text
+    # 42 frames, each through MobileNet twice (the frame and its difference: the default mobilenet+diff).
+    assert progress and progress[-1].startswith("embed: 84/84 frames 100.0%"), text

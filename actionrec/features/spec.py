@@ -183,10 +183,11 @@ class FeatureSpec:
 DEFAULT_KIND = "mobilenet+diff"
 
 
-def default_features(finetune: int = 0, article: bool = False) -> "FeatureSpec":
+def default_features(finetune: int = 0, article: bool = False, augment: int = 0) -> "FeatureSpec":
     """The features of a model trained without ``--features``: ``DEFAULT_KIND``, except MobileNet alone for
-    ``--finetune`` (it tunes the appearance network only) and ``--article`` (the article's frame model)."""
-    return FeatureSpec("mobilenet" if finetune or article else DEFAULT_KIND)
+    ``--finetune`` (it tunes the appearance network only), ``--article`` (the article's frame model) and
+    ``--augment`` (its copies are augmented model inputs, embedded by MobileNet only)."""
+    return FeatureSpec("mobilenet" if finetune or article or augment else DEFAULT_KIND)
 
 
 def kind_parts(kind: str) -> tuple[str, ...]:
