@@ -309,3 +309,19 @@ def test_evaluate_fixes_the_lstms_regularizers_and_keeps_the_baselines():
     assert (seq.train.patience, seq.train.val_fraction, seq.train.weight_decay, seq.lstm.projection) == (0, 0.0, 0.1, 0)
     assert seq.train.schedule is None and seq.lstm.dropout is None  # the rest still follows the data
     assert fixed.frame_model == base.frame_model
+
+
+def test_a_lever_run_resumes_in_its_own_folder_and_refuses_others(tmp_path):
+    from actionrec.util.outputs import LEVERS, claim_output
+
+    out = tmp_path / "levers"
+    (out / "row0" / "folds").mkdir(parents=True)  # killed in its first row: a report folder, nothing else
+    (out / "row0" / "folds" / "fold0-0123456789abcdef.npz").write_bytes(b"")
+    assert claim_output(out, LEVERS) == out
+    (out / "levers.json").write_text(json.dumps({"dataset": "d", "rows": []}))
+    (out / "levers.md").write_text("| lever |\n")
+    assert claim_output(out, LEVERS) == out  # a rerun resumes (this refused before: not an evaluation report)
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(ActionrecError, match="not a lever table folder"):
+        claim_output(out, LEVERS)
+    assert (out / "notes.txt").read_text() == "mine"

@@ -26,7 +26,7 @@ from actionrec.learn.report import MODEL_NAMES
 from actionrec.learn.temporal import TemporalAugment
 from actionrec.learn.train import FINETUNE_BATCH, FINETUNE_LEARNING_RATE
 from actionrec.util.atomic import write_json, write_text
-from actionrec.util.outputs import REPORT, claim_output
+from actionrec.util.outputs import LEVERS, claim_output
 
 BEFORE = dict(LARGE)  # the synthetic-tuned settings: early stopping, nothing else
 
@@ -79,7 +79,7 @@ def run_levers(dataset: Path, out: Path, frame_spec: FrameSpec, folds: int, seed
     """The rows of ``ROWS`` numbered in ``rows`` (default all); each row's report in ``out/rowN``."""
     from actionrec.learn.embedded import embed_dataset_dir, frames_dataset_dir
 
-    out = claim_output(out, REPORT, inputs=[dataset])
+    out = claim_output(out, LEVERS, inputs=[dataset])
     base = evaluate_options(folds=folds, seed=seed, epochs=epochs)
     table, data = [], {}
     rows = list(range(len(ROWS))) if rows is None else rows

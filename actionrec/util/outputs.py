@@ -9,6 +9,7 @@ A command recognises its own output by the marker file it writes:
 
     model directory   config.json with kind, classes and embedder (train, export; the demo's model)
     report folder     report.json with classes, folds and models, or folds/fold*.npz (evaluate, resumes)
+    lever table       levers.json / levers.md and a report folder per row (tools/levers.py, resumes)
     synth dataset     synth.json, or .synth-pending.json while it renders (synth; it checks the config)
     augment output    augment.json (augment; it checks the settings)
     demo folder       demo.json (demo)
@@ -64,6 +65,14 @@ def _is_report(folder: Path) -> bool:
             and all(_FOLD_FILE.match(p.name) for p in _entries(folds)))
 
 
+def _is_lever_table(folder: Path) -> bool:
+    """tools/levers.py's folder, even one killed before its first row was done: its table and a report per row."""
+    entries = _entries(folder)
+    return bool(entries) and all((p.name in ("levers.json", "levers.md") and p.is_file())
+                                 or (re.fullmatch(r"row\d+", p.name) is not None and p.is_dir() and _is_report(p))
+                                 for p in entries)
+
+
 def _is_synth(folder: Path) -> bool:
     return (folder / "synth.json").is_file() or (folder / ".synth-pending.json").is_file()
 
@@ -103,6 +112,7 @@ MODEL_OWN_FILES = ("model.keras", "backbone.keras", "config.json", "history.json
 MODEL = OutputKind("model directory", _is_model, replaced=True, own_files=MODEL_OWN_FILES)
 MODEL_FILES = OutputKind("model directory", _is_model, must_exist=True)  # export writes into a model
 REPORT = OutputKind("evaluation report folder", _is_report)
+LEVERS = OutputKind("lever table folder", _is_lever_table)
 SYNTH = OutputKind("synthetic dataset", _is_synth)
 AUGMENT = OutputKind("augment output", _is_augment)
 DEMO = OutputKind("demo folder", _is_demo)
