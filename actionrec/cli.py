@@ -109,12 +109,11 @@ def fixed_regularizers(**given):
 def feature_spec(kind: str | None, finetune: int = 0, article: bool = False, augment: int = 0):
     """``--features``, or the default features when it is left out (``default_features``); with ``--augment``
     anything but MobileNet alone is refused here, before the embedding."""
-    from actionrec.features.spec import FeatureSpec, default_features
+    from actionrec.features.spec import FeatureSpec, check_augment_features, default_features
 
     spec = FeatureSpec.parse(kind) if kind else default_features(finetune, article, augment)
-    if augment and spec.kind != "mobilenet":
-        raise ActionrecError(f"--augment {augment} with --features {spec.name}: augmented copies are embedded by "
-                             "MobileNet alone; expected --features mobilenet (or none)")
+    if augment:
+        check_augment_features(spec, augment)
     return spec
 
 

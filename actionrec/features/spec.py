@@ -190,6 +190,14 @@ def default_features(finetune: int = 0, article: bool = False, augment: int = 0)
     return FeatureSpec("mobilenet" if finetune or article or augment else DEFAULT_KIND)
 
 
+def check_augment_features(spec: "FeatureSpec", augment: int) -> None:
+    """Refuses ``augment`` copies of clips with these features: augmented copies are augmented model inputs
+    (100x56), embedded by MobileNet alone (a pose needs the source frame, a difference the previous copy's)."""
+    if spec.kind != "mobilenet":
+        raise ActionrecError(f"--augment {augment} with --features {spec.name}: augmented copies are embedded by "
+                             "MobileNet alone; expected --features mobilenet (or none)")
+
+
 def kind_parts(kind: str) -> tuple[str, ...]:
     """The parts a features name stands for, in ``PARTS`` order: ``both+diff`` -> (mobilenet, pose, diff).
 

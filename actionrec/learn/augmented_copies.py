@@ -12,7 +12,6 @@ import dataclasses
 
 from actionrec.data.datasets import Clip, Segment
 from actionrec.data.digest import clip_digest
-from actionrec.errors import ActionrecError
 from actionrec.data.recipe import (
     AugmentOptions,
     FlipMap,
@@ -23,6 +22,7 @@ from actionrec.data.recipe import (
 )
 from actionrec.data.video import read_clip
 from actionrec.features.cache import ClipEmbeddings, EmbeddingCache
+from actionrec.features.spec import check_augment_features
 from actionrec.learn.embedded import EmbeddedDataset
 from actionrec.util.progress import Progress
 
@@ -33,9 +33,7 @@ def add_augmented_clips(
     data: EmbeddedDataset, clips: list[Clip], copies: int, seed: int = 0, options: AugmentOptions | None = None
 ) -> tuple[EmbeddedDataset, list[Clip]]:
     """``data`` extended with ``copies`` augmented versions of each clip, and the list of the new clips."""
-    if data.features.kind != "mobilenet":
-        # The copies are augmented model inputs (100x56); a pose needs the source frame.
-        raise ActionrecError(f"--augment works with --features mobilenet only, not {data.features.kind}")
+    check_augment_features(data.features, copies)
     options = options or AugmentOptions(flip_map=FlipMap(data.labels))
     augmenter = WindowAugmenter(options)
     recipe = options.recipe or article_recipe()

@@ -27,7 +27,7 @@ from actionrec.learn.embedded import EmbeddedDataset
 from actionrec.learn.report import MODEL_NAMES, FoldResult, write_reports
 from actionrec.learn.models import LSTMOptions, TrainOptions
 from actionrec.learn.regularization import with_fixed
-from actionrec.learn.train import FINETUNE_BATCH, FINETUNE_LEARNING_RATE, TrainSpec, fit
+from actionrec.learn.train import TrainSpec, finetune_training, fit
 from actionrec.learn.windows import trailing_windows
 from actionrec.util.outputs import REPORT, claim_output
 
@@ -67,7 +67,7 @@ def evaluate_options(folds: int = EvaluateOptions.folds, window: int = LSTMOptio
     if finetune and augment:
         raise ActionrecError(f"--augment {augment} with --finetune: not supported together; expected one of them")
     train = TrainOptions(epochs=epochs, seed=seed)
-    tuning = dict(learning_rate=FINETUNE_LEARNING_RATE, batch_size=FINETUNE_BATCH) if finetune else {}
+    tuning = finetune_training(finetune)
     seq, seq_train = with_fixed(LSTMOptions(window=window, stride=stride, label_policy=label_policy),
                                 replace(train, **tuning), fixed or {})
     lstm = TrainSpec(kind="lstm", lstm=seq, train=seq_train, finetune=finetune)

@@ -42,6 +42,11 @@ FINETUNE_LEARNING_RATE = 1e-4
 FINETUNE_BATCH = 8
 
 
+def finetune_training(finetune: int) -> dict:
+    """The TrainOptions fine-tuning changes (rate and batch), none when ``finetune`` is 0."""
+    return dict(learning_rate=FINETUNE_LEARNING_RATE, batch_size=FINETUNE_BATCH) if finetune else {}
+
+
 @dataclass(frozen=True)
 class TrainSpec:
     """What to train: the model kind and every option, as one object written next to the outputs."""
@@ -88,7 +93,7 @@ class TrainSpec:
             frame, opts = article_settings()
             opts = TrainOptions(**{**asdict(opts), "seed": seed})
         else:
-            tuning = dict(learning_rate=FINETUNE_LEARNING_RATE, batch_size=FINETUNE_BATCH) if finetune else {}
+            tuning = finetune_training(finetune)
             if learning_rate is not None:
                 tuning["learning_rate"] = learning_rate
             frame, opts = FrameOptions(), TrainOptions(**{"epochs": epochs, "seed": seed, **tuning})

@@ -24,7 +24,7 @@ from actionrec.learn.evaluate import evaluate, evaluate_options
 from actionrec.learn.regularization import LARGE, with_fixed
 from actionrec.learn.report import MODEL_NAMES
 from actionrec.learn.temporal import TemporalAugment
-from actionrec.learn.train import FINETUNE_BATCH, FINETUNE_LEARNING_RATE
+from actionrec.learn.train import finetune_training
 from actionrec.util.atomic import write_json, write_text
 from actionrec.util.outputs import LEVERS, claim_output
 
@@ -69,8 +69,7 @@ def row_options(base, row: Row):
     if not chosen and not finetune:
         return base
     seq = base.sequence_model
-    tuning = dict(learning_rate=FINETUNE_LEARNING_RATE, batch_size=FINETUNE_BATCH) if finetune else {}
-    lstm, train = with_fixed(seq.lstm, replace(seq.train, **tuning), chosen)
+    lstm, train = with_fixed(seq.lstm, replace(seq.train, **finetune_training(finetune)), chosen)
     return replace(base, sequence_model=replace(seq, lstm=lstm, train=train, finetune=finetune))
 
 
@@ -84,11 +83,12 @@ def run_levers(dataset: Path, out: Path, frame_spec: FrameSpec, folds: int, seed
     table, data = [], {}
     rows = list(range(len(ROWS))) if rows is None else rows
     for i in rows:
-        name = ROWS[i].name
-        features = FeatureSpec.parse(ROWS[i].features) if ROWS[i].features else default_features()
+        row = ROWS[i]
+        name = row.name
+        features = FeatureSpec.parse(row.features) if row.features else default_features()
         if features.kind not in data:
             data[features.kind] = embed_dataset_dir(dataset, frame_spec, weights=weights, features=features)
-        options = row_options(base, ROWS[i])
+        options = row_options(base, row)
         frames = None
         if options.sequence_model.finetune:
             frames = frames_dataset_dir(dataset, frame_spec, weights=weights, features=features)
