@@ -189,10 +189,27 @@ def test_score_judges_a_model_without_training(precog_src, tmp_path):
     for f in ("report.json", "report.md", "confusion_fine.png", "confusion_coarse.png"):
         assert (tmp_path / "report" / f).stat().st_size > 0
     assert ("events" in report) == (not lacking)
+    # Every coarse window falls in one timing bin (PRECOG is annotated and labelled by the last frame).
+    rows = report["coarse"]["timing"]
+    assert [r["from"] for r in rows] == [0.0, 0.2, 0.5] and rows[-1]["to"] is None
+    assert sum(r["windows"] for r in rows) == coarse_level["windows"]
+    assert "from a change" in (tmp_path / "report" / "report.md").read_text()
     # The report folder is its own: a second score replaces it; the dataset is refused as OUT.
     score_model(tmp_path / "model", tmp_path / "test", tmp_path / "report", tmp_path / "cache", show_progress=False)
     with pytest.raises(ActionrecError):
         score_model(tmp_path / "model", tmp_path / "test", tmp_path / "test" / "r", tmp_path / "cache", show_progress=False)
+
+
+def test_label_changes_are_where_the_coarse_class_changes():
+    from actionrec.data.datasets import Clip, Segment
+    from actionrec.learn.score import label_changes
+
+    clip = Clip(Path("v.mp4"), "v.mp4", "g", segments=(
+        Segment(1.0, 2.0, "punch/jab"), Segment(2.0, 3.0, "punch/cross"), Segment(4.0, 5.0, "kick/front"),
+        Segment(5.0, 6.0, "other/walk")))
+    # 2.0 is a punch after a punch; 5.0 is kick -> other; the gaps are the background ("other").
+    assert label_changes(clip).tolist() == [1.0, 3.0, 4.0, 5.0]
+    assert len(label_changes(Clip(Path("c.mp4"), "c.mp4", "g", label="punch/jab"))) == 0
 
 
 def test_keypoint_clips_in_class_folders_with_groups(tmp_path):

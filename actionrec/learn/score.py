@@ -7,6 +7,10 @@ window of the model's length (stride 1, the model's label policy) and classified
   - coarse: every window whose coarse class (``punch`` of ``punch/back_fist``) is among the model's
     coarse classes, predictions summed into coarse classes: a model that knows only ``punch`` is judged
     on ``punch/elbow`` windows at this level;
+  - timing (annotated clips, label policy ``last``): the coarse level again, split by how far each
+    window's label time (its last frame) is from the nearest point where the coarse label changes. Near
+    one the label hinges on exactly when a move starts and ends; far from one only on what the move is,
+    so the split tells a model that is late or lingers from one that mistakes the move;
   - events: on annotated clips, the stream the live loop would see (a window ending at every frame)
     through the default trigger policy, when every labelled move is among the model's classes.
 Writes ``report.json`` (``folds`` 0: nothing was trained), ``report.md`` and ``confusion_fine.png`` /
@@ -15,13 +19,14 @@ Writes ``report.json`` (``folds`` 0: nothing was trained), ``report.md`` and ``c
 
 from __future__ import annotations
 
+import math
 import os
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from actionrec.data.datasets import coarse, load_dataset
+from actionrec.data.datasets import Clip, coarse, load_dataset
 from actionrec.errors import ActionrecError
 from actionrec.learn.evaluate import scores
 from actionrec.learn.models import TrainedModel, load_model
@@ -35,6 +40,44 @@ def _level(true: np.ndarray, pred: np.ndarray, names: list[str]) -> dict:
     if len(true) == 0:
         return {"windows": 0}
     return {"windows": int(len(true)), **scores(true.tolist(), pred.tolist(), names)}
+
+
+# Seconds from the nearest coarse label change. PRECOG's moves last about 1.2 s with 0.5 s of idle between
+# them, so most of its windows lie within 0.5 s of a change.
+TIMING_BINS = ((0.0, 0.2), (0.2, 0.5), (0.5, math.inf))
+
+
+def label_changes(clip: Clip) -> np.ndarray:
+    """Times (s) in an annotated clip where the coarse label changes (a segment's start or end between two
+    different coarse classes; a punch straight after a punch is no change)."""
+    edges = sorted({t for s in clip.segments for t in (s.start, s.end)})
+    if not edges:
+        return np.zeros(0)
+    eps = 1e-4
+    before = clip.labels_at(np.asarray(edges) - eps)
+    after = clip.labels_at(np.asarray(edges) + eps)
+    return np.array([t for t, a, b in zip(edges, before, after) if coarse(a) != coarse(b)])
+
+
+def timing(clip_ids: np.ndarray, label_times: np.ndarray, clips: list[Clip], true: np.ndarray, pred: np.ndarray,
+           names: list[str]) -> list[dict]:
+    """Scores of windows (their clip and the time their label is read at) in ``TIMING_BINS`` of distance
+    from a change of coarse label in an annotated clip; empty when no annotated clip has a change."""
+    changes = {c.id: label_changes(c) for c in clips if c.is_annotated}
+    distance = np.full(len(true), np.nan)
+    for i, (cid, t) in enumerate(zip(clip_ids, label_times)):
+        times = changes.get(cid)
+        if times is not None and len(times):
+            distance[i] = np.min(np.abs(times - t))
+    if np.isnan(distance).all():
+        return []
+    rows = []
+    for lo, hi in TIMING_BINS:
+        k = (distance >= lo) & (distance < hi)
+        level = _level(true[k], pred[k], names)
+        rows.append({"from": lo, "to": None if math.isinf(hi) else hi, "windows": level["windows"],
+                     **{m: level[m] for m in ("accuracy", "macro_f1") if m in level}})
+    return rows
 
 
 def score_model(model: str | Path | TrainedModel, dataset: str | Path, out: str | Path,
@@ -75,6 +118,11 @@ def score_model(model: str | Path | TrainedModel, dataset: str | Path, out: str 
         "coarse": {"classes": coarse_names,
                    "models": {trained.kind: _level(true_coarse[known_coarse], pred_coarse[known_coarse], coarse_names)}},
     }
+    if policy == "last":
+        k = known_coarse
+        rows = timing(windows.clip_ids[k], windows.end_times[k], data.clips, true_coarse[k], pred_coarse[k], coarse_names)
+        if rows:
+            report["coarse"]["timing"] = rows
     annotated = [c for c in data.clips if c.is_annotated]
     labelled = {s.label for c in annotated for s in c.segments}
     if annotated:
@@ -125,6 +173,15 @@ def markdown(report: dict) -> str:
         lines += ["", "| class | precision | recall | F1 | support |", "| --- | ---: | ---: | ---: | ---: |"]
         lines += [f"| {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |"
                   for c, v in m["per_class"].items()]
+    rows = report["coarse"].get("timing")
+    if rows:
+        lines += ["", "Coarse level by the distance of a window's last frame from the nearest change of coarse label "
+                  "(near one: when moves start and end; far: which move it is):", "",
+                  "| from a change | windows | accuracy | macro-F1 |", "| --- | ---: | ---: | ---: |"]
+        for r in rows:
+            span = f"{r['from']:g}-{r['to']:g} s" if r["to"] is not None else f">= {r['from']:g} s"
+            lines.append(f"| {span} | {r['windows']} | " + (f"{r['accuracy']:.3f} | {r['macro_f1']:.3f} |"
+                                                          if r["windows"] else "- | - |"))
     for key, level in (("events", ""), ("events_coarse", ", punch/kick only")):
         for name, e in (report.get(key) or {}).items():
             delay = f"{e['median_delay'] * 1000:.0f} ms" if e["median_delay"] is not None else "-"
