@@ -17,7 +17,8 @@ synthetic webcam people (the next seed): the side of the live camera, which PREC
 Everything lands in OUT; a rerun reuses the imports, the synthetic set, the embeddings and every model
 already trained, and writes ``summary.json`` / ``summary.md``.
 
-Measured (80 people, 4 folds, ``--fine --synthetic-test 10``; 34 min on 2 busy cores): coarse macro-F1 on
+Measured (80 people, 4 folds, ``--fine --synthetic-test 10``; 34 min on 2 busy cores; windows of 16 frames,
+before the starter's 8): coarse macro-F1 on
 held-out PRECOG people at yaw 0 / 45, then on the new synthetic people:
   a     0.567 / 0.632, synthetic 0.944 (fine: 0.587 / 0.613, 0.938)
   b     0.764 / 0.772, synthetic 0.946 (but punch/kick events hit 244/363 at yaw 0 against c's 294/363)
