@@ -59,11 +59,11 @@ def label_changes(clip: Clip) -> np.ndarray:
     return np.array([t for t, a, b in zip(edges, before, after) if coarse(a) != coarse(b)])
 
 
-def timing(clip_ids: np.ndarray, label_times: np.ndarray, clips: list[Clip], true: np.ndarray, pred: np.ndarray,
+def timing(clip_ids: np.ndarray, label_times: np.ndarray, annotated: list[Clip], true: np.ndarray, pred: np.ndarray,
            names: list[str]) -> list[dict]:
     """Scores of windows (their clip and the time their label is read at) in ``TIMING_BINS`` of distance
     from a change of coarse label in an annotated clip; empty when no annotated clip has a change."""
-    changes = {c.id: label_changes(c) for c in clips if c.is_annotated}
+    changes = {c.id: label_changes(c) for c in annotated}
     distance = np.full(len(true), np.nan)
     for i, (cid, t) in enumerate(zip(clip_ids, label_times)):
         times = changes.get(cid)
@@ -118,12 +118,12 @@ def score_model(model: str | Path | TrainedModel, dataset: str | Path, out: str 
         "coarse": {"classes": coarse_names,
                    "models": {trained.kind: _level(true_coarse[known_coarse], pred_coarse[known_coarse], coarse_names)}},
     }
+    annotated = [c for c in data.clips if c.is_annotated]
     if policy == "last":
         k = known_coarse
-        rows = timing(windows.clip_ids[k], windows.end_times[k], data.clips, true_coarse[k], pred_coarse[k], coarse_names)
+        rows = timing(windows.clip_ids[k], windows.end_times[k], annotated, true_coarse[k], pred_coarse[k], coarse_names)
         if rows:
             report["coarse"]["timing"] = rows
-    annotated = [c for c in data.clips if c.is_annotated]
     labelled = {s.label for c in annotated for s in c.segments}
     if annotated:
         runs = []
@@ -154,16 +154,20 @@ def score_model(model: str | Path | TrainedModel, dataset: str | Path, out: str 
     return report
 
 
+def _score_row(name: str, m: dict) -> str:
+    """A markdown row: name, windows, accuracy, macro-F1 (dashes when no window was scored)."""
+    if not m["windows"]:
+        return f"| {name} | 0 | - | - |"
+    return f"| {name} | {m['windows']} | {m['accuracy']:.3f} | {m['macro_f1']:.3f} |"
+
+
 def markdown(report: dict) -> str:
     kind = next(iter(report["models"]))
     lines = [f"Score of {report['model']} on {report['dataset']} (no training): {report['windows']} windows of "
              f"{report['window']} frames, {report['features']} features.", "",
              "| level | windows | accuracy | macro-F1 |", "| --- | ---: | ---: | ---: |"]
     for level, m in (("fine", report["models"][kind]), ("coarse", report["coarse"]["models"][kind])):
-        if m["windows"]:
-            lines.append(f"| {level} | {m['windows']} | {m['accuracy']:.3f} | {m['macro_f1']:.3f} |")
-        else:
-            lines.append(f"| {level} | 0 | - | - |")
+        lines.append(_score_row(level, m))
     for key, what in (("not_in_model", "fine"), ("not_in_model_coarse", "coarse")):
         if report[key]:
             lines += ["", f"Windows left out at the {what} level (label not in the model): "
@@ -179,9 +183,7 @@ def markdown(report: dict) -> str:
                   "(near one: when moves start and end; far: which move it is):", "",
                   "| from a change | windows | accuracy | macro-F1 |", "| --- | ---: | ---: | ---: |"]
         for r in rows:
-            span = f"{r['from']:g}-{r['to']:g} s" if r["to"] is not None else f">= {r['from']:g} s"
-            lines.append(f"| {span} | {r['windows']} | " + (f"{r['accuracy']:.3f} | {r['macro_f1']:.3f} |"
-                                                          if r["windows"] else "- | - |"))
+            lines.append(_score_row(f"{r['from']:g}-{r['to']:g} s" if r["to"] is not None else f">= {r['from']:g} s", r))
     for key, level in (("events", ""), ("events_coarse", ", punch/kick only")):
         for name, e in (report.get(key) or {}).items():
             delay = f"{e['median_delay'] * 1000:.0f} ms" if e["median_delay"] is not None else "-"
