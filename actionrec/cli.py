@@ -98,6 +98,8 @@ TEMPORAL = typer.Option(None, "--temporal-augment/--no-temporal-augment", show_d
 PROJECTION = typer.Option(None, help="Units of the per-frame Dense before the LSTM, 0 for none (default: 128)", show_default=False)
 INPUT_DROPOUT = typer.Option(None, help="Dropout on every input feature of every frame (default: 0.5)", show_default=False)
 DROPOUT = typer.Option(None, help="Dropout on the LSTM's output (default: 0.5)", show_default=False)
+MEMBERS = typer.Option(None, help="LSTMs trained from different seeds whose probabilities are averaged, in one model "
+                                  "(default: from the data, 3 below 2000 window positions, else 1)", show_default=False)
 
 
 def fixed_regularizers(**given):
@@ -239,13 +241,14 @@ def train(
     projection: Optional[int] = PROJECTION,
     input_dropout: Optional[float] = INPUT_DROPOUT,
     dropout: Optional[float] = DROPOUT,
+    members: Optional[int] = MEMBERS,
 ):
     """Train the frame baseline or the LSTM on a dataset and write a model directory."""
     from actionrec.learn.train import TrainSpec, train_on_dataset
 
     fixed = fixed_regularizers(early_stopping=early_stopping, weight_decay=weight_decay, schedule=schedule,
                                label_smoothing=label_smoothing, temporal=temporal_augment, projection=projection,
-                               input_dropout=input_dropout, dropout=dropout)
+                               input_dropout=input_dropout, dropout=dropout, members=members)
     spec = TrainSpec.from_cli(
         model=model, window=window, stride=stride, label_policy=label_policy, epochs=epochs,
         learning_rate=learning_rate, article=article, augment=augment, seed=seed, finetune=finetune, fixed=fixed,
@@ -318,6 +321,7 @@ def evaluate(
     projection: Optional[int] = PROJECTION,
     input_dropout: Optional[float] = INPUT_DROPOUT,
     dropout: Optional[float] = DROPOUT,
+    members: Optional[int] = MEMBERS,
 ):
     """Frame baseline vs LSTM on people the model never saw: report.json, report.md and plots.
 
@@ -330,7 +334,7 @@ def evaluate(
 
     fixed = fixed_regularizers(early_stopping=early_stopping, weight_decay=weight_decay, schedule=schedule,
                                label_smoothing=label_smoothing, temporal=temporal_augment, projection=projection,
-                               input_dropout=input_dropout, dropout=dropout)
+                               input_dropout=input_dropout, dropout=dropout, members=members)
     options = evaluate_options(folds=folds, window=window, stride=stride, label_policy=label_policy, epochs=epochs,
                                augment=augment, seed=seed, finetune=finetune, fixed=fixed)
     feats = feature_spec(features, finetune, augment=augment)

@@ -9,6 +9,7 @@ clips where the training sources are learnt instead of the action.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 import json
 import subprocess
 import sys
@@ -40,7 +41,7 @@ from actionrec.learn.windows import make_windows
 OFF = TemporalAugment.none()
 # The pre-issue-16 LSTM, every option fixed: it memorises random labels quickly.
 PLAIN = LSTMOptions(window=8, stride=2, units=32, projection=32, input_dropout=0.0, dropout=0.0)
-PLAIN_TRAIN = dict(weight_decay=0.0, schedule="constant", label_smoothing=0.0, temporal=OFF, val_fraction=0.3)
+PLAIN_TRAIN = dict(weight_decay=0.0, schedule="constant", label_smoothing=0.0, temporal=OFF, val_fraction=0.3, members=1)
 
 
 def toy_clips(lengths, dim=5, labels=("a", "b"), seed=0):
@@ -193,6 +194,8 @@ def test_options_left_at_none_are_chosen_from_the_data():
     _, t_frame = resolve("frame", LSTMOptions(), TrainOptions(), small)
     assert (t_frame.weight_decay, t_frame.label_smoothing, t_frame.schedule, t_frame.temporal.active) == (0.0, 0.0, "constant", False)
     assert t_frame.patience > 0
+    # Small data averages three LSTMs; plentiful data and the frame baseline train one.
+    assert (t_small.members, t_large.members, t_frame.members) == (3, 1, 1)
 
 
 def test_data_size_counts_window_positions_whatever_the_stride():
@@ -259,7 +262,9 @@ def test_lever_rows_fix_one_option_over_the_synthetic_tuned_settings():
     # Over the shipped rule: the one option fixed, every other left to the data, the features the default.
     smoothed = rows["shipped + label smoothing 0.1"].sequence_model
     assert smoothed.train.label_smoothing == 0.1 and smoothed.train.patience is None and smoothed.lstm.projection is None
-    assert [row.features for row in ROWS if row.over == "shipped"] == [None] * 5
+    assert [row.features for row in ROWS if row.over == "shipped"] == [None] * 6
+    one = rows["shipped with one LSTM"].sequence_model  # the rule before it averaged LSTMs on small data
+    assert one.train.members == 1 and one.train.patience is None
     with pytest.raises(SystemExit, match=rf"--rows '{len(ROWS)}'"):
         main(["data", "--out", "out", "--rows", str(len(ROWS))])
 
@@ -267,7 +272,7 @@ def test_lever_rows_fix_one_option_over_the_synthetic_tuned_settings():
 def test_regularizers_given_on_the_command_line_hold_whatever_the_data(class_dataset, tmp_path):
     out = tmp_path / "m"
     given = ["--early-stopping", "--weight-decay", "0.1", "--schedule", "cosine", "--label-smoothing", "0.1",
-             "--temporal-augment", "--projection", "16", "--dropout", "0.2"]
+             "--temporal-augment", "--projection", "16", "--dropout", "0.2", "--members", "2"]
     result = CliRunner().invoke(app, ["train", str(class_dataset), "--window", "4", "--epochs", "3", "--features", "mobilenet",
                                       "--out", str(out), *given])
     assert result.exit_code == 0, result.output
@@ -278,6 +283,7 @@ def test_regularizers_given_on_the_command_line_hold_whatever_the_data(class_dat
     train_, lstm = config["train"], config["lstm"]
     assert (train_["weight_decay"], train_["schedule"], train_["label_smoothing"]) == (0.1, "cosine", 0.1)
     assert train_["temporal"] == {"shift": 2, "speed": 1.25, "drop": 0.1}
+    assert train_["members"] == 2 and json.loads((out / "history.json").read_text())["members"] == 2
     assert (lstm["projection"], lstm["dropout"], lstm["input_dropout"]) == (16, 0.2, 0.5)  # input dropout: the rule's
     assert config["spec"]["train"]["weight_decay"] == 0.1  # what was asked, beside what ran
 
@@ -292,6 +298,9 @@ def test_bad_regularizers_are_one_line_before_any_embedding(class_dataset, tmp_p
     assert_one_line_error(run("train", class_dataset, "--out", out, "--schedule", "step"), "--schedule 'step'", "cosine, plateau, constant")
     assert_one_line_error(run("evaluate", class_dataset, "--out", out, "--dropout", "1.5"), "--dropout 1.5", "< 1")
     assert_one_line_error(run("train", class_dataset, "--out", out, "--weight-decay", "-1"), "--weight-decay -1", ">= 0")
+    assert_one_line_error(run("evaluate", class_dataset, "--out", out, "--members", "0"), "--members 0", "1 (one LSTM) or more")
+    assert_one_line_error(run("train", class_dataset, "--out", out, "--members", "2", "--finetune", "1"),
+                          "--members 2 with --finetune", "one head")
     assert_one_line_error(run("train", class_dataset, "--model", "frame", "--out", out, "--projection", "8", "--no-temporal-augment"),
                           "--projection, --temporal with --model frame", "LSTM only")
     assert_one_line_error(run("train", class_dataset, "--model", "frame", "--article", "--out", out, "--weight-decay", "0.1"),
@@ -325,3 +334,33 @@ def test_a_lever_run_resumes_in_its_own_folder_and_refuses_others(tmp_path):
     with pytest.raises(ActionrecError, match="not a lever table folder"):
         claim_output(out, LEVERS)
     assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_averaged_members_are_one_model_that_saves_loads_and_exports(random_label_clips, embedder, tmp_path):
+    from actionrec.learn.models import MEMBER_SEED_STEP, load_model
+    from actionrec.live.export import export_model
+    from actionrec.features.spec import FeatureSpec
+    from actionrec.live.runtime import InferenceSession, SessionOptions
+
+    clips, embs = random_label_clips
+    ws = make_windows(clips, embs, n=8, stride=2)
+    every = dict(PLAIN_TRAIN, val_fraction=0.0)
+    options = TrainOptions(epochs=3, patience=0, seed=4, **every)
+    averaged = train(ws, "lstm", embedder.config, lstm=PLAIN, options=replace(options, members=2))
+    singles = [train(ws, "lstm", embedder.config, lstm=PLAIN, options=replace(options, members=1, seed=seed))
+               for seed in (4, 4 + MEMBER_SEED_STEP)]
+    x = ws.sequences()
+    p = averaged.predict_windows(x)
+    parts = [m.predict_windows(x) for m in singles]
+    assert not np.allclose(parts[0], parts[1], atol=1e-3)  # two different members
+    np.testing.assert_allclose(p, (parts[0] + parts[1]) / 2, atol=1e-5)  # member 0 is the single model
+    assert averaged.history["members"] == 2 and len(averaged.history["member_seconds"]) == 2
+    assert averaged.config["train"]["members"] == 2
+
+    averaged.config["features"] = FeatureSpec().to_dict()
+    averaged.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")  # Keras safe mode
+    np.testing.assert_allclose(loaded.predict_windows(x), p, atol=1e-6)
+    export_model(tmp_path / "m")  # refused if the TFLite graph disagrees with Keras
+    session = InferenceSession(SessionOptions(tmp_path / "m", backend="litert"))
+    np.testing.assert_allclose(session.predict_window(x[0]), p[0], atol=1e-4)

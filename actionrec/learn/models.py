@@ -12,6 +12,7 @@ versions) and ``history.json``.
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import time
@@ -74,6 +75,11 @@ class TrainOptions:
     label_smoothing: float | None = None
     temporal: TemporalAugment | None = None  # variations of training windows (sequence models only)
     side_swap: float | None = None  # share of training windows with left/right swapped in a run of frames (pose only)
+    members: int | None = None  # models trained from different seeds whose probabilities are averaged
+
+
+# Member i of an averaged model trains with seed + MEMBER_SEED_STEP * i: apart from the seeds users pick.
+MEMBER_SEED_STEP = 1000
 
 
 def article_settings() -> tuple[FrameOptions, TrainOptions]:
@@ -378,8 +384,6 @@ def train(
         raise ActionrecError(f"labels {unknown} are not among the model's classes {classes}")
     y = np.array([lookup.get(lab, -1) for lab in windows.labels], np.int64)
 
-    from actionrec.learn import fitting
-
     keras.utils.set_random_seed(options.seed)
     size = DataSize.of(windows, rows)
     lstm, options = resolve(kind, lstm, options, size)
@@ -391,6 +395,53 @@ def train(
         stats = (seen.mean(axis=0), seen.var(axis=0) + 1e-6)
     else:  # unused (normalization is refused above): the tuned features have no fixed statistics
         stats = (np.zeros(EMBEDDING_DIM, np.float32), np.ones(EMBEDDING_DIM, np.float32))
+    fit_one = functools.partial(_fit_member, windows, kind, classes, y, tr_rows, val_rows, frame, lstm, stats, backbone,
+                                monitor, pose_columns, verbose)
+    members = []
+    # A fine-tuned MobileNet is one backbone trained with one head: no members to average.
+    for i in range(options.members if backbone is None else 1):
+        seed = options.seed + MEMBER_SEED_STEP * i
+        if i:  # the first member is the single model, seeded above (before a backbone is built)
+            keras.utils.set_random_seed(seed)
+        members.append(fit_one(replace(options, seed=seed)))
+    model, history = members[0]
+    if len(members) > 1:
+        model = _average([m for m, _ in members], kind)
+        history = {**history, "members": len(members), "member_seconds": [h["seconds"] for _, h in members]}
+    head, tuned = model, {}
+    if backbone is not None:
+        head = model.get_layer(f"actionrec_{kind}")
+        tuned = {"finetune_from": embedder.weights_sha256}  # the ImageNet weights the tuning started from
+        embedder = replace(embedder, weights_sha256=tuned_weights_id(backbone))
+    config = {
+        "kind": kind,
+        "classes": classes,
+        "coarse_classes": sorted({coarse(c) for c in classes}),
+        "window": 1 if kind == "frame" else windows.n,
+        "embedder": embedder.to_dict(),
+        "finetune": finetune,  # > 0: the embedder is the model's own (backbone.keras), tuned from ImageNet's
+        **tuned,
+        "frame": asdict(frame) if kind == "frame" else None,
+        "lstm": asdict(lstm) if kind == "lstm" else None,
+        "train": asdict(options),
+        "train_windows": int(len(tr_rows)),
+        "data_size": size.to_dict(),  # what the options left at None were chosen from
+        "val_windows": int(len(val_rows)),
+        "val_groups": sorted(set(windows.groups[val_rows].tolist())),
+        "epochs_run": len(history.get("loss", [])),
+        "versions": versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    return TrainedModel(head, kind, classes, embedder, config, history, backbone)
+
+
+def _fit_member(windows: WindowSet, kind: str, classes: list[str], y: np.ndarray, tr_rows: np.ndarray,
+                val_rows: np.ndarray, frame: FrameOptions, lstm: LSTMOptions, stats, backbone, monitor, pose_columns,
+                verbose: int, options: TrainOptions):
+    """One model built and fitted (``train``'s arguments, resolved): (compiled Keras model, history)."""
+    from actionrec.learn import fitting
+
+    lookup = {c: i for i, c in enumerate(classes)}
     steps = max(1, int(np.ceil(len(tr_rows) / options.batch_size)))
     model = _build(kind, len(classes), windows.n, frame, lstm, options.learning_rate, stats,
                    dim=len(stats[0]), options=options, total_steps=steps * options.epochs, backbone=backbone)
@@ -431,31 +482,18 @@ def train(
         history["best_epoch"] = int(best.best_epoch)  # the weights the model ends with
     if "val_loss" in history:
         history["val_source"] = "monitor" if watching else "validation groups"
-    head, tuned = model, {}
-    if backbone is not None:
-        head = model.get_layer(f"actionrec_{kind}")
-        tuned = {"finetune_from": embedder.weights_sha256}  # the ImageNet weights the tuning started from
-        embedder = replace(embedder, weights_sha256=tuned_weights_id(backbone))
-    config = {
-        "kind": kind,
-        "classes": classes,
-        "coarse_classes": sorted({coarse(c) for c in classes}),
-        "window": 1 if kind == "frame" else windows.n,
-        "embedder": embedder.to_dict(),
-        "finetune": finetune,  # > 0: the embedder is the model's own (backbone.keras), tuned from ImageNet's
-        **tuned,
-        "frame": asdict(frame) if kind == "frame" else None,
-        "lstm": asdict(lstm) if kind == "lstm" else None,
-        "train": asdict(options),
-        "train_windows": int(len(tr_rows)),
-        "data_size": size.to_dict(),  # what the options left at None were chosen from
-        "val_windows": int(len(val_rows)),
-        "val_groups": sorted(set(windows.groups[val_rows].tolist())),
-        "epochs_run": len(history.get("loss", [])),
-        "versions": versions(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    return TrainedModel(head, kind, classes, embedder, config, history, backbone)
+    return model, history
+
+
+def _average(models: list, kind: str):
+    """One Keras model whose output is the mean of the members' probabilities (a sigmoid column or a
+    softmax): saved, loaded and exported like a single head."""
+    import keras
+
+    inputs = keras.Input(models[0].input_shape[1:], name="embedding" if kind == "frame" else "window")
+    members = [keras.Model(m.inputs[0], m.outputs[0], name=f"member_{i}") for i, m in enumerate(models)]
+    return keras.Model(inputs, keras.layers.Average(name="probs_mean")([m(inputs) for m in members]),
+                       name=f"actionrec_{kind}")
 
 
 def _tunable_backbone(windows: WindowSet, embedder: EmbedderConfig, finetune: int, weights, head_options):

@@ -89,6 +89,9 @@ class TrainSpec:
             raise ActionrecError(f"the article's settings are for the frame model, not {model!r}")
         if article and finetune:
             raise ActionrecError("--article with --finetune: the article's frame model used frozen ImageNet features")
+        if finetune and fixed.get("members", 1) > 1:
+            raise ActionrecError(f"--members {fixed['members']} with --finetune: a tuned MobileNet trains with one head; "
+                                 "expected --members 1 or no --finetune")
         if article:
             frame, opts = article_settings()
             opts = TrainOptions(**{**asdict(opts), "seed": seed})
