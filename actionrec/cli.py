@@ -98,7 +98,7 @@ TEMPORAL = typer.Option(None, "--temporal-augment/--no-temporal-augment", show_d
 PROJECTION = typer.Option(None, help="Units of the per-frame Dense before the LSTM, 0 for none (default: 128)", show_default=False)
 INPUT_DROPOUT = typer.Option(None, help="Dropout on every input feature of every frame (default: 0.5)", show_default=False)
 DROPOUT = typer.Option(None, help="Dropout on the LSTM's output (default: 0.5)", show_default=False)
-MEMBERS = typer.Option(None, help="LSTMs trained from different seeds whose probabilities are averaged, in one model "
+MEMBERS = typer.Option(None, help="LSTMs trained side by side whose probabilities are averaged, in one model "
                                   "(default: from the data, 3 below 2000 window positions, else 1)", show_default=False)
 
 

@@ -30,7 +30,7 @@ from actionrec.learn import fitting
 from actionrec.learn.diagnose import memorises, memorising_warnings
 from actionrec.learn.embedded import EmbeddedDataset
 from actionrec.learn.evaluate import EvaluateOptions, evaluate
-from actionrec.learn.models import LSTMOptions, TrainOptions, train
+from actionrec.learn.models import FrameOptions, LSTMOptions, TrainOptions, both_columns, train
 from actionrec.learn.regularization import DataSize, resolve
 from actionrec.learn.report import format_table
 from actionrec.learn.sizes import advice, parse_sizes
@@ -337,25 +337,25 @@ def test_a_lever_run_resumes_in_its_own_folder_and_refuses_others(tmp_path):
 
 
 def test_averaged_members_are_one_model_that_saves_loads_and_exports(random_label_clips, embedder, tmp_path):
-    from actionrec.learn.models import MEMBER_SEED_STEP, load_model
-    from actionrec.live.export import export_model
     from actionrec.features.spec import FeatureSpec
+    from actionrec.learn.models import load_model
+    from actionrec.live.export import export_model
     from actionrec.live.runtime import InferenceSession, SessionOptions
 
     clips, embs = random_label_clips
     ws = make_windows(clips, embs, n=8, stride=2)
     every = dict(PLAIN_TRAIN, val_fraction=0.0)
     options = TrainOptions(epochs=3, patience=0, seed=4, **every)
-    averaged = train(ws, "lstm", embedder.config, lstm=PLAIN, options=replace(options, members=2))
-    singles = [train(ws, "lstm", embedder.config, lstm=PLAIN, options=replace(options, members=1, seed=seed))
-               for seed in (4, 4 + MEMBER_SEED_STEP)]
+    averaged = train(ws, "lstm", embedder.config, lstm=PLAIN, options=replace(options, members=3))
     x = ws.sequences()
     p = averaged.predict_windows(x)
-    parts = [m.predict_windows(x) for m in singles]
-    assert not np.allclose(parts[0], parts[1], atol=1e-3)  # two different members
-    np.testing.assert_allclose(p, (parts[0] + parts[1]) / 2, atol=1e-5)  # member 0 is the single model
-    assert averaged.history["members"] == 2 and len(averaged.history["member_seconds"]) == 2
-    assert averaged.config["train"]["members"] == 2
+    km = averaged.keras_model
+    # The kept model is the mean of three heads, each with its own trained weights.
+    heads = [keras_head(km, k) for k in range(3)]
+    parts = [h(x, training=False).numpy() for h in heads]
+    assert not np.allclose(parts[0], parts[1], atol=1e-3) and not np.allclose(parts[1], parts[2], atol=1e-3)
+    np.testing.assert_allclose(p, both_columns(np.mean(parts, axis=0)), atol=1e-5)
+    assert averaged.history["members"] == 3 and averaged.config["train"]["members"] == 3
 
     averaged.config["features"] = FeatureSpec().to_dict()
     averaged.save(tmp_path / "m")
@@ -364,3 +364,34 @@ def test_averaged_members_are_one_model_that_saves_loads_and_exports(random_labe
     export_model(tmp_path / "m")  # refused if the TFLite graph disagrees with Keras
     session = InferenceSession(SessionOptions(tmp_path / "m", backend="litert"))
     np.testing.assert_allclose(session.predict_window(x[0]), p[0], atol=1e-4)
+
+
+def keras_head(model, k: int):
+    import keras
+
+    return keras.Model(model.inputs[0], model.get_layer(f"probs_m{k}").output)
+
+
+def test_members_train_as_if_alone(random_label_clips, embedder):
+    """Each member's loss reaches only its own weights: member 0 of a pair learns what one model learns
+    from the same start and the same batches."""
+    import keras
+
+    from actionrec.learn.models import _build
+
+    clips, embs = random_label_clips
+    ws = make_windows(clips, embs, n=8, stride=2)
+    x, y = ws.sequences(), (ws.labels == "other").astype(np.float32)
+    stats = (np.zeros(x.shape[2], np.float32), np.ones(x.shape[2], np.float32))
+    lstm = replace(PLAIN, input_dropout=0.0, dropout=0.0)
+    opts = TrainOptions(**dict(PLAIN_TRAIN, patience=0, val_fraction=0.0))
+    keras.utils.set_random_seed(5)
+    pair = _build("lstm", 2, 8, FrameOptions(), lstm, 1e-2, stats, options=opts, members=2)
+    keras.utils.set_random_seed(5)
+    one = _build("lstm", 2, 8, FrameOptions(), lstm, 1e-2, stats, options=opts)
+    start = keras_head(pair, 0)
+    one.set_weights(start.get_weights())
+    pair.fit(x, y, epochs=3, batch_size=32, shuffle=False, verbose=0)
+    one.fit(x, y, epochs=3, batch_size=32, shuffle=False, verbose=0)
+    np.testing.assert_allclose(keras_head(pair, 0)(x).numpy(), one(x).numpy(), atol=1e-4)
+    assert pair.loss.name.startswith("members_")  # fitting.MembersLoss

@@ -12,7 +12,6 @@ versions) and ``history.json``.
 
 from __future__ import annotations
 
-import functools
 import json
 import platform
 import time
@@ -75,11 +74,7 @@ class TrainOptions:
     label_smoothing: float | None = None
     temporal: TemporalAugment | None = None  # variations of training windows (sequence models only)
     side_swap: float | None = None  # share of training windows with left/right swapped in a run of frames (pose only)
-    members: int | None = None  # models trained from different seeds whose probabilities are averaged
-
-
-# Member i of an averaged model trains with seed + MEMBER_SEED_STEP * i: apart from the seeds users pick.
-MEMBER_SEED_STEP = 1000
+    members: int | None = None  # heads trained side by side in one model, their probabilities averaged
 
 
 def article_settings() -> tuple[FrameOptions, TrainOptions]:
@@ -97,11 +92,16 @@ def both_columns(p, concatenate=np.concatenate):
 
 def _build(kind: str, n_classes: int, window: int, frame: FrameOptions, lstm: LSTMOptions, lr: float,
            stats: tuple[np.ndarray, np.ndarray], dim: int | None = None, options: TrainOptions | None = None,
-           total_steps: int = 1, backbone=None):
+           total_steps: int = 1, backbone=None, members: int = 1):
     """The Keras model, compiled. ``dim``: features per frame (the windows'); options left at None are
     resolved as for plentiful data (``train`` resolves them for its own data first). With ``backbone`` (a
     MobileNet to fine-tune) the compiled model takes uint8 frames and runs it on each under the head, which
-    is the layer named ``actionrec_<kind>``."""
+    is the layer named ``actionrec_<kind>``.
+
+    ``members`` > 1: that many heads side by side on the same input, each with its own weights (its layers
+    named ``..._m<k>``), trained in one fit on the sum of their own losses, so each learns as if alone;
+    the compiled model outputs their probabilities stacked (batch, members, k) and ``members_mean`` gives
+    the model to keep. One graph, traced once, instead of one fit per member."""
     import keras
     from keras import layers
 
@@ -111,31 +111,53 @@ def _build(kind: str, n_classes: int, window: int, frame: FrameOptions, lstm: LS
     dim = len(stats[0]) if dim is None else int(dim)  # features per frame: the training set's (1024 MobileNet, 166 pose, 1190 both)
     lstm, options = resolve(kind, lstm, options or TrainOptions(), None)
     binary = n_classes == 2
-    head = layers.Dense(1 if binary else n_classes, activation="sigmoid" if binary else "softmax", name="probs")
-    if kind == "frame":
-        inputs = keras.Input((dim,), name="embedding")
-        x = layers.Normalization(mean=stats[0], variance=stats[1])(inputs) if frame.normalize else inputs
-        x = layers.Dense(frame.units, activation="relu")(x)
-        if frame.dropout:
-            x = layers.Dropout(frame.dropout)(x)
+    inputs = keras.Input((dim,), name="embedding") if kind == "frame" else keras.Input((window, dim), name="window")
+
+    def head(suffix: str):
+        # The output layer first: a layer draws its initializer's seed when it is made, and this order keeps
+        # the weights (and so the figures) of models trained before members existed.
+        probs = layers.Dense(1 if binary else n_classes, activation="sigmoid" if binary else "softmax",
+                             name="probs" + suffix)
+        if kind == "frame":
+            x = layers.Normalization(mean=stats[0], variance=stats[1])(inputs) if frame.normalize else inputs
+            x = layers.Dense(frame.units, activation="relu")(x)
+            if frame.dropout:
+                x = layers.Dropout(frame.dropout)(x)
+        else:
+            x = layers.Normalization(mean=stats[0], variance=stats[1])(inputs) if lstm.normalize else inputs
+            x = FrameDeltas()(x) if lstm.motion else x
+            x = layers.Dropout(lstm.input_dropout)(x) if lstm.input_dropout else x
+            if lstm.projection:
+                x = layers.Dense(lstm.projection, activation="relu", name="projection" + suffix)(x)
+            for i in range(lstm.layers):
+                x = layers.LSTM(lstm.units, return_sequences=i < lstm.layers - 1, name=f"lstm_{i}{suffix}")(x)
+            if lstm.dropout:
+                x = layers.Dropout(lstm.dropout)(x)
+        return probs(x)
+
+    loss, _ = fitting.loss(n_classes, options.label_smoothing)
+    if members == 1:
+        model, metrics = keras.Model(inputs, head(""), name=f"actionrec_{kind}"), ["accuracy"]
     else:
-        inputs = keras.Input((window, dim), name="window")
-        x = layers.Normalization(mean=stats[0], variance=stats[1])(inputs) if lstm.normalize else inputs
-        x = FrameDeltas()(x) if lstm.motion else x
-        x = layers.Dropout(lstm.input_dropout)(x) if lstm.input_dropout else x
-        if lstm.projection:
-            x = layers.Dense(lstm.projection, activation="relu", name="projection")(x)
-        for i in range(lstm.layers):
-            x = layers.LSTM(lstm.units, return_sequences=i < lstm.layers - 1, name=f"lstm_{i}")(x)
-        if lstm.dropout:
-            x = layers.Dropout(lstm.dropout)(x)
-    model = keras.Model(inputs, head(x), name=f"actionrec_{kind}")
+        outs = [layers.Reshape((1, 1 if binary else n_classes))(head(f"_m{k}")) for k in range(members)]
+        model = keras.Model(inputs, layers.Concatenate(axis=1, name="members")(outs), name=f"actionrec_{kind}_members")
+        loss, metrics = fitting.MembersLoss(loss), []  # accuracy of stacked members means nothing
     if backbone is not None:
         model = _on_frames(model, backbone, kind, window)
-    loss, _ = fitting.loss(n_classes, options.label_smoothing)
     model.compile(optimizer=fitting.optimizer(lr, options.weight_decay, options.schedule, total_steps), loss=loss,
-                  metrics=["accuracy"])
+                  metrics=metrics)
     return model
+
+
+def members_mean(model, kind: str, members: int):
+    """The model to keep from a compiled ``_build(..., members=m)``: the mean of the members' probabilities,
+    on the same layers (so the same weights); ``model`` itself for one member."""
+    if members == 1:
+        return model
+    import keras
+
+    probs = [model.get_layer(f"probs_m{k}").output for k in range(members)]
+    return keras.Model(model.inputs[0], keras.layers.Average(name="probs_mean")(probs), name=f"actionrec_{kind}")
 
 
 def _on_frames(head, backbone, kind: str, window: int):
@@ -395,19 +417,10 @@ def train(
         stats = (seen.mean(axis=0), seen.var(axis=0) + 1e-6)
     else:  # unused (normalization is refused above): the tuned features have no fixed statistics
         stats = (np.zeros(EMBEDDING_DIM, np.float32), np.ones(EMBEDDING_DIM, np.float32))
-    fit_one = functools.partial(_fit_member, windows, kind, classes, y, tr_rows, val_rows, frame, lstm, stats, backbone,
-                                monitor, pose_columns, verbose)
-    members = []
     # A fine-tuned MobileNet is one backbone trained with one head: no members to average.
-    for i in range(options.members if backbone is None else 1):
-        seed = options.seed + MEMBER_SEED_STEP * i
-        if i:  # the first member is the single model, seeded above (before a backbone is built)
-            keras.utils.set_random_seed(seed)
-        members.append(fit_one(replace(options, seed=seed)))
-    model, history = members[0]
-    if len(members) > 1:
-        model = _average([m for m, _ in members], kind)
-        history = {**history, "members": len(members), "member_seconds": [h["seconds"] for _, h in members]}
+    members = options.members if backbone is None else 1
+    model, history = _fit(windows, kind, classes, y, tr_rows, val_rows, frame, lstm, stats, backbone, monitor,
+                          pose_columns, verbose, options, members)
     head, tuned = model, {}
     if backbone is not None:
         head = model.get_layer(f"actionrec_{kind}")
@@ -435,16 +448,17 @@ def train(
     return TrainedModel(head, kind, classes, embedder, config, history, backbone)
 
 
-def _fit_member(windows: WindowSet, kind: str, classes: list[str], y: np.ndarray, tr_rows: np.ndarray,
-                val_rows: np.ndarray, frame: FrameOptions, lstm: LSTMOptions, stats, backbone, monitor, pose_columns,
-                verbose: int, options: TrainOptions):
-    """One model built and fitted (``train``'s arguments, resolved): (compiled Keras model, history)."""
+def _fit(windows: WindowSet, kind: str, classes: list[str], y: np.ndarray, tr_rows: np.ndarray, val_rows: np.ndarray,
+         frame: FrameOptions, lstm: LSTMOptions, stats, backbone, monitor, pose_columns, verbose: int,
+         options: TrainOptions, members: int):
+    """The model built and fitted (``train``'s arguments, resolved): (Keras model to keep, history)."""
     from actionrec.learn import fitting
 
     lookup = {c: i for i, c in enumerate(classes)}
     steps = max(1, int(np.ceil(len(tr_rows) / options.batch_size)))
     model = _build(kind, len(classes), windows.n, frame, lstm, options.learning_rate, stats,
-                   dim=len(stats[0]), options=options, total_steps=steps * options.epochs, backbone=backbone)
+                   dim=len(stats[0]), options=options, total_steps=steps * options.epochs, backbone=backbone,
+                   members=members)
     flat = kind == "frame"
     one_hot = fitting.loss(len(classes), options.label_smoothing)[1]
     frame_y = np.array([lookup.get(lab, -1) for lab in windows.frame_labels], np.int64)
@@ -482,18 +496,10 @@ def _fit_member(windows: WindowSet, kind: str, classes: list[str], y: np.ndarray
         history["best_epoch"] = int(best.best_epoch)  # the weights the model ends with
     if "val_loss" in history:
         history["val_source"] = "monitor" if watching else "validation groups"
-    return model, history
-
-
-def _average(models: list, kind: str):
-    """One Keras model whose output is the mean of the members' probabilities (a sigmoid column or a
-    softmax): saved, loaded and exported like a single head."""
-    import keras
-
-    inputs = keras.Input(models[0].input_shape[1:], name="embedding" if kind == "frame" else "window")
-    members = [keras.Model(m.inputs[0], m.outputs[0], name=f"member_{i}") for i, m in enumerate(models)]
-    return keras.Model(inputs, keras.layers.Average(name="probs_mean")([m(inputs) for m in members]),
-                       name=f"actionrec_{kind}")
+    if members > 1:  # the fit's loss is the members' sum: logged per member, as one model's would be
+        history.update({k: [v / members for v in history[k]] for k in ("loss", "val_loss") if k in history})
+        history["members"] = members
+    return members_mean(model, kind, members), history
 
 
 def _tunable_backbone(windows: WindowSet, embedder: EmbedderConfig, finetune: int, weights, head_options):
