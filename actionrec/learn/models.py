@@ -417,10 +417,10 @@ def train(
         stats = (seen.mean(axis=0), seen.var(axis=0) + 1e-6)
     else:  # unused (normalization is refused above): the tuned features have no fixed statistics
         stats = (np.zeros(EMBEDDING_DIM, np.float32), np.ones(EMBEDDING_DIM, np.float32))
-    # A fine-tuned MobileNet is one backbone trained with one head: no members to average.
-    members = options.members if backbone is None else 1
+    if backbone is not None:  # a fine-tuned MobileNet is one backbone trained with one head
+        options = replace(options, members=1)
     model, history = _fit(windows, kind, classes, y, tr_rows, val_rows, frame, lstm, stats, backbone, monitor,
-                          pose_columns, verbose, options, members)
+                          pose_columns, verbose, options, options.members)
     head, tuned = model, {}
     if backbone is not None:
         head = model.get_layer(f"actionrec_{kind}")

@@ -12,7 +12,7 @@ Then it is scored, zero-shot, on real people it never saw: PRECOG's Kinect skele
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from actionrec.data.video import FrameSpec
@@ -72,9 +72,6 @@ def train_starter(out: Path, options: StarterOptions = StarterOptions(), precog:
     data = embed_dataset_dir(dataset, FrameSpec(), features=features, show_progress=False)
     spec = evaluate_options(window=options.window, stride=TRAIN_STRIDE, epochs=options.epochs,
                             seed=options.seed).sequence_model
-    # One LSTM, which is what the rule gives 80 people anyway; fixed so that a smaller starter (a test's) is
-    # the same model, not an average of three.
-    spec = replace(spec, train=replace(spec.train, members=1))
     model = fit(data, spec)
     model.config["dataset"] = str(dataset.resolve())
     model.config["spec"] = spec.to_dict()
