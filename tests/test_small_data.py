@@ -9,10 +9,10 @@ clips where the training sources are learnt instead of the action.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -395,4 +395,4 @@ def test_members_train_as_if_alone(random_label_clips, embedder):
     pair.fit(x, y, epochs=3, batch_size=32, shuffle=False, verbose=0)
     one.fit(x, y, epochs=3, batch_size=32, shuffle=False, verbose=0)
     np.testing.assert_allclose(keras_head(pair, 0)(x).numpy(), one(x).numpy(), atol=1e-4)
-    assert pair.loss.name.startswith("members_")  # fitting.MembersLoss
+    assert pair.loss.name.startswith("members_")  # fitting.members_loss

@@ -110,7 +110,7 @@ def loss(n_classes: int, label_smoothing: float):
     return keras.losses.SparseCategoricalCrossentropy(), False
 
 
-def MembersLoss(base):
+def members_loss(base):
     """``base`` (a Keras loss) on each member of stacked predictions (batch, members, k), summed over the
     members, per sample (so class weights apply as for one model). The sum, not the mean: each member's
     gradient is then exactly that of its own loss, as if it trained alone (the members share the batches,

@@ -141,7 +141,7 @@ def _build(kind: str, n_classes: int, window: int, frame: FrameOptions, lstm: LS
     else:
         outs = [layers.Reshape((1, 1 if binary else n_classes))(head(f"_m{k}")) for k in range(members)]
         model = keras.Model(inputs, layers.Concatenate(axis=1, name="members")(outs), name=f"actionrec_{kind}_members")
-        loss, metrics = fitting.MembersLoss(loss), []  # accuracy of stacked members means nothing
+        loss, metrics = fitting.members_loss(loss), []  # accuracy of stacked members means nothing
     if backbone is not None:
         model = _on_frames(model, backbone, kind, window)
     model.compile(optimizer=fitting.optimizer(lr, options.weight_decay, options.schedule, total_steps), loss=loss,
@@ -406,6 +406,8 @@ def train(
         raise ActionrecError(f"labels {unknown} are not among the model's classes {classes}")
     y = np.array([lookup.get(lab, -1) for lab in windows.labels], np.int64)
 
+    from actionrec.learn import fitting
+
     keras.utils.set_random_seed(options.seed)
     size = DataSize.of(windows, rows)
     lstm, options = resolve(kind, lstm, options, size)
@@ -419,46 +421,10 @@ def train(
         stats = (np.zeros(EMBEDDING_DIM, np.float32), np.ones(EMBEDDING_DIM, np.float32))
     if backbone is not None:  # a fine-tuned MobileNet is one backbone trained with one head
         options = replace(options, members=1)
-    model, history = _fit(windows, kind, classes, y, tr_rows, val_rows, frame, lstm, stats, backbone, monitor,
-                          pose_columns, verbose, options, options.members)
-    head, tuned = model, {}
-    if backbone is not None:
-        head = model.get_layer(f"actionrec_{kind}")
-        tuned = {"finetune_from": embedder.weights_sha256}  # the ImageNet weights the tuning started from
-        embedder = replace(embedder, weights_sha256=tuned_weights_id(backbone))
-    config = {
-        "kind": kind,
-        "classes": classes,
-        "coarse_classes": sorted({coarse(c) for c in classes}),
-        "window": 1 if kind == "frame" else windows.n,
-        "embedder": embedder.to_dict(),
-        "finetune": finetune,  # > 0: the embedder is the model's own (backbone.keras), tuned from ImageNet's
-        **tuned,
-        "frame": asdict(frame) if kind == "frame" else None,
-        "lstm": asdict(lstm) if kind == "lstm" else None,
-        "train": asdict(options),
-        "train_windows": int(len(tr_rows)),
-        "data_size": size.to_dict(),  # what the options left at None were chosen from
-        "val_windows": int(len(val_rows)),
-        "val_groups": sorted(set(windows.groups[val_rows].tolist())),
-        "epochs_run": len(history.get("loss", [])),
-        "versions": versions(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    return TrainedModel(head, kind, classes, embedder, config, history, backbone)
-
-
-def _fit(windows: WindowSet, kind: str, classes: list[str], y: np.ndarray, tr_rows: np.ndarray, val_rows: np.ndarray,
-         frame: FrameOptions, lstm: LSTMOptions, stats, backbone, monitor, pose_columns, verbose: int,
-         options: TrainOptions, members: int):
-    """The model built and fitted (``train``'s arguments, resolved): (Keras model to keep, history)."""
-    from actionrec.learn import fitting
-
-    lookup = {c: i for i, c in enumerate(classes)}
     steps = max(1, int(np.ceil(len(tr_rows) / options.batch_size)))
     model = _build(kind, len(classes), windows.n, frame, lstm, options.learning_rate, stats,
                    dim=len(stats[0]), options=options, total_steps=steps * options.epochs, backbone=backbone,
-                   members=members)
+                   members=options.members)
     flat = kind == "frame"
     one_hot = fitting.loss(len(classes), options.label_smoothing)[1]
     frame_y = np.array([lookup.get(lab, -1) for lab in windows.frame_labels], np.int64)
@@ -496,10 +462,35 @@ def _fit(windows: WindowSet, kind: str, classes: list[str], y: np.ndarray, tr_ro
         history["best_epoch"] = int(best.best_epoch)  # the weights the model ends with
     if "val_loss" in history:
         history["val_source"] = "monitor" if watching else "validation groups"
-    if members > 1:  # the fit's loss is the members' sum: logged per member, as one model's would be
-        history.update({k: [v / members for v in history[k]] for k in ("loss", "val_loss") if k in history})
-        history["members"] = members
-    return members_mean(model, kind, members), history
+    if options.members > 1:  # the fit's loss is the members' sum: logged per member, as one model's would be
+        history.update({k: [v / options.members for v in history[k]] for k in ("loss", "val_loss") if k in history})
+        history["members"] = options.members
+    model = members_mean(model, kind, options.members)
+    head, tuned = model, {}
+    if backbone is not None:
+        head = model.get_layer(f"actionrec_{kind}")
+        tuned = {"finetune_from": embedder.weights_sha256}  # the ImageNet weights the tuning started from
+        embedder = replace(embedder, weights_sha256=tuned_weights_id(backbone))
+    config = {
+        "kind": kind,
+        "classes": classes,
+        "coarse_classes": sorted({coarse(c) for c in classes}),
+        "window": 1 if kind == "frame" else windows.n,
+        "embedder": embedder.to_dict(),
+        "finetune": finetune,  # > 0: the embedder is the model's own (backbone.keras), tuned from ImageNet's
+        **tuned,
+        "frame": asdict(frame) if kind == "frame" else None,
+        "lstm": asdict(lstm) if kind == "lstm" else None,
+        "train": asdict(options),
+        "train_windows": int(len(tr_rows)),
+        "data_size": size.to_dict(),  # what the options left at None were chosen from
+        "val_windows": int(len(val_rows)),
+        "val_groups": sorted(set(windows.groups[val_rows].tolist())),
+        "epochs_run": len(history.get("loss", [])),
+        "versions": versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    return TrainedModel(head, kind, classes, embedder, config, history, backbone)
 
 
 def _tunable_backbone(windows: WindowSet, embedder: EmbedderConfig, finetune: int, weights, head_options):
