@@ -127,3 +127,22 @@ def test_a_damaged_fold_file_is_recomputed_with_a_warning(order_data, order_repo
     assert line.startswith(f"warning: {fold0}: damaged fold file (unreadable: BadZipFile") and line.endswith("computing this fold again")
     assert sum("done earlier" in entry for entry in log) == 1  # fold 2 was fine and is reused
     assert FoldResult.load(fold0, classes) is not None and report["windows"] == order_report[1]["windows"]
+
+
+def test_finished_folds_are_not_reused_under_another_small_data_rule(order_data, order_report, monkeypatch):
+    """A fold trained under an earlier rule (another threshold or small-data setting) would report the old
+    rule's scores for the same options: the rule is part of the name a fold is kept under."""
+    from actionrec.learn import evaluate as evaluate_module
+    from actionrec.learn import regularization
+
+    out, _ = order_report
+    options = evaluate_options(**ORDER_OPTIONS)
+    key = evaluate_module._config_key(order_data, options)
+    assert sorted(p.name for p in (out / "folds").glob("fold*.npz")) == [f"fold0-{key}.npz", f"fold1-{key}.npz"]
+    monkeypatch.setitem(regularization.SMALL, "dropout", 0.1)
+    assert evaluate_module._config_key(order_data, options) != key
+    monkeypatch.undo()
+    monkeypatch.setattr(regularization, "SMALL_DATA", 10)
+    assert evaluate_module._config_key(order_data, options) != key
+    monkeypatch.undo()
+    assert evaluate_module._config_key(order_data, options) == key

@@ -26,7 +26,7 @@ from actionrec.features.cache import ClipEmbeddings
 from actionrec.learn.embedded import EmbeddedDataset
 from actionrec.learn.report import MODEL_NAMES, FoldResult, write_reports
 from actionrec.learn.models import LSTMOptions, TrainOptions
-from actionrec.learn.regularization import with_fixed
+from actionrec.learn.regularization import rule_fingerprint, with_fixed
 from actionrec.learn.train import TrainSpec, finetune_training, fit
 from actionrec.learn.windows import trailing_windows
 from actionrec.util.outputs import REPORT, claim_output
@@ -239,7 +239,11 @@ def summarize(folds: list[FoldResult], classes: list[str], level: str = "fine") 
 
 
 def _config_key(data: EmbeddedDataset, options: EvaluateOptions) -> str:
-    blob = json.dumps({"options": options.to_dict(), "embedder": data.config.to_dict(), "clips": [(c.id, c.group, c.label, [asdict(s) for s in c.segments]) for c in data.clips]}, sort_keys=True, default=str)
+    """The name a finished fold is kept under: the options as given, the rule that resolves the ones left
+    to the data (``regularization.rule_fingerprint``), the embedder and the clips with their labels."""
+    blob = json.dumps({"options": options.to_dict(), "rule": rule_fingerprint(), "embedder": data.config.to_dict(),
+                       "clips": [(c.id, c.group, c.label, [asdict(s) for s in c.segments]) for c in data.clips]},
+                      sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -30,6 +30,9 @@ The frame baseline keeps its own settings (the article's model with early stoppi
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import json
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -133,3 +136,19 @@ def resolve(kind: str, lstm, train, size: DataSize | None):
 def _fill(options, chosen: dict):
     fields = vars(options)
     return replace(options, **{k: v for k, v in chosen.items() if k in fields and fields[k] is None})
+
+
+def rule_fingerprint() -> str:
+    """A digest of this rule: its thresholds, settings and the code that applies them.
+
+    ``evaluate`` keys its finished folds by the options as the user gave them; a fold trained under an
+    earlier rule (another threshold, other small-data settings) must not be reused for the same options,
+    so the key carries this too. Editing ``resolve``, ``_fill`` or ``DataSize`` changes it, as does any
+    setting; an edit elsewhere in this module does not."""
+    settings = json.dumps({"SMALL_DATA": SMALL_DATA, "LARGE": LARGE, "SMALL": SMALL, "FRAME": FRAME},
+                          sort_keys=True, default=repr)
+    try:
+        code = "".join(inspect.getsource(f) for f in (resolve, _fill, DataSize))
+    except OSError:  # no source files (a frozen install): the settings alone
+        code = ""
+    return hashlib.sha256((settings + code).encode()).hexdigest()[:16]
