@@ -81,7 +81,7 @@ THREADS = typer.Option(1, help="LiteRT threads (1 leaves the other core to the c
 FEATURES_HELP = ("Per-frame features: mobilenet (the article's), pose (BlazePose keypoints), diff (MobileNet on frame "
                  "differences: motion), or parts joined with +, e.g. mobilenet+diff (both = mobilenet+pose); :body after "
                  "a kind with pose (pose:body) sees only the x, y of the 17 joints every pose source has")
-FEATURES = typer.Option(None, help=FEATURES_HELP + " (default: mobilenet+diff; mobilenet with --finetune, --article or --augment)",
+FEATURES = typer.Option(None, help=FEATURES_HELP + " (default: mobilenet+diff; mobilenet with --finetune or --article)",
                         show_default=False)
 
 # The LSTM's regularizers. Left out, each follows the training data (learn/regularization.py): below 2000
@@ -110,10 +110,10 @@ def fixed_regularizers(**given):
 
 def feature_spec(kind: str | None, finetune: int = 0, article: bool = False, augment: int = 0):
     """``--features``, or the default features when it is left out (``default_features``); with ``--augment``
-    anything but MobileNet alone is refused here, before the embedding."""
+    pose features are refused here, before the embedding."""
     from actionrec.features.spec import FeatureSpec, check_augment_features, default_features
 
-    spec = FeatureSpec.parse(kind) if kind else default_features(finetune, article, augment)
+    spec = FeatureSpec.parse(kind) if kind else default_features(finetune, article)
     if augment:
         check_augment_features(spec, augment)
     return spec

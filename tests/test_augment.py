@@ -364,6 +364,41 @@ def test_on_the_fly_copies_are_of_training_clips_only_keep_groups_and_are_cached
         assert np.array_equal(extended_again.embeddings[c.id].embeddings, extended.embeddings[c.id].embeddings)
 
 
+def test_copies_carry_the_motion_stream_of_their_own_augmented_frames(tiny_dataset, embedder):
+    """With the default features (mobilenet+diff) a copy's motion part is MobileNet on the differences of its
+    augmented frames: under a transform that changes nothing, a copy's features are its source's, both parts,
+    as the embedding of the clip itself computes them (the stream's differences, the first frame black)."""
+    import imgaug.augmenters as iaa
+
+    from actionrec.data.recipe import AugmentOptions
+    from actionrec.features.spec import FeatureSpec
+    from actionrec.learn.augmented_copies import add_augmented_clips
+    from actionrec.learn.embedded import embed_dataset_dir
+
+    data = embed_dataset_dir(tiny_dataset, SPEC, embedder=embedder, show_progress=False,
+                             features=FeatureSpec("mobilenet+diff"))
+    clip = data.clips[0]
+    same = AugmentOptions(recipe=iaa.Sequential([iaa.Identity()]), flip_probability=0.0)
+    extended, (copy,) = add_augmented_clips(data, [clip], 1, seed=0, options=same)
+    own, copied = data.embeddings[clip.id], extended.embeddings[copy.id]
+    assert copied.embeddings.shape == own.embeddings.shape == (len(own.times), 2048)
+    assert np.allclose(copied.embeddings, own.embeddings, atol=1e-4)
+    assert np.array_equal(copied.times, own.times)
+    # A real transform changes both parts, and the motion part is not the appearance part.
+    augmented, (other,) = add_augmented_clips(data, [clip], 1, seed=1)
+    moved = augmented.embeddings[other.id].embeddings
+    assert not np.allclose(moved[:, :1024], own.embeddings[:, :1024], atol=1e-3)
+    assert not np.allclose(moved[:, 1024:], own.embeddings[:, 1024:], atol=1e-3)
+
+
+def test_copies_refuse_pose_features_before_any_embedding():
+    from actionrec.cli import feature_spec
+
+    assert feature_spec(None, augment=2).kind == "mobilenet+diff"  # the default features, motion included
+    with pytest.raises(ActionrecError, match=r"--augment 2 with --features pose:body: .*source's pixels"):
+        feature_spec("pose:body", augment=2)
+
+
 # ------------------------------------------------------------------- issue 11: outputs stay under --out
 
 

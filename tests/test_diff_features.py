@@ -229,13 +229,11 @@ def test_replay_and_live_run_a_diff_model_on_litert(diff_model):
     assert lines[0].startswith("inference: litert")
 
 
-def test_default_features_are_appearance_and_motion_except_to_tune_augment_or_for_the_article():
+def test_default_features_are_appearance_and_motion_except_to_tune_or_for_the_article():
     from actionrec.cli import feature_spec
 
     assert feature_spec(None).kind == "mobilenet+diff"
     assert feature_spec(None, finetune=2).kind == "mobilenet"  # --finetune tunes the appearance network alone
     assert feature_spec(None, article=True).kind == "mobilenet"  # the article's frame model
     assert feature_spec("pose:body", finetune=2).name == "pose:body"  # asked for: kept (and refused by train)
-    assert feature_spec(None, augment=2).kind == "mobilenet"  # augmented copies are MobileNet inputs
-    with pytest.raises(ActionrecError, match=r"--augment 2 with --features mobilenet\+diff: .* expected --features mobilenet"):
-        feature_spec("mobilenet+diff", augment=2)  # refused before any embedding
+    assert feature_spec(None, augment=2).kind == "mobilenet+diff"  # copies carry their own motion stream

@@ -183,19 +183,19 @@ class FeatureSpec:
 DEFAULT_KIND = "mobilenet+diff"
 
 
-def default_features(finetune: int = 0, article: bool = False, augment: int = 0) -> "FeatureSpec":
+def default_features(finetune: int = 0, article: bool = False) -> "FeatureSpec":
     """The features of a model trained without ``--features``: ``DEFAULT_KIND``, except MobileNet alone for
-    ``--finetune`` (it tunes the appearance network only), ``--article`` (the article's frame model) and
-    ``--augment`` (its copies are augmented model inputs, embedded by MobileNet only)."""
-    return FeatureSpec("mobilenet" if finetune or article or augment else DEFAULT_KIND)
+    ``--finetune`` (it tunes the appearance network only) and ``--article`` (the article's frame model)."""
+    return FeatureSpec("mobilenet" if finetune or article else DEFAULT_KIND)
 
 
 def check_augment_features(spec: "FeatureSpec", augment: int) -> None:
-    """Refuses ``augment`` copies of clips with these features: augmented copies are augmented model inputs
-    (100x56), embedded by MobileNet alone (a pose needs the source frame, a difference the previous copy's)."""
-    if spec.kind != "mobilenet":
-        raise ActionrecError(f"--augment {augment} with --features {spec.name}: augmented copies are embedded by "
-                             "MobileNet alone; expected --features mobilenet (or none)")
+    """Refuses ``augment`` copies of clips with pose features: a copy is augmented model inputs (the model's
+    size), which MobileNet and the motion stream embed, while a pose needs the source frame's pixels."""
+    if spec.uses_pose:
+        raise ActionrecError(f"--augment {augment} with --features {spec.name}: augmented copies are model-size "
+                             "frames, and pose features need the source's pixels; expected features without pose "
+                             "(mobilenet, diff or mobilenet+diff)")
 
 
 def kind_parts(kind: str) -> tuple[str, ...]:

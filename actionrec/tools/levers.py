@@ -60,6 +60,8 @@ ROWS: tuple[Row, ...] = (
     Row("shipped + label smoothing 0.1", None, dict(label_smoothing=0.1), over="shipped"),
     Row("shipped + temporal augmentation", None, dict(temporal=TemporalAugment()), over="shipped"),
     Row("shipped + 3 LSTMs averaged in one model", None, dict(members=3), over="shipped"),
+    # A data lever, not a training option: every model of the row trains on the copies, the baselines too.
+    Row("shipped + 1 augmented copy of each training clip", None, dict(augment=1), over="shipped"),
 )
 
 
@@ -67,6 +69,7 @@ def row_options(base, row: Row):
     """``base`` (EvaluateOptions) with the sequence model's options the row fixes, over BEFORE or the shipped rule."""
     chosen = {**BEFORE, **row.fixed} if row.over == "before" else dict(row.fixed)
     finetune = chosen.pop("finetune", 0)
+    base = replace(base, augment=chosen.pop("augment", base.augment))
     if not chosen and not finetune:
         return base
     seq = base.sequence_model
