@@ -200,7 +200,9 @@ def starter(tmp_path_factory, pose_models_env):
     from actionrec.tools.starter import StarterOptions, train_starter
 
     out = tmp_path_factory.mktemp("starter")
-    options = StarterOptions(people=1, clips_per_class=2, sparring_per_person=1, sparring_seconds=15.0, epochs=60)
+    # One person's windows in the starter's batches of 256 would be a few steps an epoch: batches of 64.
+    options = StarterOptions(people=1, clips_per_class=2, sparring_per_person=1, sparring_seconds=15.0, epochs=60,
+                             batch_size=64, learning_rate=0.001)
     result = train_starter(out, options, precog=None, log=lambda line: None)
     pixels = out / "pixels"
     synthesize(pixels, people=options.people, clips_per_class=options.clips_per_class, seed=options.seed,
