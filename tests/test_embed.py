@@ -41,10 +41,12 @@ def test_embedding_equals_direct_keras_call(embedder, weights_path):
 
 
 def test_batching_does_not_change_embeddings(embedder):
-    frames, _ = read_clip(EXERCISE_AVI, FrameSpec(fps=2))  # 79 frames: 2 full batches and a padded 15
+    frames, _ = read_clip(EXERCISE_AVI, FrameSpec(fps=2))  # 79 frames: 2 full batches and 15 padded to 16
     together = embedder.embed(frames)
     one_by_one = np.stack([embedder.embed_one(f) for f in frames[60:66]])
     np.testing.assert_allclose(together[60:66], one_by_one, atol=1e-4)
+    in_a_full_batch = embedder.embed(frames[47:79])[17:]  # the last 15 frames among 32
+    np.testing.assert_allclose(together[64:], in_a_full_batch, atol=1e-5)
     assert not np.allclose(together[0], together[-1])  # different pictures, different vectors
 
 
