@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from actionrec.data.datasets import Clip, Segment
 from actionrec.data.digest import clip_digest
 from actionrec.data.recipe import (
@@ -22,8 +24,6 @@ from actionrec.data.recipe import (
     derive_seed,
     recipe_fingerprint,
 )
-import numpy as np
-
 from actionrec.data.video import frame_difference, read_clip
 from actionrec.features.cache import ClipEmbeddings, DiffKey, EmbeddingCache
 from actionrec.features.frames import join_parts

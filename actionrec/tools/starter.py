@@ -76,9 +76,7 @@ def train_starter(out: Path, options: StarterOptions = StarterOptions(), precog:
     log(f"      {synth.clips} keypoint clips + {synth.sparring} sparring, every webcam camera ({synth.seconds:.0f} s)")
     features = FeatureSpec.parse(STARTER_FEATURES)
     data = embed_dataset_dir(dataset, FrameSpec(), features=features, show_progress=False)
-    spec = evaluate_options(window=options.window, stride=TRAIN_STRIDE, epochs=options.epochs,
-                            seed=options.seed).sequence_model
-    spec = replace(spec, train=replace(spec.train, batch_size=options.batch_size, learning_rate=options.learning_rate))
+    spec = starter_spec(options)
     model = fit(data, spec)
     model.config["dataset"] = str(dataset.resolve())
     model.config["spec"] = spec.to_dict()
@@ -91,6 +89,14 @@ def train_starter(out: Path, options: StarterOptions = StarterOptions(), precog:
     else:  # an install without the checkout's datasets/ folder
         log(f"      no PRECOG skeletons at {precog} (a checkout's datasets/precog): no zero-shot score on real people")
     return StarterResult(model_dir, dataset, scores, time.perf_counter() - started)
+
+
+def starter_spec(options: StarterOptions):
+    """The sequence model the starter trains (``TrainSpec``): the LSTM on ``options.window`` frames, with the
+    starter's epochs, batches and learning rate."""
+    spec = evaluate_options(window=options.window, stride=TRAIN_STRIDE, epochs=options.epochs,
+                            seed=options.seed).sequence_model
+    return replace(spec, train=replace(spec.train, batch_size=options.batch_size, learning_rate=options.learning_rate))
 
 
 def score_on_precog(model_dir: Path, out: Path, precog: Path, log=print) -> dict:

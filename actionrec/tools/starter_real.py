@@ -3,7 +3,7 @@
 Leak-free experiment (issue 15): PRECOG's 12 people in 4 folds grouped by person (``grouped_folds``, seed
 0: the folds of ``actionrec evaluate`` on a PRECOG import). In every fold three models, all on coarse
 labels (punch, kick, other: the synthetic and PRECOG fine classes differ), with the starter's settings
-(``StarterOptions``: its synthetic people, window, epochs, seed; training stride ``TRAIN_STRIDE``):
+(``StarterOptions`` and ``starter_spec``: its synthetic people, window, epochs, batches, seed):
 
   a    the starter's synthetic people only (one model for every fold: it never sees PRECOG);
   b    the synthetic people plus the fold's 9 training PRECOG people, imported at camera yaws -45, 0, 45;
@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from actionrec.tools.starter import PRECOG, STARTER_FEATURES, StarterOptions
+from actionrec.tools.starter import PRECOG, STARTER_FEATURES, StarterOptions, starter_spec
 
 TRAIN_YAWS = (-45.0, 0.0, 45.0)
 TEST_YAWS = (0.0, 45.0)
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     from actionrec.data.video import FrameSpec
     from actionrec.features.spec import FeatureSpec
     from actionrec.learn.embedded import coarse_labels, embed_dataset_dir, join_embedded
-    from actionrec.learn.evaluate import TRAIN_STRIDE, evaluate_options, grouped_folds
+    from actionrec.learn.evaluate import grouped_folds
     from actionrec.synth.dataset import synthesize
     from actionrec.synth.options import webcam_options
 
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"synthetic: {len(synth.clips)} clips of {opts.people} people; PRECOG at yaws {list(TRAIN_YAWS)}: "
         f"{len(real.clips)} clips ({time.perf_counter() - t:.0f} s to synthesize, import and embed)")
 
-    spec = evaluate_options(window=opts.window, stride=TRAIN_STRIDE, epochs=opts.epochs, seed=opts.seed).sequence_model
+    spec = starter_spec(opts)  # the shipped starter's training, for every arm
     synth_coarse, real_coarse = coarse_labels(synth), coarse_labels(real)
     models = out / "models"
     results_path = out / "results.json"
