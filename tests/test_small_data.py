@@ -263,9 +263,12 @@ def test_lever_rows_fix_one_option_over_the_synthetic_tuned_settings():
     # Over the shipped rule: the one option fixed, every other left to the data, the features the default.
     smoothed = rows["shipped + label smoothing 0.1"].sequence_model
     assert smoothed.train.label_smoothing == 0.1 and smoothed.train.patience is None and smoothed.lstm.projection is None
-    assert [row.features for row in ROWS if row.over == "shipped"] == [None] * 6
+    assert [row.features for row in ROWS if row.over == "shipped"] == [None] * 7
     three = rows["shipped + 3 LSTMs averaged in one model"].sequence_model
     assert three.train.members == 3 and three.train.patience is None
+    # Augmented copies are the evaluation's: every model trains on them, the LSTM's options stay the rule's.
+    copies = rows["shipped + 1 augmented copy of each training clip"]
+    assert copies.augment == 1 and base.augment == 0 and copies.sequence_model == base.sequence_model
     with pytest.raises(SystemExit, match=rf"--rows '{len(ROWS)}'"):
         main(["data", "--out", "out", "--rows", str(len(ROWS))])
 

@@ -69,7 +69,8 @@ def row_options(base, row: Row):
     """``base`` (EvaluateOptions) with the sequence model's options the row fixes, over BEFORE or the shipped rule."""
     chosen = {**BEFORE, **row.fixed} if row.over == "before" else dict(row.fixed)
     finetune = chosen.pop("finetune", 0)
-    base = replace(base, augment=chosen.pop("augment", base.augment))
+    if "augment" in chosen:  # the evaluation's, not the sequence model's: the baselines train on the copies too
+        base = replace(base, augment=chosen.pop("augment"))
     if not chosen and not finetune:
         return base
     seq = base.sequence_model
