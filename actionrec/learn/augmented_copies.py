@@ -24,7 +24,7 @@ from actionrec.data.recipe import (
     derive_seed,
     recipe_fingerprint,
 )
-from actionrec.data.video import frame_difference, read_clip
+from actionrec.data.video import iter_differences, read_clip
 from actionrec.features.cache import ClipEmbeddings, DiffKey, EmbeddingCache
 from actionrec.features.frames import join_parts
 from actionrec.features.spec import check_augment_features
@@ -64,7 +64,8 @@ def add_augmented_clips(
                 augmented = augmenter.transform(frames, flip, s)
                 for part, emb in parts.items():
                     if emb is None:
-                        images = _differences(augmented) if part == "diff" else augmented
+                        images = (np.stack([d for _, d in iter_differences(zip(times, augmented))])
+                                  if part == "diff" else augmented)
                         parts[part] = ClipEmbeddings(data.get_embedder().embed(images), times)
                         cache.store(paths[part], parts[part])
             copy = _copy_of(clip, k, flip, options.flip_map)
@@ -74,11 +75,6 @@ def add_augmented_clips(
     bar.close()
     extended = dataclasses.replace(data, clips=data.clips + new, embeddings=embeddings)
     return extended, new
-
-
-def _differences(frames: np.ndarray) -> np.ndarray:
-    """The motion stream's images of a clip's frames (the first one black), as ``video.iter_differences``."""
-    return np.stack([frame_difference(frames[i - 1] if i else None, frames[i]) for i in range(len(frames))])
 
 
 def _copy_of(clip: Clip, k: int, flip: bool, flip_map: FlipMap) -> Clip:

@@ -135,6 +135,7 @@ def _train_starter_quietly(out: Path, options: StarterOptions) -> tuple[StarterR
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 1)
     os.dup2(null, 2)
+    os.close(null)
     lines: list[str] = []
     return train_starter(out, options, log=lines.append), lines
 
