@@ -114,6 +114,18 @@ def test_export_is_recorded_atomic_and_replaces_the_previous_one(exported_lstm, 
                                np.stack([keras_model.predict_window(w) for w in windows]), atol=TOL)
 
 
+def test_export_bytes_do_not_depend_on_what_the_process_built_before(exported_lstm, embedded, tmp_path):
+    """The same training after other models were built (frame models, an LSTM without the motion layer)
+    exports the same classifier bytes: Keras' automatic layer names would have counted those models."""
+    fit(embedded, TrainSpec(kind="frame", train=FAST))
+    fit(embedded, TrainSpec(kind="lstm", lstm=LSTMOptions(window=8, stride=2, units=16, motion=False), train=FAST))
+    spec = TrainSpec(kind="lstm", lstm=LSTMOptions(window=8, stride=2, units=32, projection=32), train=FAST)
+    again = fit(embedded, spec).save(tmp_path / "again")
+    export_model(again, formats=("tflite",))
+    assert file_digest(again / CLASSIFIER_FILE) == file_digest(exported_lstm / CLASSIFIER_FILE)
+    assert file_digest(again / EMBEDDER_FILE) == file_digest(exported_lstm / EMBEDDER_FILE)
+
+
 def test_failed_export_leaves_the_directory_as_it_was(exported_lstm, tmp_path):
     directory = shutil.copytree(exported_lstm, tmp_path / "model")
     listing = sorted(p.name for p in directory.iterdir())

@@ -124,17 +124,21 @@ def load_mobilenet(frame_spec: FrameSpec, path: Path):
     import keras
 
     try:
-        return keras.applications.MobileNet(
+        base = keras.applications.MobileNet(
             input_shape=(frame_spec.height, frame_spec.width, 3),
             alpha=1.0,
             include_top=False,
             weights=str(path),
-            pooling="avg",
         )
     except (ValueError, OSError) as exc:
         raise ActionrecError(
             f"{path}: not usable as MobileNet v1 1.0 no-top ImageNet weights ({exc}); expected {WEIGHTS_FILE}"
         ) from None
+    # The pooling layer of pooling="avg" is named by Keras' process-wide counter ("global_average_pooling2d_3"),
+    # and that name reaches the exported TFLite bytes: named here, they do not depend on what the process
+    # built before. The same arithmetic.
+    pooled = keras.layers.GlobalAveragePooling2D(name="avg_pool")(base.output)
+    return keras.Model(base.inputs, pooled, name=base.name)
 
 
 def layer_block(name: str) -> int:

@@ -118,28 +118,34 @@ def _build(kind: str, n_classes: int, window: int, frame: FrameOptions, lstm: LS
         # the weights (and so the figures) of models trained before members existed.
         probs = layers.Dense(1 if binary else n_classes, activation="sigmoid" if binary else "softmax",
                              name="probs" + suffix)
+        # Every layer is named: Keras' automatic names count what the process built before ("dropout_3"),
+        # and the names are in the saved model and the TFLite export, whose bytes would then depend on it.
+        def normalized(x):
+            return layers.Normalization(mean=stats[0], variance=stats[1], name="normalization" + suffix)(x)
+
         if kind == "frame":
-            x = layers.Normalization(mean=stats[0], variance=stats[1])(inputs) if frame.normalize else inputs
-            x = layers.Dense(frame.units, activation="relu")(x)
+            x = normalized(inputs) if frame.normalize else inputs
+            x = layers.Dense(frame.units, activation="relu", name="hidden" + suffix)(x)
             if frame.dropout:
-                x = layers.Dropout(frame.dropout)(x)
+                x = layers.Dropout(frame.dropout, name="dropout" + suffix)(x)
         else:
-            x = layers.Normalization(mean=stats[0], variance=stats[1])(inputs) if lstm.normalize else inputs
-            x = FrameDeltas()(x) if lstm.motion else x
-            x = layers.Dropout(lstm.input_dropout)(x) if lstm.input_dropout else x
+            x = normalized(inputs) if lstm.normalize else inputs
+            x = FrameDeltas(name="frame_deltas" + suffix)(x) if lstm.motion else x
+            x = layers.Dropout(lstm.input_dropout, name="input_dropout" + suffix)(x) if lstm.input_dropout else x
             if lstm.projection:
                 x = layers.Dense(lstm.projection, activation="relu", name="projection" + suffix)(x)
             for i in range(lstm.layers):
                 x = layers.LSTM(lstm.units, return_sequences=i < lstm.layers - 1, name=f"lstm_{i}{suffix}")(x)
             if lstm.dropout:
-                x = layers.Dropout(lstm.dropout)(x)
+                x = layers.Dropout(lstm.dropout, name="dropout" + suffix)(x)
         return probs(x)
 
     loss, _ = fitting.loss(n_classes, options.label_smoothing)
     if members == 1:
         model, metrics = keras.Model(inputs, head(""), name=f"actionrec_{kind}"), ["accuracy"]
     else:
-        outs = [layers.Reshape((1, 1 if binary else n_classes))(head(f"_m{k}")) for k in range(members)]
+        outs = [layers.Reshape((1, 1 if binary else n_classes), name=f"member_{k}")(head(f"_m{k}"))
+                for k in range(members)]
         model = keras.Model(inputs, layers.Concatenate(axis=1, name="members")(outs), name=f"actionrec_{kind}_members")
         loss, metrics = fitting.members_loss(loss), []  # accuracy of stacked members means nothing
     if backbone is not None:
