@@ -18,6 +18,7 @@ import typer
 
 from actionrec.data.video import FrameSpec
 from actionrec.errors import ActionrecError, from_os_error
+from actionrec.events.trigger import TriggerOptions
 from actionrec.learn.evaluate import TRAIN_STRIDE, EvaluateOptions
 from actionrec.learn.models import LSTMOptions, TrainOptions
 from actionrec.learn.train import FINETUNE_BATCH, FINETUNE_LEARNING_RATE
@@ -78,6 +79,10 @@ RAY_ADDRESS = typer.Option(None, help="The Ray cluster to join, e.g. HOST:6379 o
 RAY_SHARED = typer.Option(False, "--ray-shared-storage", help="The dataset and cache are at the same path on every "
                           "Ray node: workers write the cache themselves, and pose and diff features go to Ray too (implies --ray)")
 THREADS = typer.Option(1, help="LiteRT threads (1 leaves the other core to the camera thread)")
+# The trigger's two knobs (events/trigger.py, TriggerOptions.at): the defaults are TriggerOptions()'s.
+ENTER = typer.Option(0.5, help="Probability a punch or kick must reach to fire (released 0.2 below it)")
+MIN_FRAMES = typer.Option(3, help="Frames in a row it must hold first (2: 0.1 s sooner, a half more false "
+                                  "moves on real people; README, Live play)")
 FEATURES_HELP = ("Per-frame features: mobilenet (the article's), pose (BlazePose keypoints), diff (MobileNet on frame "
                  "differences: motion), or parts joined with +, e.g. mobilenet+diff (both = mobilenet+pose); :body after "
                  "a kind with pose (pose:body) sees only the x, y of the 17 joints every pose source has")
@@ -610,6 +615,8 @@ def live(
     wait_for_page: bool = typer.Option(False, help="Start reading the source once a page can run hooks (MK.js: its game has loaded)"),
     backend: str = BACKEND,
     threads: int = THREADS,
+    enter: float = ENTER,
+    min_frames: int = MIN_FRAMES,
     weights: Optional[Path] = WEIGHTS,
 ):
     """Play MK.js (or the practice page) from a camera, video file or stream URL."""
@@ -619,7 +626,7 @@ def live(
 
     allowed_host_names(host, allow_host)  # a bad name fails before the model loads
     options = LiveOptions(source=parse_source(source), host=host, allow_hosts=tuple(allow_host), port=port, game_dir=game_dir,
-                          hooks=_hooks(hook), wait_for_page=wait_for_page)
+                          hooks=_hooks(hook), wait_for_page=wait_for_page, trigger=TriggerOptions.at(enter, min_frames))
     report = run_live(model, options, weights, log=typer.echo, backend=backend, threads=threads)
     if report.failed:
         raise typer.Exit(1)
@@ -634,13 +641,16 @@ def play(
     port: int = typer.Option(8765, help="Port for the page and the WebSocket"),
     hook: list[str] = typer.Option([], help=HOOK_HELP),
     browser: bool = typer.Option(True, help="Open the game in this machine's browser"),
+    enter: float = ENTER,
+    min_frames: int = MIN_FRAMES,
     weights: Optional[Path] = WEIGHTS,
 ):
     """Play MK.js with your moves: the game, with the camera picture, probabilities and last move beside it."""
     from actionrec.live.camera import parse_source
     from actionrec.live.game import LiveOptions, run_live
 
-    options = LiveOptions(source=parse_source(source), port=port, game_dir=game_dir, hooks=_hooks(hook), wait_for_page=True)
+    options = LiveOptions(source=parse_source(source), port=port, game_dir=game_dir, hooks=_hooks(hook), wait_for_page=True,
+                          trigger=TriggerOptions.at(enter, min_frames))
     report = run_live(model, options, weights, log=typer.echo, open_browser=browser)
     if report.failed:
         raise typer.Exit(1)
@@ -655,6 +665,8 @@ def replay(
     as_json: bool = typer.Option(False, "--json", help="Print events and the score as JSON lines"),
     backend: str = BACKEND,
     threads: int = THREADS,
+    enter: float = ENTER,
+    min_frames: int = MIN_FRAMES,
     weights: Optional[Path] = WEIGHTS,
 ):
     """Run the live loop on a file as fast as possible; print the events, and score them if annotated."""
@@ -664,6 +676,7 @@ def replay(
     from actionrec.live.replay import replay as run
     from actionrec.live.runtime import InferenceSession, SessionOptions
 
+    trigger = TriggerOptions.at(enter, min_frames)  # a bad value fails before the model loads
     session = InferenceSession(SessionOptions(model, backend=backend, num_threads=threads, weights=weights))
 
     def show(event) -> None:
@@ -672,7 +685,7 @@ def replay(
         else:
             typer.echo(f"{event.t:8.2f} s  {event.kind:<6} {event.fine:<18} p={event.prob:.2f}")
 
-    result = run(session, video, annotations=annotations, on_event=show)
+    result = run(session, video, annotations=annotations, trigger=trigger, on_event=show)
     if result.shortfall:
         typer.echo(f"note: {result.message}", err=True)
     typer.echo(f"{len(result.times)} frames at {result.fps:.0f} fps; {len(result.events)} events", err=as_json)
@@ -767,11 +780,12 @@ def fetch_pose_models_cmd(cache: Optional[Path] = typer.Option(None, help="Folde
 @app.command()
 @command(interrupted=RESUMES)
 def score(model: Path, dataset: Path, out: Path = typer.Option(..., help="Report folder, e.g. reports/NAME"),
-          cache: Optional[Path] = CACHE, weights: Optional[Path] = WEIGHTS):
+          cache: Optional[Path] = CACHE, weights: Optional[Path] = WEIGHTS, enter: float = ENTER,
+          min_frames: int = MIN_FRAMES):
     """Judge an existing model on a labelled dataset without training: accuracy and macro-F1 (fine, coarse), events, report.json/md, confusion plots."""
     from actionrec.learn.score import markdown, score_model
 
-    report = score_model(model, dataset, out, cache, weights)
+    report = score_model(model, dataset, out, cache, weights, trigger=TriggerOptions.at(enter, min_frames))
     typer.echo(markdown(report))
     typer.echo(f"wrote {out}/report.json, report.md and confusion plots")
 

@@ -109,6 +109,11 @@ def test_errors_are_one_line_with_status_2(class_dataset, tmp_path):
     assert_one_line_error(run("train", class_dataset, "--model", "frame", "--out", out), "'kick' has no clips")
     assert not out.exists()
     assert_one_line_error(run("predict", tmp_path / "no_model", PUNCH_AVI), "model directory does not exist")
+    # The trigger's knobs are checked before a model loads or a report folder is claimed.
+    assert_one_line_error(run("replay", PUNCH_AVI, "--model", tmp_path / "no_model", "--enter", "1.5"), "--enter 1.5")
+    assert_one_line_error(run("score", tmp_path / "no_model", class_dataset, "--out", tmp_path / "r", "--min-frames", "0"),
+                          "--min-frames 0")
+    assert not (tmp_path / "r").exists()
 
 
 def test_predict_on_a_corrupt_clip(class_dataset, tmp_path):

@@ -17,6 +17,7 @@ from actionrec.data.keypoints import (COCO_17, KINECT_V1, load_keypoints, projec
 from actionrec.data.kinect import import_kinect, read_kinect_csv, read_label_map
 from actionrec.data.video import FrameSpec
 from actionrec.errors import ActionrecError
+from actionrec.events.trigger import TriggerOptions
 from actionrec.features.frames import features_dataset
 from actionrec.features.pose.vector import JOINT, NO_PERSON, POSE_DIM
 from actionrec.features.spec import FeatureSpec
@@ -194,6 +195,14 @@ def test_score_judges_a_model_without_training(precog_src, tmp_path):
     assert [r["from"] for r in rows] == [0.0, 0.2, 0.5] and rows[-1]["to"] is None
     assert sum(r["windows"] for r in rows) == coarse_level["windows"]
     assert "from a change" in (tmp_path / "report" / "report.md").read_text()
+    # A stricter trigger (--min-frames 4) fires no more events on the same probabilities, and says so.
+    strict = score_model(tmp_path / "model", tmp_path / "test", tmp_path / "strict", tmp_path / "cache",
+                         show_progress=False, trigger=TriggerOptions.at(0.5, 4))
+    key = "events" if "events" in report else "events_coarse"
+    loose, tight = report[key]["lstm"], strict[key]["lstm"]
+    assert tight["events"] <= loose["events"] and tight["false_triggers"] <= loose["false_triggers"]
+    assert report["trigger"] == "default trigger policy" and strict["trigger"].endswith("4 frames")
+    assert strict["trigger"] in (tmp_path / "strict" / "report.md").read_text()
     # The report folder is its own: a second score replaces it; the dataset is refused as OUT.
     score_model(tmp_path / "model", tmp_path / "test", tmp_path / "report", tmp_path / "cache", show_progress=False)
     with pytest.raises(ActionrecError):

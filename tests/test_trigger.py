@@ -108,3 +108,20 @@ def test_bad_options_and_classes_are_reported():
         TriggerOptions(enter={"punch": 0.3, "kick": 0.3}, exit={"punch": 0.4, "kick": 0.2})
     with pytest.raises(ActionrecError, match="missing"):
         TriggerPolicy(["punch", "other"])
+
+
+def test_enter_and_min_frames_knobs():
+    """``--enter``/``--min-frames``: the defaults are the default policy; a higher threshold and more frames
+    fire later on the same stream; bad values are one line naming the option."""
+    assert TriggerOptions.at() == TriggerOptions() and TriggerOptions().describe() == "default trigger policy"
+    strict = TriggerOptions.at(0.7, 3)
+    assert strict.exit == {"punch": 0.5, "kick": 0.5} and strict.min_frames == 3
+    assert strict.describe() == "trigger enter 0.7, exit 0.5, 3 frames"
+    assert TriggerOptions.at(0.1).exit == {"punch": 0.0, "kick": 0.0}
+    rising = [frame(punch=p, other=0.1 if p else 1.0) for p in (0.0, 0.55, 0.6, 0.65, 0.72, 0.75, 0.8, 0.8, 0.0)]
+    first = [run(TriggerPolicy(CLASSES, o), rising)[0][0] for o in (TriggerOptions.at(), strict)]
+    assert first == [3, 6]  # 0.5 held three frames from frame 1; 0.7 held three from frame 4
+    assert run(TriggerPolicy(CLASSES, TriggerOptions.at(0.5, 2)), rising)[0][0] == 2
+    for args, option in (((0.0,), "--enter"), ((1.5,), "--enter"), ((0.5, 0), "--min-frames"), ((True,), "--enter")):
+        with pytest.raises(ActionrecError, match=option):
+            TriggerOptions.at(*args)

@@ -28,6 +28,7 @@ import numpy as np
 
 from actionrec.data.datasets import Clip, coarse, load_dataset
 from actionrec.errors import ActionrecError
+from actionrec.events.trigger import TriggerOptions
 from actionrec.learn.evaluate import scores
 from actionrec.learn.models import TrainedModel, load_model
 from actionrec.learn.report import _plot, confusion_figure
@@ -82,9 +83,12 @@ def timing(clip_ids: np.ndarray, label_times: np.ndarray, annotated: list[Clip],
 
 def score_model(model: str | Path | TrainedModel, dataset: str | Path, out: str | Path,
                 cache_dir: str | os.PathLike | None = None, weights: str | os.PathLike | None = None,
-                show_progress: bool = True) -> dict:
-    """Score ``model`` on ``dataset`` (module docstring) and write the report into ``out``."""
+                show_progress: bool = True, trigger: TriggerOptions | None = None) -> dict:
+    """Score ``model`` on ``dataset`` (module docstring) and write the report into ``out``; the events go
+    through ``trigger`` (the live loop's default policy when None)."""
     from actionrec.events.scoring import ProbRun, score_runs
+
+    trigger = trigger or TriggerOptions()
     from actionrec.learn.embedded import embed_dataset_dir
 
     out = claim_output(out, REPORT, inputs=[dataset])
@@ -133,7 +137,8 @@ def score_model(model: str | Path | TrainedModel, dataset: str | Path, out: str 
                      else trained.predict_windows(trailing_windows(emb.embeddings, n)))
             step = float(emb.times[1] - emb.times[0]) if len(emb.times) > 1 else 0.1
             runs.append(ProbRun(emb.times, probs, clip.segments, float(emb.times[-1] + step)))
-        events = score_runs(trained.classes, runs).to_dict()
+        events = score_runs(trained.classes, runs, trigger).to_dict()
+        report["trigger"] = trigger.describe()
         if labelled <= set(trained.classes):
             report["events"] = {trained.kind: events}
         else:
@@ -187,7 +192,7 @@ def markdown(report: dict) -> str:
     for key, level in (("events", ""), ("events_coarse", ", punch/kick only")):
         for name, e in (report.get(key) or {}).items():
             delay = f"{e['median_delay'] * 1000:.0f} ms" if e["median_delay"] is not None else "-"
-            lines += ["", f"Events ({name}, default trigger policy{level}): hits {e['hits']}/{e['actions']}, false "
+            lines += ["", f"Events ({name}, {report.get('trigger', 'default trigger policy')}{level}): hits {e['hits']}/{e['actions']}, false "
                       f"{e['false_per_minute']:.2f}/min, onset delay {delay}, Levenshtein {e['levenshtein_accuracy']:.3f}"]
     if report.get("events_skipped"):
         lines += ["", f"No event figures: {report['events_skipped']}"]
