@@ -95,9 +95,10 @@ class TriggerOptions:
         """One line for reports: the default policy, or what differs from it."""
         if self == TriggerOptions():
             return "default trigger policy"
-        enter = sorted(set(self.enter.values()))
-        return (f"trigger enter {'/'.join(f'{e:g}' for e in enter)}, exit {'/'.join(f'{e:g}' for e in sorted(set(self.exit.values())))}, "
-                f"{self.min_frames} frames")
+        def values(d: dict) -> str:
+            return "/".join(f"{v:g}" for v in sorted(set(d.values())))
+
+        return f"trigger enter {values(self.enter)}, exit {values(self.exit)}, {self.min_frames} frames"
 
     @classmethod
     def article(cls) -> "TriggerOptions":
