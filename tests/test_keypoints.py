@@ -190,6 +190,16 @@ def test_score_judges_a_model_without_training(precog_src, tmp_path):
     for f in ("report.json", "report.md", "confusion_fine.png", "confusion_coarse.png"):
         assert (tmp_path / "report" / f).stat().st_size > 0
     assert ("events" in report) == (not lacking)
+    # Every coarse window is in one row of the dataset's own labels, those the model lacks included, and
+    # each row's shares add up to 1 and agree with the coarse confusion.
+    labels = report["coarse"]["by_label"]
+    assert sum(r["windows"] for r in labels) == coarse_level["windows"] and lacking <= {r["label"] for r in labels}
+    assert all(abs(sum(r["called"].values()) - 1) < 1e-9 for r in labels)
+    names = report["coarse"]["classes"]
+    for i, c in enumerate(names):
+        called = sum(r["windows"] * r["called"][c] for r in labels)
+        assert round(called) == sum(row[i] for row in coarse_level["confusion"])
+    assert "dataset's own labels" in (tmp_path / "report" / "report.md").read_text()
     # Every coarse window falls in one timing bin (PRECOG is annotated and labelled by the last frame).
     rows = report["coarse"]["timing"]
     assert [r["from"] for r in rows] == [0.0, 0.2, 0.5] and rows[-1]["to"] is None

@@ -11,8 +11,11 @@ window of the model's length (stride 1, the model's label policy) and classified
     window's label time (its last frame) is from the nearest point where the coarse label changes. Near
     one the label hinges on exactly when a move starts and ends; far from one only on what the move is,
     so the split tells a model that is late or lingers from one that mistakes the move;
+  - by label: for each of the dataset's own labels, the share of its windows called each coarse class,
+    so a model that lacks ``punch/back_fist`` still shows whether back fists read as punches, and a
+    coarse score says which real moves it misses;
   - events: on annotated clips, the stream the live loop would see (a window ending at every frame)
-    through the default trigger policy, when every labelled move is among the model's classes.
+    through the trigger policy (``--enter``, ``--min-frames``; the live loop's default unless given).
 Writes ``report.json`` (``folds`` 0: nothing was trained), ``report.md`` and ``confusion_fine.png`` /
 ``confusion_coarse.png`` into OUT.
 """
@@ -122,6 +125,7 @@ def score_model(model: str | Path | TrainedModel, dataset: str | Path, out: str 
         "coarse": {"classes": coarse_names,
                    "models": {trained.kind: _level(true_coarse[known_coarse], pred_coarse[known_coarse], coarse_names)}},
     }
+    report["coarse"]["by_label"] = by_label(true[known_coarse], pred_coarse[known_coarse], coarse_names)
     annotated = [c for c in data.clips if c.is_annotated]
     if policy == "last":
         k = known_coarse
@@ -159,6 +163,16 @@ def score_model(model: str | Path | TrainedModel, dataset: str | Path, out: str 
     return report
 
 
+def by_label(true: np.ndarray, pred_coarse: np.ndarray, coarse_names: list[str]) -> list[dict]:
+    """Per dataset label (fine, sorted): its windows and the share of them called each coarse class."""
+    rows = []
+    for label in sorted(set(true.tolist())):
+        calls = pred_coarse[true == label]
+        rows.append({"label": label, "windows": int(len(calls)),
+                     "called": {c: float(np.mean(calls == c)) for c in coarse_names}})
+    return rows
+
+
 def _score_row(name: str, m: dict) -> str:
     """A markdown row: name, windows, accuracy, macro-F1 (dashes when no window was scored)."""
     if not m["windows"]:
@@ -182,6 +196,13 @@ def markdown(report: dict) -> str:
         lines += ["", "| class | precision | recall | F1 | support |", "| --- | ---: | ---: | ---: | ---: |"]
         lines += [f"| {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |"
                   for c, v in m["per_class"].items()]
+    labels = report["coarse"].get("by_label")
+    if labels:
+        names = report["coarse"]["classes"]
+        lines += ["", "Coarse calls by the dataset's own labels (share of each label's windows):", "",
+                  "| label | windows | " + " | ".join(names) + " |", "| --- | ---: |" + " ---: |" * len(names)]
+        lines += [f"| {r['label']} | {r['windows']} | " + " | ".join(f"{r['called'][c]:.2f}" for c in names) + " |"
+                  for r in labels]
     rows = report["coarse"].get("timing")
     if rows:
         lines += ["", "Coarse level by the distance of a window's last frame from the nearest change of coarse label "
@@ -192,7 +213,8 @@ def markdown(report: dict) -> str:
     for key, level in (("events", ""), ("events_coarse", ", punch/kick only")):
         for name, e in (report.get(key) or {}).items():
             delay = f"{e['median_delay'] * 1000:.0f} ms" if e["median_delay"] is not None else "-"
-            lines += ["", f"Events ({name}, {report.get('trigger', 'default trigger policy')}{level}): hits {e['hits']}/{e['actions']}, false "
+            trigger = report.get("trigger", "default trigger policy")
+            lines += ["", f"Events ({name}, {trigger}{level}): hits {e['hits']}/{e['actions']}, false "
                       f"{e['false_per_minute']:.2f}/min, onset delay {delay}, Levenshtein {e['levenshtein_accuracy']:.3f}"]
     if report.get("events_skipped"):
         lines += ["", f"No event figures: {report['events_skipped']}"]
