@@ -18,7 +18,7 @@ import typer
 
 from actionrec.data.video import FrameSpec
 from actionrec.errors import ActionrecError, from_os_error
-from actionrec.events.trigger import TriggerOptions
+from actionrec.events.trigger import DEFAULT_ENTER, DEFAULT_MIN_FRAMES, EXIT_GAP, TriggerOptions
 from actionrec.learn.evaluate import TRAIN_STRIDE, EvaluateOptions
 from actionrec.learn.models import LSTMOptions, TrainOptions
 from actionrec.learn.train import FINETUNE_BATCH, FINETUNE_LEARNING_RATE
@@ -79,9 +79,9 @@ RAY_ADDRESS = typer.Option(None, help="The Ray cluster to join, e.g. HOST:6379 o
 RAY_SHARED = typer.Option(False, "--ray-shared-storage", help="The dataset and cache are at the same path on every "
                           "Ray node: workers write the cache themselves, and pose and diff features go to Ray too (implies --ray)")
 THREADS = typer.Option(1, help="LiteRT threads (1 leaves the other core to the camera thread)")
-# The trigger's two knobs (events/trigger.py, TriggerOptions.at): the defaults are TriggerOptions()'s.
-ENTER = typer.Option(0.5, help="Probability a punch or kick must reach to fire (released 0.2 below it)")
-MIN_FRAMES = typer.Option(3, help="Frames in a row it must hold first (2: 0.1 s sooner, a half more false "
+# The trigger's two knobs (events/trigger.py, TriggerOptions.at), with TriggerOptions()'s defaults.
+ENTER = typer.Option(DEFAULT_ENTER, help=f"Probability a punch or kick must reach to fire (released {EXIT_GAP:g} below it)")
+MIN_FRAMES = typer.Option(DEFAULT_MIN_FRAMES, help="Frames in a row it must hold first (2: 0.1 s sooner, a half more false "
                                   "moves on real people; README, Live play)")
 FEATURES_HELP = ("Per-frame features: mobilenet (the article's), pose (BlazePose keypoints), diff (MobileNet on frame "
                  "differences: motion), or parts joined with +, e.g. mobilenet+diff (both = mobilenet+pose); :body after "

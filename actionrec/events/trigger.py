@@ -27,7 +27,15 @@ from actionrec.errors import ActionrecError
 ATTACKS = ("punch", "kick")
 OTHER = "other"
 STAND = "stand"
-EXIT_GAP = 0.2  # hysteresis of ``TriggerOptions.at``: the default's 0.5 to enter, 0.3 to release
+# The defaults of ``TriggerOptions`` and of ``--enter`` / ``--min-frames`` (``TriggerOptions.at``): one place.
+DEFAULT_ENTER = 0.5
+DEFAULT_MIN_FRAMES = 3  # why 3, not 2: TriggerOptions
+EXIT_GAP = 0.2  # hysteresis: an attack is released this far below its enter threshold (0.5 in, 0.3 out)
+
+
+def release_threshold(enter: float) -> float:
+    """The exit threshold that goes with ``enter`` (rounded: 0.7 - 0.2 is 0.49999999999999994)."""
+    return max(0.0, round(float(enter) - EXIT_GAP, 6))
 
 
 def article_rule(punch: float, kick: float, other: float,
@@ -56,11 +64,11 @@ class TriggerOptions:
     120); each fires about 0.1 s later (PRECOG's median onset 633 ms instead of 500).
     """
 
-    enter: dict[str, float] = field(default_factory=lambda: {"punch": 0.5, "kick": 0.5})
-    exit: dict[str, float] = field(default_factory=lambda: {"punch": 0.3, "kick": 0.3})
+    enter: dict[str, float] = field(default_factory=lambda: {a: DEFAULT_ENTER for a in ATTACKS})
+    exit: dict[str, float] = field(default_factory=lambda: {a: release_threshold(DEFAULT_ENTER) for a in ATTACKS})
     other_block: float = 0.4  # the article: other >= 0.4 means "do nothing"
     stand_enter: float = 0.6  # other this sure, after an attack, is "back to stand"
-    min_frames: int = 3  # consecutive frames the rule must agree before an event (above: why 3)
+    min_frames: int = DEFAULT_MIN_FRAMES  # consecutive frames the rule must agree before an event (above: why 3)
     cooldown: float = 0.5  # seconds before the same attack may fire again
 
     def __post_init__(self) -> None:
@@ -78,7 +86,7 @@ class TriggerOptions:
             raise ActionrecError(f"trigger cooldown must be >= 0 seconds, got {self.cooldown}")
 
     @classmethod
-    def at(cls, enter: float = 0.5, min_frames: int = 3) -> "TriggerOptions":
+    def at(cls, enter: float = DEFAULT_ENTER, min_frames: int = DEFAULT_MIN_FRAMES) -> "TriggerOptions":
         """``--enter`` and ``--min-frames``: one threshold for both attacks, released ``EXIT_GAP`` below it.
 
         The starter's wrong attacks on real people are confident ones: on PRECOG, enter 0.9 instead of 0.5
@@ -88,8 +96,8 @@ class TriggerOptions:
             raise ActionrecError(f"--enter {enter!r}: expected a probability above 0 and at most 1")
         if isinstance(min_frames, bool) or not isinstance(min_frames, int) or min_frames < 1:
             raise ActionrecError(f"--min-frames {min_frames!r}: expected a whole number of frames, 1 or more")
-        exit_ = max(0.0, round(float(enter) - EXIT_GAP, 6))  # 0.7 - 0.2 is 0.49999999999999994
-        return cls(enter={a: float(enter) for a in ATTACKS}, exit={a: exit_ for a in ATTACKS}, min_frames=min_frames)
+        return cls(enter={a: float(enter) for a in ATTACKS}, exit={a: release_threshold(enter) for a in ATTACKS},
+                   min_frames=min_frames)
 
     def describe(self) -> str:
         """One line for reports: the default policy, or what differs from it."""

@@ -90,10 +90,9 @@ def score_model(model: str | Path | TrainedModel, dataset: str | Path, out: str 
     """Score ``model`` on ``dataset`` (module docstring) and write the report into ``out``; the events go
     through ``trigger`` (the live loop's default policy when None)."""
     from actionrec.events.scoring import ProbRun, score_runs
-
-    trigger = trigger or TriggerOptions()
     from actionrec.learn.embedded import embed_dataset_dir
 
+    trigger = trigger or TriggerOptions()
     out = claim_output(out, REPORT, inputs=[dataset])
     trained = model if isinstance(model, TrainedModel) else load_model(model)
     ds = load_dataset(dataset)
