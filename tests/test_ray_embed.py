@@ -93,7 +93,11 @@ def _kill_workers_when_they_appear(done: list, killed: list) -> threading.Thread
                      if a["name"].startswith(WORKER_NAME)]
             if len(names) >= 2:
                 for name in names:
-                    ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=False)
+                    try:
+                        actor = ray.get_actor(name, namespace=NAMESPACE)
+                    except ValueError:  # already gone: with no restarts allowed, the first death ends the run
+                        continue
+                    ray.kill(actor, no_restart=False)
                 killed.append((names, len(done)))
                 return
             time.sleep(0.02)
