@@ -191,3 +191,23 @@ def test_each_error_group_is_one_joint_or_its_left_and_right():
     for part in BLAZEPOSE_ERROR:
         names = sorted(BLAZEPOSE_33[j] for j in _group(part))
         assert names in ([part], [f"left_{part}", f"right_{part}"]), (part, names)  # "index" is the hand's alone
+
+
+def test_punch_pace_and_hold_slow_each_punch_and_keep_the_fist_out():
+    def first_punch(options: RenderOptions):
+        plan = _plan("punch/jab", options)
+        seg = next(s for s in plan.segments() if s.label == "punch/jab")
+        t = np.arange(seg.start, seg.end, 0.01)
+        wrist = plan.skeletons(t).joint("lead_wrist")
+        reach = np.linalg.norm(wrist - wrist[0], axis=1)
+        out = t[reach >= 0.98 * reach.max()]  # the fist at full reach
+        return seg.end - seg.start, t[np.argmax(reach >= 0.8 * reach.max())] - seg.start, out[-1] - out[0]
+
+    plain, held, slow = (first_punch(RenderOptions(**o)) for o in
+                         ({}, {"punch_hold": (0.5, 0.5)}, {"punch_pace": (3.0, 3.0)}))
+    assert held[0] == pytest.approx(plain[0] + 0.5) and held[2] >= plain[2] + 0.45
+    assert slow[1] == pytest.approx(3 * plain[1], abs=0.03)  # three times as long to reach 80 %
+    with pytest.raises(ActionrecError, match="punch_hold"):
+        RenderOptions(punch_hold=(0.0, 5.0))
+    with pytest.raises(ActionrecError, match="punch_pace"):
+        RenderOptions(punch_pace=(0.1, 1.0))

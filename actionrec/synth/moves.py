@@ -231,6 +231,13 @@ def move_keys(label: str, p: Person, options: RenderOptions) -> list[Key]:
     raise ActionrecError(f"{label}: not a synthetic move; expected one of {', '.join(MOVES + EXTRA_MOVES)}")
 
 
+def punch_timing(keys: list[Key], pace: float, hold: float) -> list[Key]:
+    """A punch's keys (reach, hold, return) with the reach and return ``pace`` times as long and the fist held
+    ``hold`` seconds longer at full reach."""
+    reach, held, back = keys
+    return [replace(reach, dt=reach.dt * pace), replace(held, dt=held.dt + hold), replace(back, dt=back.dt * pace)]
+
+
 def _styled(keys: list[Key], p: Person, tempo: float, amplitude: float) -> list[Key]:
     """Apply a person's (and clip's) speed and amplitude: durations scale, angles move less or more."""
     g = p.guard.vector()

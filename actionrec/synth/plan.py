@@ -10,7 +10,7 @@ import numpy as np
 from actionrec.data.datasets import Segment
 from actionrec.synth.camera import CameraPose
 from actionrec.synth.figure import POSE_INDEX, Pose, Skeletons, forward_kinematics
-from actionrec.synth.moves import Key, _styled, gesture, idle, move_keys, walk
+from actionrec.synth.moves import Key, _styled, gesture, idle, move_keys, punch_timing, walk
 from actionrec.synth.options import _SPARRING_STREAM, SynthConfig, RenderOptions
 from actionrec.synth.people import Person, make_person, varied
 from actionrec.synth.scene import Scene, _random_scene
@@ -150,6 +150,16 @@ def _seen(world: Skeletons, camera: CameraPose, floor: float) -> Skeletons:
     return Skeletons(points, camera.directions(world.chest))
 
 
+def _move(label: str, person: Person, opts: RenderOptions, tempo: float, amplitude: float,
+          variety: np.random.Generator) -> list[Key]:
+    """One move's keys at this tempo and amplitude; a punch with its own pace and hold when the options vary
+    them (drawn from ``variety``, and only then, so datasets made without them keep their bytes)."""
+    keys = _styled(move_keys(label, person, opts), person, tempo, amplitude)
+    if label.startswith("punch/") and (opts.punch_pace != (1.0, 1.0) or opts.punch_hold != (0.0, 0.0)):
+        keys = punch_timing(keys, variety.uniform(*opts.punch_pace), variety.uniform(*opts.punch_hold))
+    return keys
+
+
 def plan_class_clip(seed: int, person: Person, class_idx: int, index: int, opts: RenderOptions) -> ClipPlan:
     """Clip ``index`` of class ``opts.classes[class_idx]`` for ``person``: 2-2.6 s, the move starting by 0.3 s and
     repeated to the end."""
@@ -183,7 +193,7 @@ def plan_class_clip(seed: int, person: Person, class_idx: int, index: int, opts:
         longest_pause = 0.2 if label == "punch/jab" else 0.35
         tl.add("other/idle", idle(person, rng.uniform(0.1, 0.3), rng))
         while tl.end < seconds:
-            tl.add(label, _styled(move_keys(label, person, opts), person, tempo, amplitude))
+            tl.add(label, _move(label, person, opts, tempo, amplitude, variety))
             tl.add("other/idle", idle(person, rng.uniform(0.05, longest_pause), rng))
     name = f"{label}/{person.pid}_c{index:02d}{opts.extension}"
     return _finish_plan(name, label, person, fps, frames, tl, rng, opts)
@@ -213,7 +223,7 @@ def plan_sparring(seed: int, person: Person, index: int, seconds: float, opts: R
                 bag = list(rng.permutation(opts.moves))  # every move once per round, in random order
             label = bag.pop()
             amplitude = person.amplitude * rng.uniform(0.95, 1.05)
-            keys = _styled(move_keys(label, person, opts), person, tempo, amplitude)
+            keys = _move(label, person, opts, tempo, amplitude, variety)
         if tl.end + sum(k.dt for k in keys) + 0.5 > duration:
             break  # no room left for this and a breather: idle to the end
         tl.add(label, keys)
