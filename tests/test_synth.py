@@ -241,3 +241,31 @@ def test_a_video_that_is_not_complete_is_rendered_again(tiny: Path, tmp_path: Pa
     victim.write_bytes(victim.read_bytes()[:-300])
     assert synthesize(out, **TINY).rendered == 1
     assert victim.read_bytes() == (tiny / "kick/back/p00_c00.mp4").read_bytes()
+
+
+def test_remake_replaces_only_a_synthetic_dataset_of_another_config(tmp_path: Path):
+    """The demo's own caches: after an upgrade changes the preset, its old dataset is made again, not refused."""
+    keypoints = dict(TINY, options=RenderOptions(keypoints=True))
+    out = tmp_path / "starter-synth"
+    synthesize(out, **keypoints)
+    (out / "kick" / "stale.txt").write_text("left by the earlier version")
+    changed = dict(keypoints, options=RenderOptions(keypoints=True, punch_hold=(0.5, 0.5)))
+    with pytest.raises(ActionrecError, match="different config"):
+        synthesize(out, **changed)  # without remake: refused as before
+    summary = synthesize(out, **changed, remake=True)
+    assert summary.remade and summary.rendered == summary.clips + summary.sparring
+    assert json.loads((out / "synth.json").read_text())["options"]["punch_hold"] == [0.5, 0.5]
+    assert not (out / "kick" / "stale.txt").exists() and [p.name for p in tmp_path.iterdir()] == ["starter-synth"]
+    assert not synthesize(out, **changed, remake=True).remade  # the same config: cached
+    leftover = tmp_path / ".starter-synth.discarded"  # a removal killed halfway, after the rename
+    (leftover / "kick").mkdir(parents=True)
+    synthesize(out, **changed, remake=True)
+    assert not leftover.exists()
+
+    # A folder that is no synthetic dataset is never removed.
+    stranger = tmp_path / "stranger"
+    stranger.mkdir()
+    (stranger / "notes.txt").write_text("mine")
+    with pytest.raises(ActionrecError, match="stranger.*not empty"):
+        synthesize(stranger, **keypoints, remake=True)
+    assert (stranger / "notes.txt").read_text() == "mine"

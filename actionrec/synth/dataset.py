@@ -31,6 +31,8 @@ resumes to the same bytes a fresh run writes, and each clip is written atomicall
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +60,7 @@ class SynthSummary:
     annotations_csv: Path
     preview: Path
     config_json: Path
+    remade: bool = False  # a dataset of another config was in the folder and was replaced (``remake``)
 
 
 _CONFIG_NAME = "synth.json"
@@ -66,18 +69,21 @@ _PENDING_NAME = ".synth-pending.json"  # the config of an unfinished run, so a r
 
 def synthesize(out: str | Path, people: int = 6, clips_per_class: int = 6, seed: int = 0,
                sparring_per_person: int = 1, sparring_seconds: float = 40.0,
-               options: RenderOptions | None = None) -> SynthSummary:
+               options: RenderOptions | None = None, remake: bool = False) -> SynthSummary:
     """Render a synthetic dataset into ``out`` (see the module docstring for the layout).
 
     Cached: a complete folder with the same config is left alone. Resumable: videos already written by
-    an interrupted run with the same config are kept. A folder made with another config is refused.
+    an interrupted run with the same config are kept. A folder made with another config is refused, unless
+    ``remake``: the folder is the caller's own cache (the demo's, inside the folder it claimed), and a
+    dataset an earlier version made there with other options is removed and made again. A folder that
+    holds no synthetic dataset is refused either way.
     """
     started = time.perf_counter()
     out = Path(out)
     config = SynthConfig(seed, people, clips_per_class, sparring_per_person, sparring_seconds,
                          options or RenderOptions())
     wanted = config.to_dict()
-    _check_folder(out, wanted)
+    remade = _check_folder(out, wanted, remake)
     plans = plan_dataset(config)
     if not (out / _CONFIG_NAME).exists():
         out.mkdir(parents=True, exist_ok=True)
@@ -104,7 +110,7 @@ def synthesize(out: str | Path, people: int = 6, clips_per_class: int = 6, seed:
         out=out, clips=len(clips), sparring=len(plans) - len(clips), rendered=rendered,
         seconds=time.perf_counter() - started, class_counts=_counts(plans, config.options.classes)["classes"],
         groups_csv=out / "groups.csv", annotations_csv=out / "annotations.csv",
-        preview=out / "preview.png", config_json=out / _CONFIG_NAME,
+        preview=out / "preview.png", config_json=out / _CONFIG_NAME, remade=remade,
     )
 
 
@@ -128,10 +134,12 @@ def _remove_stale_temp_files(out: Path) -> None:
         remove_stale_temps(folder)
 
 
-def _check_folder(out: Path, wanted: dict) -> None:
-    """Refuse a folder holding another dataset (or anything else); accept an empty or matching one."""
+def _check_folder(out: Path, wanted: dict, remake: bool = False) -> bool:
+    """Refuse a folder holding another dataset (or anything else); accept an empty or matching one. With
+    ``remake``, remove a synthetic dataset of another config instead of refusing it: True when it did."""
+    _remove_discarded(out)
     if not out.exists():
-        return
+        return False
     if not out.is_dir():
         raise ActionrecError(f"{out}: exists and is not a folder; expected a folder for the synthetic dataset")
     for name in (_CONFIG_NAME, _PENDING_NAME):
@@ -142,6 +150,9 @@ def _check_folder(out: Path, wanted: dict) -> None:
             except (OSError, ValueError) as e:
                 raise ActionrecError(f"{marker}: unreadable ({e}); expected the JSON that synthesize writes") from e
             found.pop("counts", None)
+            if found != wanted and remake:
+                _discard(out)
+                return True
             if found != wanted:
                 diff = sorted(k for k in set(found) | set(wanted) if found.get(k) != wanted.get(k))
                 raise ActionrecError(
@@ -149,11 +160,27 @@ def _check_folder(out: Path, wanted: dict) -> None:
                     f"{', '.join(diff)}: {', '.join(f'{k}={found.get(k)!r}' for k in diff)}); "
                     f"delete it or choose another folder"
                 )
-            return
+            return False
     if any(out.iterdir()):
         raise ActionrecError(
             f"{out}: folder is not empty and holds no {_CONFIG_NAME}; expected an empty or new folder"
         )
+
+
+def _discarded(out: Path) -> Path:
+    return out.with_name(f".{out.name}.discarded")
+
+
+def _discard(out: Path) -> None:
+    """Remove a dataset folder: renamed away first (atomic), so an interrupted removal never leaves a
+    half-deleted dataset under the real name; the next call finishes it."""
+    os.replace(out, _discarded(out))
+    _remove_discarded(out)
+
+
+def _remove_discarded(out: Path) -> None:
+    if _discarded(out).exists():
+        shutil.rmtree(_discarded(out))
 
 
 def _counts(plans: list[ClipPlan], names: tuple[str, ...]) -> dict:
