@@ -137,7 +137,8 @@ def _remove_stale_temp_files(out: Path) -> None:
 def _check_folder(out: Path, wanted: dict, remake: bool = False) -> bool:
     """Refuse a folder holding another dataset (or anything else); accept an empty or matching one. With
     ``remake``, remove a synthetic dataset of another config instead of refusing it: True when it did."""
-    _remove_discarded(out)
+    if remake:
+        _remove_discarded(out)  # what an interrupted removal left
     if not out.exists():
         return False
     if not out.is_dir():
