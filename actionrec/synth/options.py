@@ -138,8 +138,8 @@ def webcam_options(**changes) -> RenderOptions:
     people as well as fighters, varied proportions, punches from a boxer's to a beginner's.
 
     Punches each 1-3 times as slow, held out up to 0.8 s longer: PRECOG zero-shot coarse macro-F1 (yaw 0 /
-    45, seeds 0 and 1) 0.691 / 0.698 and 0.692 / 0.705 against 0.662 / 0.678 and 0.647 / 0.673 with the
-    boxer's punches alone; 1-2 and 0.5 s gave 0.676 / 0.699 and 0.681 / 0.692, 1-4 and 1.2 s 0.678 / 0.700
+    45, seeds 0, 1, 2) 0.691 / 0.698, 0.692 / 0.705 and 0.692 / 0.704 against 0.662 / 0.678, 0.647 / 0.673
+    and 0.682 / 0.691 with the boxer's punches alone; 1-2 and 0.5 s gave 0.676 / 0.699 and 0.681 / 0.692, 1-4 and 1.2 s 0.678 / 0.700
     and 0.685 / 0.696."""
     return RenderOptions(**{"camera": CameraRanges.webcam(), "tempo_scale": (0.9, 2.0), "relaxed": 0.4,
                             "torso_scale": (0.65, 1.05), "extra_moves": EXTRA_MOVES, "punch_pace": (1.0, 3.0),
