@@ -62,6 +62,11 @@ class SynthSummary:
     config_json: Path
     remade: bool = False  # a dataset of another config was in the folder and was replaced (``remake``)
 
+    @property
+    def remade_note(self) -> str:
+        """What to add to a log line about this call: why everything was rendered again, or nothing."""
+        return "; an earlier version's, with other options, replaced" if self.remade else ""
+
 
 _CONFIG_NAME = "synth.json"
 _PENDING_NAME = ".synth-pending.json"  # the config of an unfinished run, so a resume can check it
@@ -151,10 +156,10 @@ def _check_folder(out: Path, wanted: dict, remake: bool = False) -> bool:
             except (OSError, ValueError) as e:
                 raise ActionrecError(f"{marker}: unreadable ({e}); expected the JSON that synthesize writes") from e
             found.pop("counts", None)
-            if found != wanted and remake:
-                _discard(out)
-                return True
             if found != wanted:
+                if remake:
+                    _discard(out)
+                    return True
                 diff = sorted(k for k in set(found) | set(wanted) if found.get(k) != wanted.get(k))
                 raise ActionrecError(
                     f"{out}: holds a synthetic dataset made with a different config (differs in "
@@ -166,6 +171,7 @@ def _check_folder(out: Path, wanted: dict, remake: bool = False) -> bool:
         raise ActionrecError(
             f"{out}: folder is not empty and holds no {_CONFIG_NAME}; expected an empty or new folder"
         )
+    return False
 
 
 def _discarded(out: Path) -> Path:

@@ -109,8 +109,8 @@ def _main_steps(options: DemoOptions, out: Path, steps: int, weights, log):
         sparring_per_person=options.sparring_per_person, sparring_seconds=options.sparring_seconds,
         remake=True,  # the demo's own cache: an earlier version's dataset of other options is made again
     )
-    again = "; an earlier version's, with other options, replaced" if synth.remade else ""
-    log(f"      {synth.clips} clips + {synth.sparring} sparring videos ({synth.rendered} rendered now, {synth.seconds:.0f} s{again})")
+    log(f"      {synth.clips} clips + {synth.sparring} sparring videos ({synth.rendered} rendered now, "
+        f"{synth.seconds:.0f} s{synth.remade_note})")
 
     log(f"[2/{steps}] embedding every frame with MobileNet (cached)")
     data = embed_dataset_dir(dataset, FrameSpec(width=options.width, height=options.height), weights=weights,

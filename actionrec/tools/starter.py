@@ -74,8 +74,8 @@ def train_starter(out: Path, options: StarterOptions = StarterOptions(), precog:
                        sparring_per_person=options.sparring_per_person, sparring_seconds=options.sparring_seconds,
                        options=webcam_options(keypoints=True, keypoint_noise=options.keypoint_noise),
                        remake=True)  # the demo's own cache: an earlier version's people are made again
-    again = "; an earlier version's, with other options, replaced" if synth.remade else ""
-    log(f"      {synth.clips} keypoint clips + {synth.sparring} sparring, every webcam camera ({synth.seconds:.0f} s{again})")
+    log(f"      {synth.clips} keypoint clips + {synth.sparring} sparring, every webcam camera "
+        f"({synth.seconds:.0f} s{synth.remade_note})")
     features = FeatureSpec.parse(STARTER_FEATURES)
     data = embed_dataset_dir(dataset, FrameSpec(), features=features, show_progress=False)
     spec = starter_spec(options)
