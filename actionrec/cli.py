@@ -686,6 +686,8 @@ def replay(
             typer.echo(f"{event.t:8.2f} s  {event.kind:<6} {event.fine:<18} p={event.prob:.2f}")
 
     result = run(session, video, annotations=annotations, trigger=trigger, on_event=show)
+    for t, text in result.warnings:
+        typer.echo(f"{t:8.2f} s  warning: {text}", err=True)
     if result.shortfall:
         typer.echo(f"note: {result.message}", err=True)
     typer.echo(f"{len(result.times)} frames at {result.fps:.0f} fps; {len(result.events)} events", err=as_json)

@@ -3,20 +3,24 @@
 The served page is rewritten in memory only (actionrec/live/mkjs.py + web/mkjs.js): no prompt, no camera,
 the basic game type, the article's window.Detect provided when the page has none, fine classes as
 visibly different game moves, and a readiness report that starts the stream. Also: the warm-up rule on
-the real fixture clips, and the article's own-Detect build kept as it is.
+the real fixture clips, the framing warning on a real person cropped waist up, and the article's
+own-Detect build kept as it is.
 """
 
 import time
+from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
-from conftest import CHROMIUM, EXERCISE_AVI, PUNCH_AVI, SHARED, wait_until
+from conftest import CHROMIUM, EXERCISE_AVI, PUNCH_AVI, SHARED, source_frames, wait_until, write_clip
 
 from actionrec.data.datasets import coarse, read_annotations
 from actionrec.errors import ActionrecError
 from actionrec.events.scoring import segments_for
 from actionrec.events.trigger import Event, TriggerOptions
+from actionrec.live.framing import ADVICE, NO_LEGS
 from actionrec.live.game import LiveOptions, LiveSession
 from actionrec.live.mkjs import DEFAULT_MOVES, MOVES, check_target, find_index
 from actionrec.live.server import Bridge
@@ -148,7 +152,7 @@ def play_video(page, inference, video, screenshot, timeout=45, trigger=None):
         assert first["captured_at"] - first["t"] >= ready_at - 0.05  # the video's frame 0 came after the report
     hooks = page.evaluate("window.actionrecHooks")
     assert len(hooks) == len(session.events) and all(h["ran"] for h in hooks) and report.missing_hooks == 0
-    return session, report
+    return session, report, [line for _, line in lines]
 
 
 @in_browser
@@ -156,7 +160,7 @@ def test_live_plays_the_sparring_moves_on_the_real_game(page, sparring):
     root, inference = sparring
     video = root / "sparring" / "p00_s00.mp4"
     moves = [s for s in segments_for(read_annotations(root / "annotations.csv"), video) if coarse(s.label) != "other"]
-    session, report = play_video(page, inference, video, root.parent / "mkjs-fight.png")
+    session, report, _ = play_video(page, inference, video, root.parent / "mkjs-fight.png")
     assert session.events
 
     # Every attack ran its fine class's move, fired from a frame inside (or just after) that annotated move...
@@ -215,6 +219,27 @@ def starter(tmp_path_factory, pose_models_env):
     return session, pixels / "sparring" / "p00_s00.mp4"
 
 
+def one_person(tmp_path: Path, framing: str, seconds: float = 12.0) -> Path:
+    """The real calisthenics clip cut to its left-hand person, 4x: ``body`` head to feet, ``waist`` head to hips
+    (the legs below the picture, as a player close to a laptop is framed)."""
+    x0, x1, y0, y1 = {"body": (20, 170, 95, 250), "waist": (30, 160, 95, 188)}[framing]
+    frames = source_frames(EXERCISE_AVI, 0, int(seconds * 10))[:, y0:y1, x0:x1]
+    big = np.stack([cv2.resize(f, ((x1 - x0) * 4, (y1 - y0) * 4), interpolation=cv2.INTER_CUBIC) for f in frames])
+    return write_clip(tmp_path / f"exercise-{framing}.avi", big, fps=10.0)
+
+
+def test_the_starter_says_when_the_legs_are_out_of_the_picture(starter, tmp_path):
+    from actionrec.live.replay import replay
+
+    inference, _ = starter
+    waist = replay(inference, one_person(tmp_path, "waist"))
+    body = replay(inference, one_person(tmp_path, "body"))
+    # Said once, after the 3 s it takes to be sure; the same person full body is framed.
+    assert [text for _, text in waist.warnings] == [f"framing: {ADVICE[NO_LEGS]} (the last 3 s)"], waist.warnings
+    assert 2.5 < waist.warnings[0][0] < 6.0
+    assert body.warnings == [], body.warnings
+
+
 def assert_like_replay(events, replayed, policy, near=0.3):
     """Live drops frames on a busy machine (replay never does), so events may shift a little; but each live
     event's class was above its trigger threshold in the replay near the same time, and each confident
@@ -251,7 +276,7 @@ def test_the_starter_plays_the_real_game_from_a_video(page, starter, clip, tmp_p
     # The snappier trigger (--min-frames 2): this one-person starter's punch on the real boxer holds two
     # frames, and the test is of the game driven from a real clip, not of the model.
     trigger = TriggerOptions.at(0.5, 2)
-    session, report = play_video(page, inference, video, tmp_path / "mkjs-starter.png", trigger=trigger)
+    session, report, _ = play_video(page, inference, video, tmp_path / "mkjs-starter.png", trigger=trigger)
     replayed = replay(inference, video, trigger=trigger)
     hooks = page.evaluate("window.actionrecHooks")
     assert_like_replay(session.events, replayed, session.policy)
@@ -277,6 +302,15 @@ def _play(page, bridge, event):
     bridge.publish_event(event, time.time())
     page.wait_for_function(f"window.actionrecHooks.length > {n}")
     return page.evaluate("window.actionrecHooks[window.actionrecHooks.length - 1]")
+
+
+@in_browser
+def test_the_game_page_shows_the_framing_warning(page, starter, tmp_path):
+    inference, _ = starter
+    session, report, lines = play_video(page, inference, one_person(tmp_path, "waist"), tmp_path / "mkjs-waist.png")
+    said = [line for line in lines if line.startswith("warning: framing:")]
+    assert len(said) == 1 and "no knee or ankle" in said[0], lines
+    assert "no knee or ankle" in page.inner_text("#actionrec-framing")
 
 
 @in_browser

@@ -131,6 +131,9 @@ class LiveSession(ServedLoop):
             for step in stream_steps(self.grabber, self.classifier, self.policy,
                                      self.options.stall_timeout, self._stop):
                 self.stats.add(step)
+                if step.warning:
+                    self.log(f"warning: {step.warning}")
+                    self.bridge.publish({"type": "framing", "message": step.warning})
                 for event in step.events:
                     seq = self.bridge.publish_event(event, step.frame.captured_at)
                     self.events.append({"seq": seq, **event.to_dict(), "captured_at": step.frame.captured_at})

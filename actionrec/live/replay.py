@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -28,6 +28,7 @@ class ReplayResult:
     segments: tuple[Segment, ...] | None = None  # the video's annotation, if given
     score: EventScore | None = None
     shortfall: int = 0  # frames fewer than the video's header states (many containers overstate it)
+    warnings: list[tuple[float, str]] = field(default_factory=list)  # (t, text): framing problems (pose models)
 
     @property
     def fps(self) -> float:
@@ -53,11 +54,13 @@ def replay(session, video: str | os.PathLike, annotations: str | os.PathLike | N
     classifier = StreamClassifier.for_session(session, source_fps=max(60.0, grabber.fps))
     policy = TriggerPolicy(session.classes, trigger)
     events: list[Event] = []
-    times, probs = [], []
+    times, probs, warnings = [], [], []
     started = time.perf_counter()
     for step in stream_steps(grabber, classifier, policy):
         times.append(step.frame.t)
         probs.append(step.probs)
+        if step.warning:
+            warnings.append((step.frame.t, step.warning))
         for event in step.events:
             events.append(event)
             if on_event is not None:
@@ -65,7 +68,7 @@ def replay(session, video: str | os.PathLike, annotations: str | os.PathLike | N
     if grabber.failed:
         raise ActionrecError(grabber.message)
     result = ReplayResult(events, np.asarray(times), np.asarray(probs), time.perf_counter() - started,
-                          grabber.message, segments, shortfall=grabber.shortfall)
+                          grabber.message, segments, shortfall=grabber.shortfall, warnings=warnings)
     if segments is not None:
         result.score = score_events(events, segments, late=late, duration=len(times) / grabber.fps)
     return result

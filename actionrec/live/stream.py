@@ -31,6 +31,7 @@ from actionrec.util.stats import p50_p95
 from actionrec.events.trigger import Event, TriggerPolicy
 from actionrec.features.mobilenet import EMBEDDING_DIM
 from actionrec.live.camera import Frame, FrameGrabber
+from actionrec.live.framing import FramingCheck
 
 # Seconds of frames before the first event, even when the window fills sooner. A window of 8 at 10 fps is
 # full at 0.7 s, and from it a model trained on synthetic sparring fired kick/back (p >= 0.99) at 0.76 s on
@@ -128,6 +129,7 @@ class StreamClassifier:
     # The model's features when they are not MobileNet's alone (``live/features.LiveFeatures``): then
     # ``features(bgr, t)`` gives the frame's vector and ``embed`` is not called.
     features: object | None = None
+    framing: FramingCheck | None = None  # with a pose: says when nobody, or no leg, is in the picture
 
     @classmethod
     def for_session(cls, session, source_fps: float = 60.0) -> "StreamClassifier":
@@ -142,7 +144,8 @@ class StreamClassifier:
 
             features = LiveFeatures(feats, spec, session.embed_one if feats.runs_mobilenet else None,
                                     session.pose_estimator() if feats.uses_pose else None)
-        return cls(session.embed_one, session.predict_window, spec, buffer, features)
+        framing = FramingCheck() if features is not None and features.features.uses_pose else None
+        return cls(session.embed_one, session.predict_window, spec, buffer, features, framing)
 
     def warm(self) -> bool:
         """True once the window is real (``RingBuffer.holds_full_window``) and spans ``WARMUP_SECONDS``."""
@@ -154,11 +157,17 @@ class StreamClassifier:
         self.buffer.push(t, vector)
         return np.asarray(self.predict_window(self.buffer.window_array()), dtype=np.float64)
 
+    def framing_warning(self, t: float) -> str | None:
+        """A framing problem that this frame's pose completes (``live/framing.py``), or None."""
+        return self.framing.observe(self.features, t) if self.framing is not None else None
+
     def clear(self) -> None:
         """Start over, as TFLite's video classifier does: no frame before this call reaches a later window."""
         self.buffer.clear()
         if self.features is not None:
             self.features.clear()  # a new track: the next frame runs the pose detector, its difference is black
+        if self.framing is not None:
+            self.framing.clear()
 
 
 @dataclass(frozen=True)
@@ -167,6 +176,7 @@ class Step:
     probs: np.ndarray
     events: list[Event]
     seconds: float  # prepare + embed + model + trigger for this frame
+    warning: str | None = None  # a framing problem said at this frame (pose models)
 
 
 @dataclass
@@ -212,7 +222,7 @@ def stream_steps(grabber: FrameGrabber, classifier: StreamClassifier, policy: Tr
             began = time.perf_counter()
             probs = classifier.step(frame.bgr, frame.t)
             events = policy.update(probs, frame.t) if classifier.warm() else []
-            yield Step(frame, probs, events, time.perf_counter() - began)
+            yield Step(frame, probs, events, time.perf_counter() - began, classifier.framing_warning(frame.t))
     finally:
         grabber.stop()
 

@@ -15,6 +15,7 @@
     '<div id="actionrec-last">waiting for the first move</div>' +
     '<div id="actionrec-bars"></div>' +
     '<div id="actionrec-warning"></div>' +
+    '<div id="actionrec-framing"></div>' +
     '<div id="actionrec-stats"></div>';
   var slot = document.getElementById('webcam-parent');
   if (slot) {
@@ -74,5 +75,6 @@
     $('warning').textContent = d.ran ? '' : d.reason;
   });
   addEventListener('actionrec:stats', function (e) { $('stats').textContent = e.detail.line; });
+  addEventListener('actionrec:framing', function (e) { $('framing').textContent = e.detail.message; });
   addEventListener('actionrec:end', function (e) { $('stats').textContent = 'source ended: ' + e.detail.message; });
 })();

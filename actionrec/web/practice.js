@@ -125,6 +125,7 @@
     $('log').insertBefore(item, $('log').firstChild);
   });
   addEventListener('actionrec:stats', function (e) { $('stats').textContent = e.detail.line; });
+  addEventListener('actionrec:framing', function (e) { $('framing').textContent = e.detail.message; });
   addEventListener('actionrec:end', function (e) {
     $('stats').textContent = 'source ended: ' + e.detail.message;
   });
