@@ -219,7 +219,7 @@ def starter(tmp_path_factory, pose_models_env):
     return session, pixels / "sparring" / "p00_s00.mp4"
 
 
-def one_person(tmp_path: Path, framing: str, seconds: float = 12.0) -> Path:
+def one_person(tmp_path: Path, framing: str, seconds: float = 8.0) -> Path:
     """The real calisthenics clip cut to its left-hand person, 4x: ``body`` head to feet, ``waist`` head to hips
     (the legs below the picture, as a player close to a laptop is framed)."""
     x0, x1, y0, y1 = {"body": (20, 170, 95, 250), "waist": (30, 160, 95, 188)}[framing]
