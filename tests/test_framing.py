@@ -9,7 +9,7 @@ import pytest
 
 from actionrec.errors import ActionrecError
 from actionrec.features.pose.vector import JOINT
-from actionrec.live.framing import ADVICE, FRAMED, NO_LEGS, NOBODY, FramingCheck, FramingOptions, framing
+from actionrec.live.framing import ADVICE, FRAMED, NO_LEGS, NOBODY, FramingCheck, FramingOptions, framing_state
 
 
 def pose(leg_y: float, leg_visibility: float = 0.9, size=(640, 480)):
@@ -23,10 +23,10 @@ def pose(leg_y: float, leg_visibility: float = 0.9, size=(640, 480)):
 
 
 def test_legs_count_when_seen_inside_the_picture():
-    assert framing(pose(400)) == FRAMED
-    assert framing(pose(560)) == NO_LEGS  # below the picture: BlazePose's guess
-    assert framing(pose(400, leg_visibility=0.1)) == NO_LEGS  # in it but not seen
-    assert framing(None) == NOBODY
+    assert framing_state(pose(400)) == FRAMED
+    assert framing_state(pose(560)) == NO_LEGS  # below the picture: BlazePose's guess
+    assert framing_state(pose(400, leg_visibility=0.1)) == NO_LEGS  # in it but not seen
+    assert framing_state(None) == NOBODY
 
 
 def test_a_problem_is_said_once_when_it_lasts_and_again_after_being_fixed():

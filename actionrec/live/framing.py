@@ -39,7 +39,7 @@ class FramingOptions:
             raise ActionrecError(f"framing options {self}: expected seconds > 0, share in (0, 1], visibility in [0, 1]")
 
 
-def framing(pose, min_visibility: float = FramingOptions.min_visibility) -> str:
+def framing_state(pose, min_visibility: float = FramingOptions.min_visibility) -> str:
     """NOBODY, NO_LEGS or FRAMED for one tracker ``Pose`` (or None: nobody)."""
     if pose is None:
         return NOBODY
@@ -72,7 +72,7 @@ class FramingCheck:
 
     def update(self, pose, t: float) -> str | None:
         o = self.options
-        self._recent.append((t, framing(pose, o.min_visibility)))
+        self._recent.append((t, framing_state(pose, o.min_visibility)))
         while self._recent[0][0] < t - o.seconds:
             self._recent.popleft()
         if self._recent[-1][0] - self._recent[0][0] < o.seconds * 0.9:
