@@ -567,7 +567,8 @@ def demo(
     typer.echo(f"\nreport: {result.report_dir}/report.md   model: {result.model_dir}   ({result.seconds / 60:.1f} min)")
     typer.echo(f"next: actionrec replay --model {result.model_dir} VIDEO   or   actionrec live --model {result.model_dir} --source 0")
     if result.starter:
-        typer.echo(f"on a real person, no recording needed: actionrec live --model {result.starter.model_dir} --source 0")
+        typer.echo(f"on a real person, no recording needed: actionrec live --model {result.starter.model_dir} --source 0"
+                   "   (stand back until the camera sees you head to feet: kicks need legs in the picture)")
 
 
 ALLOW_HOST = typer.Option([], "--allow-host", metavar="NAME", help="With a --host other than loopback: a name or address the page is "
