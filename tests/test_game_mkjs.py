@@ -305,12 +305,27 @@ def _play(page, bridge, event):
 
 
 @in_browser
-def test_the_game_page_shows_the_framing_warning(page, starter, tmp_path):
+@pytest.mark.parametrize("where", ["mkjs", "practice"])
+def test_the_page_shows_the_framing_warning(page, starter, tmp_path, where):
     inference, _ = starter
-    session, report, lines = play_video(page, inference, one_person(tmp_path, "waist"), tmp_path / "mkjs-waist.png")
+    video = one_person(tmp_path, "waist", seconds=6.0)
+    if where == "mkjs":  # the panel beside the real game
+        _, _, lines = play_video(page, inference, video, tmp_path / "mkjs-waist.png")
+        shown = page.inner_text("#actionrec-framing")
+    else:  # the practice page
+        lines = []
+        session = LiveSession(inference, LiveOptions(source=str(video), port=0, wait_for_page=True, linger=0.5),
+                              log=lines.append)
+        url = session.start()
+        try:
+            page.goto(url)
+            assert session.wait(timeout=45), "the video did not finish playing"
+        finally:
+            session.stop()
+        shown = page.inner_text("#framing")
     said = [line for line in lines if line.startswith("warning: framing:")]
     assert len(said) == 1 and "no knee or ankle" in said[0], lines
-    assert "no knee or ankle" in page.inner_text("#actionrec-framing")
+    assert "no knee or ankle" in shown
 
 
 @in_browser
