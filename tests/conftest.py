@@ -281,6 +281,25 @@ def sparring(tmp_path_factory, weights_path):
     return root, session
 
 
+def play_on_practice_page(page, inference, video, timeout: float, until: str | None = None):
+    """Play ``video`` live (``LiveSession``) on the practice page open in ``page`` until the source ends, then
+    until the page's ``until`` condition (JavaScript) holds. Returns (session, its log lines)."""
+    from actionrec.live.game import LiveOptions, LiveSession
+
+    lines: list[str] = []
+    session = LiveSession(inference, LiveOptions(source=str(video), port=0, wait_for_page=True, linger=0.5),
+                          log=lines.append)
+    url = session.start()
+    try:
+        page.goto(url)
+        assert session.wait(timeout=timeout), f"the stream of {video} did not end"
+        if until:
+            page.wait_for_function(until)
+    finally:
+        session.stop()
+    return session, lines
+
+
 def wait_until(predicate, timeout=10.0, what="condition"):
     """Poll ``predicate`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import CHROMIUM, EXERCISE_AVI, PUNCH_AVI, SHARED, source_frames, wait_until, write_clip
+from conftest import (CHROMIUM, EXERCISE_AVI, PUNCH_AVI, SHARED, play_on_practice_page, source_frames, wait_until,
+                      write_clip)
 
 from actionrec.data.datasets import coarse, read_annotations
 from actionrec.errors import ActionrecError
@@ -313,15 +314,7 @@ def test_the_page_shows_the_framing_warning(page, starter, tmp_path, where):
         _, _, lines = play_video(page, inference, video, tmp_path / "mkjs-waist.png")
         shown = page.inner_text("#actionrec-framing")
     else:  # the practice page
-        lines = []
-        session = LiveSession(inference, LiveOptions(source=str(video), port=0, wait_for_page=True, linger=0.5),
-                              log=lines.append)
-        url = session.start()
-        try:
-            page.goto(url)
-            assert session.wait(timeout=45), "the video did not finish playing"
-        finally:
-            session.stop()
+        _, lines = play_on_practice_page(page, inference, video, timeout=45)
         shown = page.inner_text("#framing")
     said = [line for line in lines if line.startswith("warning: framing:")]
     assert len(said) == 1 and "no knee or ankle" in said[0], lines

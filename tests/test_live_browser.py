@@ -4,10 +4,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CHROMIUM, wait_until
+from conftest import CHROMIUM, play_on_practice_page, wait_until
 
 from actionrec.live.server import Bridge
-from actionrec.live.game import LiveOptions, LiveSession
 from actionrec.live.site import Site
 from actionrec.data.datasets import coarse
 from actionrec.data.datasets import read_annotations
@@ -90,14 +89,7 @@ def test_live_play_on_a_sparring_video_fires_the_annotated_moves(page, sparring)
     root, inference = sparring
     video = root / "sparring" / "p00_s00.mp4"
     moves = [s for s in segments_for(read_annotations(root / "annotations.csv"), video) if coarse(s.label) in HOOK_OF]
-    session = LiveSession(inference, LiveOptions(source=str(video), port=0, wait_for_page=True, linger=0.5),
-                          log=lambda line: None)
-    url = session.start()
-    try:
-        page.goto(url)
-        assert session.wait(timeout=60), "the video did not finish playing"
-    finally:
-        session.stop()
+    session, _ = play_on_practice_page(page, inference, video, timeout=60)
     report = session.report()
     assert not report.failed and "end of video" in report.message
     assert report.frames + report.dropped == session.grabber.read
@@ -121,16 +113,8 @@ def test_live_source_dying_mid_stream_ends_cleanly_and_tells_the_page(page, spar
     data = (Path(__file__).resolve().parents[2] / "shared/fixtures/real/ucf101_punch_g03_c01.avi").read_bytes()
     broken = tmp_path / "cut.avi"
     broken.write_bytes(data[: len(data) // 2])  # a real clip cut in half: frames stop coming mid-stream
-    lines = []
-    session = LiveSession(inference, LiveOptions(source=str(broken), port=0, wait_for_page=True, linger=0.5),
-                          log=lines.append)
-    url = session.start()
-    try:
-        page.goto(url)
-        assert session.wait(timeout=30), "the loop did not stop when the source died"
-        page.wait_for_function("document.getElementById('stats').textContent.includes('ended early')")
-    finally:
-        session.stop()
+    session, lines = play_on_practice_page(
+        page, inference, broken, timeout=30, until="document.getElementById('stats').textContent.includes('ended early')")
     report = session.report()
     assert report.failed and "ended early" in report.message and "of 108 frames" in report.message
     assert 0 < report.frames + report.dropped < 108
