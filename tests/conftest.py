@@ -311,5 +311,7 @@ def wait_until(predicate, timeout=10.0, what="condition"):
 
 
 def leftover_temp_files(root: Path) -> list[Path]:
-    """Files or folders under ``root`` that an atomic write left behind (``.NAME.xxxx.tmp...``)."""
-    return [p for p in Path(root).rglob(".*") if ".tmp" in p.name or ".old-" in p.name]
+    """Files or folders under ``root`` that an atomic write left behind (``.NAME.<pid>.xxxx.actionrec-tmp...``)."""
+    from actionrec.util.atomic import is_temp_name
+
+    return [p for p in Path(root).rglob(".*") if is_temp_name(p.name)]

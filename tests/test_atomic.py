@@ -193,6 +193,11 @@ USER_NAMES = [
     ".model.old-{dead}",  # a file: atomic_dir only ever moves folders aside
     ".photos.old-{dead}~",
     ".cache/{dead}.npz",  # inside a user's folder: the sweep looks at one folder, not below it
+    # Matched the form before actionrec's tag (.NAME.<pid>.<8 of [a-z0-9_]>.tmp, .NAME.old-<pid>): swept then.
+    ".notes.2024.draft_v1.tmp",
+    ".model.keras.{dead}.ab12cd34.tmp.keras",
+    ".photos.old-2019/beach.txt",  # a folder: once deleted, or renamed to "photos"
+    ".mail.old-{dead}/letter.txt",
 ]
 
 

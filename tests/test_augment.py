@@ -297,7 +297,7 @@ def test_augment_dataset_layout_groups_flips_and_resume(tmp_path, tiny_dataset):
     again = augment_dataset(tiny_dataset, out, copies=2, seed=7, flip_probability=1.0)
     assert (again.written, again.skipped) == (1, 14)
     assert victim.read_bytes() == before
-    assert not [p for p in out.rglob("*") if ".tmp" in p.name]
+    assert not [p for p in out.rglob("*") if "actionrec-tmp" in p.name]
 
     with pytest.raises(ActionrecError, match="seed"):
         augment_dataset(tiny_dataset, out, copies=2, seed=8, flip_probability=1.0)

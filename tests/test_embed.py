@@ -278,9 +278,9 @@ def test_stale_temp_files_of_killed_writers_are_removed(tmp_path):
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(dead.stdout)
-    stale = tmp_path / f".abc.npz.{dead_pid}.k2j_ab9x.tmp.npz"  # what a killed writer leaves
-    stale_dir = tmp_path / f".model.{dead_pid}.abcdefgh.tmp"
-    live = tmp_path / f".other.npz.{os.getpid()}.zz9x_1ab.tmp.npz"  # a writer still running: kept
+    stale = tmp_path / f".abc.npz.{dead_pid}.k2j_ab9x.actionrec-tmp.npz"  # what a killed writer leaves
+    stale_dir = tmp_path / f".model.{dead_pid}.abcdefgh.actionrec-tmp"
+    live = tmp_path / f".other.npz.{os.getpid()}.zz9x_1ab.actionrec-tmp.npz"  # a writer still running: kept
     stale.write_bytes(b"half")
     stale_dir.mkdir()
     live.write_bytes(b"in progress")

@@ -117,7 +117,7 @@ def test_a_model_directory_is_replaced_only_with_overwrite_and_never_with_a_user
 def test_each_command_takes_back_its_own_output_and_names_another_commands(tmp_path):
     report = tmp_path / "report"  # an evaluation killed in its first fold: folds/ with only a temp file
     (report / "folds").mkdir(parents=True)
-    (report / "folds" / f".fold0-0123456789abcdef.npz.{_dead_pid()}.ab12cd34.tmp.npz").write_bytes(b"")
+    (report / "folds" / f".fold0-0123456789abcdef.npz.{_dead_pid()}.ab12cd34.actionrec-tmp.npz").write_bytes(b"")
     claim_output(report, REPORT)
     (report / "folds" / "fold0-0123456789abcdef.npz").write_bytes(b"")
     claim_output(report, REPORT)
@@ -172,11 +172,14 @@ def test_the_stale_temp_sweep_touches_only_names_actionrec_makes_of_writers_that
     dead = _dead_pid()
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        ours_dead = tmp_path / f".model.keras.{dead}.ab12cd34.tmp.keras"
-        ours_live = tmp_path / f".model.keras.{live.pid}.ab12cd34.tmp.keras"
+        ours_dead = tmp_path / f".model.keras.{dead}.ab12cd34.actionrec-tmp.keras"
+        ours_live = tmp_path / f".model.keras.{live.pid}.ab12cd34.actionrec-tmp.keras"
         users = [
             tmp_path / f".t.txt.old-{dead}",  # what atomic_dir used to rename a user's file to, then delete
             tmp_path / f".notes.{dead}.draft.tmp.bak.txt",  # looks like a temp, but not one of ours
+            # The form before actionrec's tag, which a user's names can have: swept (deleted, renamed) until then.
+            tmp_path / ".notes.2024.draft_v1.tmp",
+            tmp_path / f".model.keras.{dead}.ab12cd34.tmp.keras",
             tmp_path / "t.txt",
         ]
         for f in [ours_dead, ours_live, *users]:
@@ -191,7 +194,7 @@ def test_the_stale_temp_sweep_touches_only_names_actionrec_makes_of_writers_that
 
 def test_an_old_folder_left_between_the_two_renames_is_put_back_not_deleted(tmp_path):
     """A writer killed after moving the previous model aside, before moving the new one in."""
-    old = tmp_path / f".model.old-{_dead_pid()}"
+    old = tmp_path / f".model.actionrec-old-{_dead_pid()}"
     old.mkdir()
     (old / "config.json").write_text("previous")
     write_text(tmp_path / "other.json", "{}")  # any write in the folder sweeps it

@@ -39,9 +39,9 @@ def test_liveness_check_leaves_the_process_running():
 def test_stale_temps_of_dead_writers_go_live_ones_stay(tmp_path):
     proc = subprocess.Popen(SLEEPER)
     try:
-        dead = tmp_path / f".model.keras.{_finished_pid()}.abc12345.tmp.keras"
-        live = tmp_path / f".model.keras.{proc.pid}.xyz78901.tmp.keras"
-        old_dir = tmp_path / f".model.old-{_finished_pid()}"
+        dead = tmp_path / f".model.keras.{_finished_pid()}.abc12345.actionrec-tmp.keras"
+        live = tmp_path / f".model.keras.{proc.pid}.xyz78901.actionrec-tmp.keras"
+        old_dir = tmp_path / f".model.actionrec-old-{_finished_pid()}"
         mine = tmp_path / "model.keras"  # not a temp name: never touched
         for f in (dead, live, mine):
             f.write_bytes(b"x")
@@ -94,7 +94,7 @@ def test_refused_directory_swap_puts_the_old_directory_back(tmp_path, immutable)
             (tmp / "config.json").write_text("new")
             immutable(tmp)  # moving the old one aside works; moving the new one in is refused
     assert (model / "config.json").read_text() == "old"
-    assert not any(p.name.startswith(".model.old-") for p in tmp_path.iterdir())
+    assert not any(p.name.startswith(".model.actionrec-old-") for p in tmp_path.iterdir())
 
 
 def test_peak_rss_follows_a_touched_allocation():

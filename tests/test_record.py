@@ -246,7 +246,7 @@ def test_stop_mid_take_keeps_every_finished_take_and_leaves_no_partial_file(tmp_
             assert time.monotonic() < deadline, recorder.state()
             time.sleep(0.02)
         time.sleep(0.3)  # well inside take 2
-        hidden = [p for p in dataset.rglob(".*") if ".tmp" in p.name]
+        hidden = [p for p in dataset.rglob(".*") if "actionrec-tmp" in p.name]
         assert hidden or continuous  # take 2 is being written to a hidden temp file...
         recorder.stop()
         assert recorder.wait(0)

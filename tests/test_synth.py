@@ -230,7 +230,7 @@ def test_killed_run_resumes_to_the_same_bytes(tiny: Path, tmp_path: Path):
     files = sorted(_videos(tiny)) + ["annotations.csv", "groups.csv", "synth.json"]
     match, mismatch, errors = filecmp.cmpfiles(tiny, out, files, shallow=False)
     assert not mismatch and not errors
-    assert not [p for p in out.rglob("*") if ".tmp" in p.name]  # no half-written leftovers
+    assert not [p for p in out.rglob("*") if "actionrec-tmp" in p.name]  # no half-written leftovers
 
 
 def test_a_video_that_is_not_complete_is_rendered_again(tiny: Path, tmp_path: Path):

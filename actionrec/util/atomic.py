@@ -1,9 +1,11 @@
 """Atomic writes: a temp file in the same folder, fsync, then rename.
 
 A killed process leaves either the old file or the new one, never half of one. Every cache, model and
-report in actionrec is written through these helpers. Temp names carry the writer's pid, so the next process
-writing in a folder removes what a killed writer left there (``.NAME.<pid>.<random>.tmp[.ext]``); that sweep
-touches only names of that exact form whose writer is gone, never a user's file. A disk that is full,
+report in actionrec is written through these helpers. Temp names carry the writer's pid and actionrec's own tag,
+so the next process writing in a folder removes what a killed writer left there
+(``.NAME.<pid>.<random>.actionrec-tmp[.ext]``); that sweep touches only names of that exact form whose writer is
+gone, never a user's file. (Until the tag, the form was ``.NAME.<pid>.<random>.tmp``, and a user's
+``.notes.2024.draft_v1.tmp`` or ``.photos.old-2019`` beside an output matched it and was swept.) A disk that is full,
 read-only or refuses permission gives one ``ActionrecError`` line naming the file being written.
 """
 
@@ -39,7 +41,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     with _write_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(path.parent)
-        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=f".tmp{suffix}", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=f".{TEMP_TAG}{suffix}", dir=path.parent)
         os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -114,7 +116,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         _check_replaceable(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(path.parent)
-        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path), suffix=f".{TEMP_TAG}", dir=path.parent))
         os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes 0700; a model folder gets ordinary permissions
     try:
         with _write_errors(path):
@@ -122,7 +124,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         _check_replaceable(path)  # the caller may have taken a while: look again before moving anything
         old = None
         if path.exists():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            old = path.with_name(f".{path.name}.{OLD_TAG}-{os.getpid()}")
             _replace(path, old, shown=path)
         try:
             _replace(tmp, path)
@@ -163,15 +165,19 @@ def _replace(src: Path, dst: Path, shown: Path | None = None) -> None:
         raise ActionrecError(f"{shown or dst}: cannot be replaced ({exc.strerror}){hint}") from None
 
 
+TEMP_TAG = "actionrec-tmp"  # in every temp name: what the sweep deletes is only ever ours
+OLD_TAG = "actionrec-old"  # a folder atomic_dir swapped out, until the new one is in place
+
+
 def temp_prefix(path: Path) -> str:
     """The start of every temp name for ``path``: hidden, the target's name, the writer's pid."""
     return f".{path.name}.{os.getpid()}."
 
 
-# Exactly what ``temp_prefix`` + mkstemp/mkdtemp make (mkstemp's random part is [a-z0-9_]; the suffix is
-# ``.tmp`` plus at most the target's extension), and the ``.NAME.old-<pid>`` folder ``atomic_dir`` swaps out.
-_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[a-z0-9_]{8}\.tmp(?:\.[A-Za-z0-9]+)?$")
-_OLD_NAME = re.compile(r"^\.(?P<name>.+)\.old-(?P<pid>\d+)$")
+# Exactly what ``temp_prefix`` + mkstemp/mkdtemp make (mkstemp's random part is [a-z0-9_]; the suffix is the
+# tag plus at most the target's extension), and the ``.NAME.actionrec-old-<pid>`` folder ``atomic_dir`` swaps out.
+_TEMP_NAME = re.compile(rf"^\.(?P<name>.+)\.(?P<pid>\d+)\.[a-z0-9_]{{8}}\.{TEMP_TAG}(?:\.[A-Za-z0-9]+)?$")
+_OLD_NAME = re.compile(rf"^\.(?P<name>.+)\.{OLD_TAG}-(?P<pid>\d+)$")
 
 
 def is_temp_name(name: str) -> bool:
@@ -185,7 +191,7 @@ _swept: set[Path] = set()  # folders already cleaned by this process
 def remove_stale_temps(folder: str | os.PathLike) -> None:
     """Delete temp files/folders in ``folder`` whose writer no longer runs (it was killed mid-write).
 
-    Only names of ``_TEMP_NAME``'s exact form are deleted. A swapped-out ``.NAME.old-<pid>`` folder of a
+    Only names of ``_TEMP_NAME``'s exact form are deleted. A swapped-out ``.NAME.actionrec-old-<pid>`` folder of a
     dead writer is deleted only when ``NAME`` is back in place; when the writer died between its two
     renames, the old folder is put back as ``NAME`` instead (it is the previous output, not a temp).
     Done once per folder and process: a cache folder of thousands of files is not rescanned per write.

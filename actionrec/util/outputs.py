@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from actionrec.errors import ActionrecError, from_os_error
-from actionrec.util.atomic import is_temp_name, temp_prefix
+from actionrec.util.atomic import TEMP_TAG, is_temp_name, temp_prefix
 
 
 def _json_keys(path: Path, keys: tuple[str, ...]) -> bool:
@@ -202,7 +202,7 @@ def _check_writable(path: Path, folder: Path) -> None:
     and ACLs alike (root passes ``os.access`` for everything but a read-only mount). The name is an
     atomic-write temp name, so a probe killed midway is swept like any other."""
     try:
-        fd, name = tempfile.mkstemp(prefix=temp_prefix(folder / "write-check"), suffix=".tmp", dir=folder)
+        fd, name = tempfile.mkstemp(prefix=temp_prefix(folder / "write-check"), suffix=f".{TEMP_TAG}", dir=folder)
         os.close(fd)
         os.unlink(name)
     except OSError as exc:

