@@ -105,6 +105,8 @@ INPUT_DROPOUT = typer.Option(None, help="Dropout on every input feature of every
 DROPOUT = typer.Option(None, help="Dropout on the LSTM's output (default: 0.5)", show_default=False)
 MEMBERS = typer.Option(None, help="LSTMs trained side by side whose probabilities are averaged, in one model "
                                   "(default: 1; 3 made small real data depend less on the seed)", show_default=False)
+ALSO = typer.Option([], "--also", help="Another dataset to train on too, repeatable (evaluate never tests on it), e.g. "
+                    "runs/demo/starter-synth: the starter's synthetic people beside your recordings (--features pose:body)")
 
 
 def fixed_regularizers(**given):
@@ -247,6 +249,7 @@ def train(
     input_dropout: Optional[float] = INPUT_DROPOUT,
     dropout: Optional[float] = DROPOUT,
     members: Optional[int] = MEMBERS,
+    also: list[Path] = ALSO,
 ):
     """Train the frame baseline or the LSTM on a dataset and write a model directory."""
     from actionrec.learn.train import TrainSpec, train_on_dataset
@@ -263,7 +266,7 @@ def train(
         # Keras' live bar on a terminal; one line per epoch into a file or pipe (the bar redraws every step
         # with \r, and a log of a 60-epoch run held megabytes of them).
         verbose=1 if sys.stdout.isatty() else 2,
-        overwrite=overwrite, features=feature_spec(features, finetune, article, augment),
+        overwrite=overwrite, features=feature_spec(features, finetune, article, augment), also=also,
     )
     typer.echo(
         f"wrote {out}: {trained.kind} model, classes {', '.join(trained.classes)}; "
@@ -327,6 +330,7 @@ def evaluate(
     input_dropout: Optional[float] = INPUT_DROPOUT,
     dropout: Optional[float] = DROPOUT,
     members: Optional[int] = MEMBERS,
+    also: list[Path] = ALSO,
 ):
     """Frame baseline vs LSTM on people the model never saw: report.json, report.md and plots.
 
@@ -344,15 +348,16 @@ def evaluate(
                                augment=augment, seed=seed, finetune=finetune, fixed=fixed)
     feats = feature_spec(features, finetune, augment=augment)
     ray_options = _ray_options(ray, ray_address, ray_shared_storage)
-    if finetune and ("," in size or ray_options is not None):
-        raise ActionrecError("evaluate --finetune with a --size list or --ray: not supported; expected one size, here")
-    claim_output(out, REPORT, inputs=[dataset])  # before embedding; evaluate checks again before the first fold
+    if finetune and ("," in size or ray_options is not None or also):
+        raise ActionrecError("evaluate --finetune with a --size list, --ray or --also: not supported; expected one size "
+                             "and one dataset, here")
+    claim_output(out, REPORT, inputs=[dataset, *also])  # before embedding; evaluate checks again before the first fold
     with _ray_joined(ray_options):  # one cluster for the embedding and the folds
         if "," in size:
             from actionrec.learn.sizes import evaluate_sizes, format_comparison, parse_sizes
 
             comparison = evaluate_sizes(dataset, parse_sizes(size, FrameSpec(fps=fps, grayscale=grayscale)), out, options,
-                                        cache, weights, log=typer.echo, features=feats, ray=ray_options)
+                                        cache, weights, log=typer.echo, features=feats, ray=ray_options, also=also)
             typer.echo("\n" + format_comparison(comparison))
             typer.echo(f"\nwrote {out}/report.json and report.md (one report per size in {out}/WxH/)")
             return
@@ -362,7 +367,7 @@ def evaluate(
             from actionrec.learn.embedded import frames_dataset_dir
 
             frames = frames_dataset_dir(dataset, spec, cache, weights, features=feats)
-        data = embed_dataset_dir(dataset, spec, cache, weights, features=feats, ray=ray_options)
+        data = embed_dataset_dir(dataset, spec, cache, weights, features=feats, ray=ray_options, also=also)
         report = run(data, out, options, log=typer.echo, ray=ray_options, frames=frames)
     typer.echo("")
     typer.echo(format_table(report))

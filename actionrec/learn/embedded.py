@@ -10,7 +10,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 from actionrec.data.datasets import Clip, Dataset, Segment, coarse, load_dataset
 from actionrec.data.video import FrameSpec
@@ -38,6 +38,10 @@ class EmbeddedDataset:
     weights: str | os.PathLike | None = None
     embedder: LazyEmbedder | None = None  # the MobileNet embedding used (or will load on first need)
     features: FeatureSpec = FeatureSpec()  # what ``embeddings`` hold per frame (``features.dim`` columns)
+    # Clips of other datasets added to train on too (``--also``, ``with_training_data``): never tested on, and
+    # the only ones whose groups early stopping holds out. ``also``: those datasets' folders.
+    training_only: frozenset[str] = frozenset()
+    also: tuple[str, ...] = ()
 
     def get_embedder(self) -> Embedder:
         """The dataset's MobileNet: the one embedding loaded, else loaded now (once)."""
@@ -63,14 +67,18 @@ def embed_dataset_dir(
     show_progress: bool = True,
     features: FeatureSpec | None = None,
     ray: "RayOptions | None" = None,
+    also: "Sequence[str | os.PathLike]" = (),
 ) -> EmbeddedDataset:
     """``features``: MobileNet (default), pose, diff or several; with pose only, MobileNet's weights are not
     needed and the config holds just the frame spec (its sampling is the pose's too). ``ray``: uncached clips
     are embedded on that Ray cluster first, into the cache (``features.distributed``): MobileNet's appearance
-    features, or all of them when ``ray.shared_storage``."""
+    features, or all of them when ``ray.shared_storage``. ``also``: more dataset folders to train on too
+    (``with_training_data``), embedded the same way, each into its own cache (or ``cache_dir``)."""
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
+    # The added datasets are read (and refused) before any work.
+    added = {name: load_dataset(path) for name, path in also_names([Path(p) for p in also], ds.root).items()}
     features = features or FeatureSpec()
-    cache_dir = cache_dir or default_cache_dir(ds.root)
+    cache = cache_dir or default_cache_dir(ds.root)
     lazy = LazyEmbedder(frame_spec, weights, embedder)
     bar = Progress("embed", unit="frames") if show_progress else None
     if ray is not None and embedder is None and (features.uses_mobilenet or ray.shared_storage):
@@ -78,15 +86,18 @@ def embed_dataset_dir(
 
         ray_bar = Progress("embed on Ray", unit="frames") if show_progress else None
         # Without shared storage only MobileNet's part goes to Ray; features_dataset below computes the rest.
-        prefill_cache_ray(ds.clips, frame_spec, features, cache_dir, weights, ray, progress=ray_bar)
+        prefill_cache_ray(ds.clips, frame_spec, features, cache, weights, ray, progress=ray_bar)
         if ray_bar:
             ray_bar.close()
-    embs = features_dataset(ds.clips, frame_spec, features, cache_dir, embedder=lazy, pose=LazyPose(features),
+    embs = features_dataset(ds.clips, frame_spec, features, cache, embedder=lazy, pose=LazyPose(features),
                             progress=bar)
     if bar:
         bar.close()
     config = lazy.config if features.runs_mobilenet else EmbedderConfig(frame_spec=frame_spec)
-    return EmbeddedDataset(ds, config, list(ds.clips), embs, Path(cache_dir), weights, lazy, features)
+    data = EmbeddedDataset(ds, config, list(ds.clips), embs, Path(cache), weights, lazy, features)
+    return with_training_data(data, {name: embed_dataset_dir(part, frame_spec, cache_dir, weights, show_progress=show_progress,
+                                                             features=features, ray=ray)
+                                     for name, part in added.items()})
 
 
 def frames_dataset_dir(
@@ -152,3 +163,48 @@ def join_embedded(parts: dict[str, EmbeddedDataset]) -> EmbeddedDataset:
             embeddings[joined.id] = part.embeddings[c.id]
     ds = Dataset(first.dataset.root, clips, first.dataset.background)
     return dataclasses.replace(first, dataset=ds, clips=clips, embeddings=embeddings)
+
+
+def with_training_data(data: EmbeddedDataset, extras: dict[str, EmbeddedDataset]) -> EmbeddedDataset:
+    """``data`` plus the clips of other datasets (name -> dataset) to train on too: ``train --also`` and
+    ``evaluate --also``, e.g. your recordings plus the demo's synthetic people (``runs/demo/starter-synth``).
+
+    The added clips' ids and groups become ``<name>:<id>`` and ``<name>:<group>`` (as ``join_embedded``
+    names them); ``data``'s own keep theirs, so reports still name its people. The added ids are
+    ``training_only``: ``evaluate`` trains every fold on them and tests only on ``data``'s people, and early
+    stopping holds out only their groups (your two people never both train and sit out). Every dataset must
+    hold the same features made the same way."""
+    if not extras:
+        return data
+    added = join_embedded(extras)
+    if added.features != data.features or added.config != data.config:
+        raise ActionrecError(f"dataset {next(iter(extras))!r}: its features ({added.features.name}, {added.config.to_dict()}) "
+                             f"differ from {data.dataset.root}'s ({data.features.name}, {data.config.to_dict()}); "
+                             "expected the same features on every dataset")
+    clash = sorted(set(data.embeddings) & set(added.embeddings))
+    if clash:
+        raise ActionrecError(f"clip {clash[0]!r} of {data.dataset.root} has the name of an added dataset's clip; "
+                             "expected clip names without ':'")
+    return dataclasses.replace(
+        data, clips=data.clips + added.clips, embeddings={**data.embeddings, **added.embeddings},
+        training_only=data.training_only | {c.id for c in added.clips},
+        also=data.also + tuple(str(part.dataset.root) for part in extras.values()))
+
+
+def also_names(paths: list[Path], dataset: Path) -> dict[str, Path]:
+    """A name for each dataset given with ``--also`` (its folder's, made unique and without ':'), checked to be
+    another folder than ``dataset`` and than each other."""
+    names: dict[str, Path] = {}
+    seen = {Path(dataset).resolve()}
+    for path in paths:
+        where = Path(path).resolve()
+        if where in seen:
+            raise ActionrecError(f"--also {path}: it is {'the dataset itself' if where == Path(dataset).resolve() else 'given twice'}; "
+                                 "expected another dataset folder")
+        seen.add(where)
+        base = where.name.replace(":", "_") or "also"
+        name, k = base, 2
+        while name in names:
+            name, k = f"{base}-{k}", k + 1
+        names[name] = Path(path)
+    return names

@@ -283,8 +283,9 @@ def evaluate(data: EmbeddedDataset, out: str | Path, options: EvaluateOptions = 
     """
     if options.sequence_model.finetune and ray is not None:
         raise ActionrecError("evaluate --finetune --ray: not supported together; fine-tuned folds run here, expected one of them")
-    out = claim_output(out, REPORT, inputs=[data.dataset.root])
-    clips = data.clips
+    out = claim_output(out, REPORT, inputs=[data.dataset.root, *data.also])
+    clips = [c for c in data.clips if c.id not in data.training_only]  # the people folds hold out
+    added = [c for c in data.clips if c.id in data.training_only]  # --also: in every fold's training
     classes = data.labels
     splits = grouped_folds(clips, options.folds, options.seed)
     key = _config_key(data, options)
@@ -294,7 +295,7 @@ def evaluate(data: EmbeddedDataset, out: str | Path, options: EvaluateOptions = 
     for k, (tr, te) in enumerate(splits):
         results[k] = FoldResult.load(fold_dir / f"fold{k}-{key}.npz", classes)
         if results[k] is None:
-            todo.append((k, [clips[i] for i in tr], [clips[i] for i in te]))
+            todo.append((k, [clips[i] for i in tr] + added, [clips[i] for i in te]))
         else:
             log(f"fold {k + 1}/{len(splits)}: done earlier (test people: {_groups([clips[i] for i in te])})")
             _log_scores(results[k], classes, log)
@@ -310,7 +311,8 @@ def evaluate(data: EmbeddedDataset, out: str | Path, options: EvaluateOptions = 
         "folds": len(splits),
         "windows": int(sum(len(r.y_true) for r in results)),
         "models": summarize(results, classes),
-        "config": {"evaluate": options.to_dict(), "embedder": data.config.to_dict(), "dataset": str(data.dataset.root)},
+        "config": {"evaluate": options.to_dict(), "embedder": data.config.to_dict(), "dataset": str(data.dataset.root),
+                   **({"also": list(data.also)} if data.also else {})},
         "groups_per_fold": [{"train": r.train_groups, "test": r.test_groups} for r in results],
         "skipped_short_clips": sorted({s for r in results for s in r.skipped}),
         "warnings": memorising_warnings([r.histories for r in results]),

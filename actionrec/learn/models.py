@@ -181,9 +181,12 @@ def _on_frames(head, backbone, kind: str, window: int):
     return keras.Model(frames, head(emb), name=f"finetune_{kind}")
 
 
-def split_validation(groups: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Boolean masks (train, val) holding whole groups out for early stopping (none with < 3 groups)."""
+def split_validation(groups: np.ndarray, fraction: float, seed: int,
+                     keep: frozenset[str] = frozenset()) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks (train, val) holding whole groups out for early stopping (none with < 3 groups).
+    ``keep``: groups that always train (a user's own people beside data added with ``--also``)."""
     uniq = np.unique(groups)
+    uniq = uniq[~np.isin(uniq, sorted(keep))] if keep else uniq
     k = int(round(fraction * len(uniq)))
     if k < 1 or len(uniq) < 3:  # with 2 people, holding one out would halve the training data
         return np.ones(len(groups), bool), np.zeros(len(groups), bool)
@@ -385,10 +388,12 @@ def train(
     pose_columns: slice | None = None,
     finetune: int = 0,
     weights=None,
+    keep_groups: frozenset[str] = frozenset(),
 ) -> TrainedModel:
     """Fit a ``frame`` or ``lstm`` model on the windows (for ``frame``, windows of n = 1 are frames).
 
-    ``rows`` restricts training to some windows (a fold). Whole groups are held out for early stopping.
+    ``rows`` restricts training to some windows (a fold). Whole groups are held out for early stopping,
+    never those of ``keep_groups``.
     ``monitor`` (an evaluation's test windows): when no groups are held out, their loss is recorded per
     epoch as ``val_loss``, for the learning curves and the memorising warning only; it never stops
     training, picks an epoch or changes the learning rate. ``pose_columns``: where the pose part of a
@@ -417,7 +422,7 @@ def train(
     keras.utils.set_random_seed(options.seed)
     size = DataSize.of(windows, rows)
     lstm, options = resolve(kind, lstm, options, size)
-    tr_mask, val_mask = split_validation(windows.groups[rows], options.val_fraction, options.seed)
+    tr_mask, val_mask = split_validation(windows.groups[rows], options.val_fraction, options.seed, keep_groups)
     tr_rows, val_rows = rows[tr_mask], rows[val_mask]
     backbone = _tunable_backbone(windows, embedder, finetune, weights, frame if kind == "frame" else lstm)
     if backbone is None:

@@ -46,10 +46,11 @@ def size_name(spec: FrameSpec) -> str:
 
 
 def evaluate_sizes(dataset: str | Path, specs: list[FrameSpec], out: str | Path, options, cache_dir: str | os.PathLike | None = None,
-                   weights: str | os.PathLike | None = None, log=print, features=None, ray=None) -> dict:
+                   weights: str | os.PathLike | None = None, log=print, features=None, ray=None, also=()) -> dict:
     """Embed (cached) and evaluate at every size; write the comparison after each size (resumable).
 
-    ``features`` (a ``FeatureSpec``) and ``ray`` (``RayOptions``) as for ``embed_dataset_dir`` and ``evaluate``."""
+    ``features`` (a ``FeatureSpec``), ``ray`` (``RayOptions``) and ``also`` (more datasets to train on) as for
+    ``embed_dataset_dir`` and ``evaluate``."""
     from actionrec.data.datasets import load_dataset
     from actionrec.learn.embedded import embed_dataset_dir
     from actionrec.learn.evaluate import evaluate
@@ -57,12 +58,12 @@ def evaluate_sizes(dataset: str | Path, specs: list[FrameSpec], out: str | Path,
     if len(specs) < 2:
         raise ActionrecError("size comparison needs at least 2 sizes; for one size run the plain evaluation")
     ds = load_dataset(dataset)
-    out = claim_output(out, REPORT, inputs=[ds.root])
+    out = claim_output(out, REPORT, inputs=[ds.root, *also])
     reports = {}
     for spec in specs:
         name = size_name(spec)
         log(f"size {name}: embedding (cached) and evaluating")
-        data = embed_dataset_dir(ds, spec, cache_dir, weights, features=features, ray=ray)
+        data = embed_dataset_dir(ds, spec, cache_dir, weights, features=features, ray=ray, also=also)
         reports[name] = evaluate(data, out / name, options, log=lambda msg: log("  " + msg), fold_dir=out / "folds",
                                  ray=ray)
         comparison = compare(reports, specs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -127,11 +128,16 @@ def fit(data: EmbeddedDataset, spec: TrainSpec, clips: list[Clip] | None = None,
         except ActionrecError:  # every monitored clip shorter than a window: nothing to watch
             monitor = None
     classes = classes or data.labels
+    # Beside data added with --also, the dataset's own people always train: early stopping holds out added ones.
+    own = frozenset(c.group for c in (data.clips if clips is None else clips) if c.id not in data.training_only)
     trained = train(windows, spec.kind, data.config, classes=classes, frame=spec.frame, lstm=spec.lstm,
                     options=spec.train, verbose=verbose, monitor=monitor,
                     pose_columns=data.features.pose_slice if data.features.uses_pose else None,
-                    finetune=spec.finetune, weights=data.weights)
+                    finetune=spec.finetune, weights=data.weights,
+                    keep_groups=own if data.training_only else frozenset())
     trained.config["features"] = data.features.to_dict()  # the model refuses other features (check_features)
+    if data.also:
+        trained.config["also"] = list(data.also)
     return trained
 
 
@@ -145,18 +151,23 @@ def train_on_dataset(
     verbose: int = 0,
     overwrite: bool = False,
     features: FeatureSpec | None = None,
+    also: Sequence[str | Path] = (),
 ) -> TrainedModel:
-    """Embed (cached), train and, with ``out``, write the model directory there.
+    """Embed (cached), train and, with ``out``, write the model directory there. ``also``: more datasets to
+    train on too (``with_training_data``): e.g. your recordings plus the demo's synthetic people.
 
     ``out`` is checked first (``claim_output``): a file, a folder of anything but a model, the dataset
     itself, or a model without ``overwrite`` is refused before any embedding or training.
     """
+    if spec.finetune and also:
+        raise ActionrecError("train --finetune --also: fine-tuning trains MobileNet on one dataset's frames; "
+                             "expected one of them")
     if out is not None:
-        claim_output(out, MODEL, overwrite=overwrite, inputs=[dataset])
+        claim_output(out, MODEL, overwrite=overwrite, inputs=[dataset, *also])
     if spec.finetune:
         data = frames_dataset_dir(dataset, frame_spec, cache_dir, weights, features=features)
     else:
-        data = embed_dataset_dir(dataset, frame_spec, cache_dir, weights, features=features)
+        data = embed_dataset_dir(dataset, frame_spec, cache_dir, weights, features=features, also=also)
     if spec.augment:
         from actionrec.learn.augmented_copies import add_augmented_clips
 
