@@ -4,6 +4,7 @@ checks it before any work, and turns any file-system failure into one line.
 Read-only and full disks are real: tmpfs mounts (root ignores permission bits, so chmod proves nothing).
 """
 
+import json
 import os
 import stat
 import subprocess
@@ -16,9 +17,9 @@ from test_cli import assert_one_line_error, run
 from actionrec.errors import ActionrecError
 from actionrec.util import outputs
 from actionrec.util.atomic import atomic_dir, remove_stale_temps, write_text
-from actionrec.util.outputs import AUGMENT, DATASET, DEMO, MODEL, MODEL_FILES, REPORT, SYNTH, claim_output
+from actionrec.util.outputs import AUGMENT, DATASET, DEMO, MODEL, MODEL_FILES, REPORT, SCORE, SYNTH, claim_output
 
-KINDS = [MODEL, REPORT, SYNTH, AUGMENT, DEMO, DATASET]
+KINDS = [MODEL, REPORT, SCORE, SYNTH, AUGMENT, DEMO, DATASET]
 UMASK = os.umask(0)
 os.umask(UMASK)
 
@@ -309,3 +310,54 @@ def test_any_os_error_reaching_the_cli_is_one_line(mount):
 
 def test_outputs_module_lists_every_kind_it_recognises():
     assert {k.noun for k in outputs._KNOWN} == {k.noun for k in KINDS}
+
+
+def test_score_and_evaluate_reports_are_each_their_own_and_refuse_the_other(tmp_path):
+    """Both write report.json; a score over an evaluation (or back) replaced the other's summary."""
+    evaluation, score = tmp_path / "evaluation", tmp_path / "score"
+    for folder, extra in ((evaluation, {"groups_per_fold": []}), (score, {"not_in_model": {}})):
+        folder.mkdir()
+        (folder / "report.json").write_text(json.dumps({"classes": ["a"], "folds": 0, "models": {}, **extra}))
+    claim_output(evaluation, REPORT), claim_output(score, SCORE)
+    with pytest.raises(ActionrecError, match=f"^{score}: holds a score report folder, not an evaluation report folder"):
+        claim_output(score, REPORT)
+    with pytest.raises(ActionrecError, match=f"^{evaluation}: holds an evaluation report folder, not a score report"):
+        claim_output(evaluation, SCORE)
+
+
+def test_an_evaluation_of_several_sizes_killed_before_its_report_is_taken_back(tmp_path):
+    report = tmp_path / "r"  # killed while drawing the first size's plots
+    (report / "folds").mkdir(parents=True)
+    (report / "folds" / "fold0-0123456789abcdef.npz").write_bytes(b"")
+    (report / "100x56").mkdir()
+    (report / "100x56" / "report.json").write_text('{"classes": ["a"], "folds": 2, "models": {}}')
+    (report / "100x56" / f".confusion.png.{_dead_pid()}.ab12cd34.actionrec-tmp.png").write_bytes(b"")
+    claim_output(report, REPORT)
+    (report / "notes").mkdir()  # anything else: not an evaluation's
+    with pytest.raises(ActionrecError, match="not an evaluation report folder"):
+        claim_output(report, REPORT)
+
+
+def test_a_folder_of_photo_albums_is_not_a_dataset_to_record_into(tmp_path):
+    albums = tmp_path / "albums"
+    (albums / "2019_paris").mkdir(parents=True)
+    (albums / "2019_paris" / "a.jpg").write_bytes(b"jpg")
+    with pytest.raises(ActionrecError, match=f"^{albums}: holds 2019_paris, not a dataset"):
+        claim_output(albums, DATASET)
+    assert (albums / "2019_paris" / "a.jpg").read_bytes() == b"jpg"
+    mine = tmp_path / "mine"  # label folders of clips, a fine label and a frame folder: a dataset
+    for clip in ("punch/a.mp4", "kick/front/b.mp4", "kick/c/000.jpg", "other/d.kp.npz"):
+        (mine / clip).parent.mkdir(parents=True, exist_ok=True)
+        (mine / clip).write_bytes(b"")
+    claim_output(mine, DATASET)
+
+
+def test_a_model_out_that_is_a_link_replaces_the_folder_it_points_to_and_keeps_the_link(tmp_path):
+    target = _model_dir(tmp_path / "models" / "m")
+    link = tmp_path / "m-link"
+    link.symlink_to(target)
+    claim_output(link, MODEL, overwrite=True)
+    with atomic_dir(link) as tmp:
+        (tmp / "config.json").write_text("new")
+    assert link.is_symlink() and (target / "config.json").read_text() == "new"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["m"]

@@ -37,7 +37,7 @@ from actionrec.learn.models import TrainedModel, load_model
 from actionrec.learn.report import _plot, confusion_figure
 from actionrec.learn.windows import trailing_windows
 from actionrec.util.atomic import write_json, write_text
-from actionrec.util.outputs import REPORT, claim_output
+from actionrec.util.outputs import SCORE, claim_output
 
 
 def _level(true: np.ndarray, pred: np.ndarray, names: list[str]) -> dict:
@@ -93,7 +93,7 @@ def score_model(model: str | Path | TrainedModel, dataset: str | Path, out: str 
     from actionrec.learn.embedded import embed_dataset_dir
 
     trigger = trigger or TriggerOptions()
-    out = claim_output(out, REPORT, inputs=[dataset])
+    out = claim_output(out, SCORE, inputs=[dataset])
     trained = model if isinstance(model, TrainedModel) else load_model(model)
     ds = load_dataset(dataset)
     own = trained.embedder(weights) if trained.backbone is not None else None  # a fine-tuned model's MobileNet

@@ -9,6 +9,7 @@ A command recognises its own output by the marker file it writes:
 
     model directory   config.json with kind, classes and embedder (train, export; the demo's model)
     report folder     report.json with classes, folds and models, or folds/fold*.npz (evaluate, resumes)
+    score report      report.json as evaluate's, with not_in_model (score; a rerun replaces it)
     lever table       levers.json / levers.md and a report folder per row (tools/levers.py, resumes)
     synth dataset     synth.json, or .synth-pending.json while it renders (synth; it checks the config)
     augment output    augment.json (augment; it checks the settings)
@@ -33,15 +34,21 @@ from actionrec.errors import ActionrecError, from_os_error
 from actionrec.util.atomic import TEMP_TAG, is_temp_name, temp_prefix
 
 
-def _json_keys(path: Path, keys: tuple[str, ...]) -> bool:
-    """Whether ``path`` is a JSON object with all of ``keys`` (a marker actionrec wrote)."""
+def _json_object(path: Path) -> dict | None:
+    """``path`` read as a JSON object (a marker actionrec wrote), or None."""
     try:
         if not path.is_file() or path.stat().st_size > 1 << 22:  # markers are small; never slurp a big file
-            return False
+            return None
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, UnicodeDecodeError):
-        return False
-    return isinstance(data, dict) and all(k in data for k in keys)
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _json_keys(path: Path, keys: tuple[str, ...]) -> bool:
+    """Whether ``path`` is a JSON object with all of ``keys``."""
+    data = _json_object(path)
+    return data is not None and all(k in data for k in keys)
 
 
 def _entries(folder: Path) -> list[Path]:
@@ -56,13 +63,27 @@ def _is_model(folder: Path) -> bool:
 _FOLD_FILE = re.compile(r"^fold\d+-[0-9a-f]{16}\.npz$")  # evaluate's per-fold results
 
 
+_SIZE_DIR = re.compile(r"^\d+x\d+$")  # evaluate --size A,B: a report per size beside the shared folds/
+
+
+def _report_of(folder: Path, scored: bool) -> bool:
+    """report.json of ``evaluate`` (``scored`` False) or of ``score`` (True: it names the model it judged)."""
+    data = _json_object(folder / "report.json")
+    return data is not None and all(k in data for k in ("classes", "folds", "models")) and ("not_in_model" in data) == scored
+
+
 def _is_report(folder: Path) -> bool:
-    if _json_keys(folder / "report.json", ("classes", "folds", "models")):
+    if _report_of(folder, scored=False):
         return True
-    # An evaluation killed before its report: nothing but folds/ with finished folds (or none yet).
-    folds = folder / "folds"
-    return (folds.is_dir() and [p.name for p in _entries(folder)] == ["folds"]
-            and all(_FOLD_FILE.match(p.name) for p in _entries(folds)))
+    # An evaluation killed before its report: folds/ with finished folds (or none yet) and, for a size list,
+    # the reports of the sizes done.
+    folds, rest = folder / "folds", [p for p in _entries(folder) if p.name != "folds"]
+    return (folds.is_dir() and all(_FOLD_FILE.match(p.name) for p in _entries(folds))
+            and all(_SIZE_DIR.match(p.name) and p.is_dir() and _report_of(p, scored=False) for p in rest))
+
+
+def _is_score_report(folder: Path) -> bool:
+    return _report_of(folder, scored=True)
 
 
 def _is_lever_table(folder: Path) -> bool:
@@ -89,7 +110,28 @@ def _is_dataset(folder: Path) -> bool:
     if (folder / "groups.csv").is_file() or (folder / "annotations.csv").is_file():
         return True
     visible = [p for p in _entries(folder) if not p.name.startswith(".")]
-    return bool(visible) and all(p.is_dir() for p in visible)  # label folders only, as record makes them
+    return bool(visible) and all(p.is_dir() for p in visible) and _only_clips(folder)  # label folders, as record makes them
+
+
+def _only_clips(folder: Path, limit: int = 20000) -> bool:
+    """Whether every visible file below ``folder`` is where a clip can be: a video or keypoint clip in a label
+    folder, an image in a frame folder inside one. A folder of photo albums (``2019_paris/a.jpg``) is not a
+    dataset to record into."""
+    from actionrec.data.keypoints import KEYPOINT_SUFFIX
+    from actionrec.data.video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+
+    for n, path in enumerate(folder.rglob("*")):
+        rel = path.relative_to(folder).parts
+        if n >= limit:
+            return False  # not a dataset record makes in minutes; not worth walking further
+        if any(part.startswith(".") for part in rel) or not path.is_file():
+            continue
+        name = path.name.lower()
+        clip = len(rel) >= 2 and (name.endswith(VIDEO_EXTENSIONS) or name.endswith(KEYPOINT_SUFFIX))
+        frame = len(rel) >= 3 and name.endswith(IMAGE_EXTENSIONS)
+        if not (clip or frame):
+            return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -112,6 +154,7 @@ MODEL_OWN_FILES = ("model.keras", "backbone.keras", "config.json", "history.json
 MODEL = OutputKind("model directory", _is_model, replaced=True, own_files=MODEL_OWN_FILES)
 MODEL_FILES = OutputKind("model directory", _is_model, must_exist=True)  # export writes into a model
 REPORT = OutputKind("evaluation report folder", _is_report)
+SCORE = OutputKind("score report folder", _is_score_report)
 LEVERS = OutputKind("lever table folder", _is_lever_table)
 SYNTH = OutputKind("synthetic dataset", _is_synth)
 AUGMENT = OutputKind("augment output", _is_augment)
@@ -119,7 +162,7 @@ DEMO = OutputKind("demo folder", _is_demo)
 DATASET = OutputKind("dataset", _is_dataset)
 
 # For naming what a refused folder holds instead. The dataset test comes last: it is the loosest.
-_KNOWN = (MODEL, REPORT, DEMO, AUGMENT, SYNTH, DATASET)
+_KNOWN = (MODEL, REPORT, SCORE, DEMO, AUGMENT, SYNTH, DATASET)
 
 
 def claim_output(path: str | os.PathLike, kind: OutputKind, *, overwrite: bool = False,
