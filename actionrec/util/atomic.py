@@ -112,6 +112,8 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     is refused, never moved aside.
     """
     path = Path(path)
+    if path.is_symlink() and path.is_dir():  # the user's link stays: the folder it points to is replaced
+        path = path.resolve()
     with _write_errors(path):
         _check_replaceable(path)
         path.parent.mkdir(parents=True, exist_ok=True)
