@@ -211,6 +211,25 @@ def test_csv_paths_must_stay_inside_the_dataset(tmp_path, column):
     assert len(scanned) == 1 and len(problems) == 2
 
 
+def test_a_frame_read_from_outside_the_dataset_is_refused(class_dataset, tmp_path):
+    frames = next(p for p in class_dataset.rglob("*") if p.is_dir() and list(p.glob("*.jpg")))
+    outside = tmp_path / "secret.jpg"
+    shutil.copy(next(frames.glob("*.jpg")), outside)
+    (frames / "999.jpg").symlink_to(outside)
+    assert f"{frames / '999.jpg'}: symlink to {outside}, outside the dataset folder" in _strict_error(class_dataset, "outside")
+
+
+@pytest.mark.parametrize("marker, command", [(".synth-pending.json", "actionrec synth"),
+                                             ("augment.json", "actionrec augment")])
+def test_a_dataset_a_command_was_stopped_writing_is_refused(class_dataset, marker, command):
+    """Half a dataset looks whole: a killed synth had no groups.csv yet, so every clip was a person."""
+    (class_dataset / marker).write_text('{"complete": false}')
+    assert _strict_error(class_dataset, f"{command} has not finished writing this dataset").startswith(f"{class_dataset}: ")
+    (class_dataset / marker).write_text('{"complete": true}')
+    if marker == "augment.json":
+        load_dataset(class_dataset)
+
+
 def test_links_and_dots_within_the_dataset_are_fine(annotated_dataset):
     root = annotated_dataset
     (root / "videos" / "inner.avi").symlink_to(root / "videos" / "b.avi")

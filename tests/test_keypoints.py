@@ -281,6 +281,26 @@ def test_import_at_several_yaws_keeps_each_person_in_one_group(precog_src, tmp_p
         import_kinect(precog_src, tmp_path / "bad", names, yaw=(0.0, 0.0))
 
 
+def test_a_stopped_import_is_not_a_dataset_and_a_rerun_resumes_and_replaces_its_own_clips(precog_src, tmp_path):
+    names = read_label_map(tmp_path / "labels.csv")
+    out = tmp_path / "views"
+    import_kinect(precog_src, out, names, yaw=(0.0, 45.0))
+    # Stopped part way through a rerun: its pending marker is there, its groups.csv not yet rewritten.
+    (out / ".kinect-import-pending.json").write_text('{"clips": ["clips/Seq1_1.kp.npz"]}')
+    with pytest.raises(ActionrecError, match=f"^{out}: actionrec import-kinect has not finished writing this dataset"):
+        load_dataset(out)
+    assert any("has not finished" in p for p in inspect(out).problems)
+    # The rerun (one yaw now) takes the folder back, and removes the clips of the other yaws it wrote before.
+    import_kinect(precog_src, out, names, yaw=0.0)
+    assert sorted(p.name for p in (out / "clips").iterdir()) == ["Seq1_1.kp.npz", "Seq1_2.kp.npz", "Seq2_1.kp.npz"]
+    assert len(load_dataset(out).clips) == 3 and not (out / ".kinect-import-pending.json").exists()
+    # Only files an import listed are removed: a user's file in clips/ stays (and is reported, not deleted).
+    (out / "clips" / "notes.txt").write_text("mine")
+    import_kinect(precog_src, out, names, yaw=(0.0, 45.0))
+    import_kinect(precog_src, out, names, yaw=0.0)
+    assert (out / "clips" / "notes.txt").read_text() == "mine" and len(list((out / "clips").glob("*.kp.npz"))) == 3
+
+
 def test_the_shipped_precog_is_the_real_one_gzipped():
     shipped = Path(__file__).resolve().parents[1] / "datasets" / "precog"
     files = sorted(shipped.glob("*.csv.gz"))

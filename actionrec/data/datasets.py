@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import os
 from collections import Counter, defaultdict
@@ -99,6 +100,24 @@ class Dataset:
         return any("/" in lab for lab in self.labels)
 
 
+# What a command that fills a dataset folder leaves there until it is done. Half a dataset looks whole to
+# the loader (a killed synth had written no groups.csv yet: every clip became a person of its own).
+PENDING = {".synth-pending.json": "actionrec synth", ".kinect-import-pending.json": "actionrec import-kinect"}
+
+
+def unfinished_by(root: Path) -> str | None:
+    """The command whose run on ``root`` was stopped before its end, if one was."""
+    for name, command in PENDING.items():
+        if (root / name).is_file():
+            return command
+    try:  # augment records its settings with "complete": false first, true at the end
+        if json.loads((root / "augment.json").read_text(encoding="utf-8")).get("complete") is False:
+            return "actionrec augment"
+    except (OSError, ValueError, AttributeError):
+        pass
+    return None
+
+
 def load_dataset(root: str | Path, background: str = "other", strict: bool = True) -> Dataset:
     """Read a dataset folder. With ``strict`` the first problem raises; otherwise all are collected.
 
@@ -117,6 +136,10 @@ def load_dataset(root: str | Path, background: str = "other", strict: bool = Tru
         raise ActionrecError(f"{root}: is a file, not a folder; expected a dataset folder")
     if not root.is_dir():
         raise ActionrecError(f"{root}: dataset folder does not exist")
+    unfinished = unfinished_by(root)
+    if unfinished:
+        problem(f"{root}: {unfinished} has not finished writing this dataset (it was stopped); rerun the same "
+                f"command to finish it, expected a whole dataset")
     warnings: list[str] = []
     annotated = _read_annotations(root, background, problem, warnings.append)
     clips_by_id: dict[str, tuple[Path, str | None, tuple[Segment, ...]]] = {}
@@ -195,6 +218,8 @@ def _scan_label_dir(root: Path, folder: Path, label: str, annotated: set[str], p
         elif entry.is_dir():
             files = [p for p in entry.iterdir() if p.is_file() and not p.name.startswith(".")]
             if files and any(p.suffix.lower() in IMAGE_EXTENSIONS for p in files):
+                if any([_leads_outside(p, root, problem) for p in files]):  # a frame read from elsewhere
+                    continue
                 found = True
                 yield entry, label
             elif depth == 1:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -31,15 +32,30 @@ from actionrec.util.outputs import OutputKind, claim_output
 
 KINECT_FPS = 30.0  # Kinect v1's skeleton stream rate
 MARKER = "kinect_import.json"  # what makes OUT this command's own output (a rerun replaces its files)
+PENDING_MARKER = ".kinect-import-pending.json"  # the clips an import is writing, until it is done (datasets.PENDING)
 
 
 def is_kinect_import(folder: Path) -> bool:
-    import json
+    """An import's folder: finished (its marker), or stopped part way (its pending marker), so a rerun resumes."""
+    return _marker(folder / MARKER, "source") is not None or _marker(folder / PENDING_MARKER, "clips") is not None
 
+
+def _marker(path: Path, key: str):
     try:
-        return "source" in json.loads((folder / MARKER).read_text())
-    except (OSError, ValueError, TypeError):
-        return False
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data.get(key) if isinstance(data, dict) else None
+
+
+def _earlier_clips(out: Path) -> set[str]:
+    """The clips earlier imports into ``out`` wrote or were writing: this import's own files to replace."""
+    clips = set(_marker(out / PENDING_MARKER, "clips") or [])
+    if _marker(out / MARKER, "source") is not None and (out / GROUPS).is_file():
+        rows = list(csv.reader((out / GROUPS).read_text(encoding="utf-8").splitlines()))[1:]
+        clips.update(row[0] for row in rows if row)
+    return {c for c in clips if isinstance(c, str) and c.startswith("clips/") and c.endswith(KEYPOINT_SUFFIX)
+            and "/" not in c[len("clips/"):]}
 
 
 KINECT_IMPORT = OutputKind("Kinect import", is_kinect_import)
@@ -135,6 +151,10 @@ def import_kinect(src: str | os.PathLike, out: str | os.PathLike, label_map: dic
     if not files:
         raise ActionrecError(f"{src}: no .csv or .csv.gz files; expected Kinect v1 skeleton CSVs")
     stats, ann_rows, group_rows = KinectImport(), [], []
+    earlier = _earlier_clips(out)
+    stems = [f.name[:f.name.lower().index(".csv")] for f in files]
+    planned = [f"clips/{stem}{'' if len(yaws) == 1 else f'@yaw{view:g}'}{KEYPOINT_SUFFIX}" for stem in stems for view in yaws]
+    write_json(out / PENDING_MARKER, {"clips": sorted(set(planned) | earlier)})  # before any clip: a stopped run resumes
     (out / "clips").mkdir(parents=True, exist_ok=True)
     for f in files:
         points, labels = read_kinect_csv(f)
@@ -161,4 +181,7 @@ def import_kinect(src: str | os.PathLike, out: str | os.PathLike, label_map: dic
     write_text(out / GROUPS, format_csv(["clip", "group"], group_rows))
     write_json(out / MARKER, {"source": str(src.resolve()), "fps": fps, "yaw": yaws[0] if len(yaws) == 1 else list(yaws), "labels": {str(k): v for k, v in label_map.items()},
                               "clips": stats.clips, "frames": stats.frames})
+    for stale in sorted(earlier - set(planned)):  # an earlier import's clips this one does not have (other yaws)
+        (out / stale).unlink(missing_ok=True)
+    (out / PENDING_MARKER).unlink()
     return stats
