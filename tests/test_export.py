@@ -140,6 +140,18 @@ def test_failed_export_leaves_the_directory_as_it_was(exported_lstm, tmp_path):
     assert (directory / CONFIG_FILE).read_text() == config
     assert InferenceSession(SessionOptions(directory)).backend == "litert"
 
+    # A user's file where an export would write, or an exported file changed since: refused, nothing written.
+    (directory / CLASSIFIER_FILE).write_bytes(b"a user's")
+    with pytest.raises(ActionrecError, match=rf"^{directory / CLASSIFIER_FILE}: exists and no export of this model "
+                                             r"wrote it \(it changed since\)"):
+        export_model(directory)
+    assert (directory / CLASSIFIER_FILE).read_bytes() == b"a user's"
+    # An export stopped after it began writing: its files are its own to write again.
+    config_now = json.loads((directory / CONFIG_FILE).read_text())
+    (directory / CONFIG_FILE).write_text(json.dumps({**config_now, "export_pending": [CLASSIFIER_FILE]}))
+    export_model(directory)
+    assert "export_pending" not in json.loads((directory / CONFIG_FILE).read_text())
+
     # Exporting again with fewer formats removes what the new record no longer covers.
     export_model(directory, formats=("tflite",))
     assert not (directory / SAVEDMODEL_DIR).exists() and leftover_temp_files(tmp_path) == []

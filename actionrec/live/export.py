@@ -77,7 +77,9 @@ def export_model(model_dir: str | Path, formats: tuple[str, ...] = ("tflite",),
         raise ActionrecError(f"export format {', '.join(unknown) or '(none)'}: expected one or more of {', '.join(FORMATS)}")
     claim_output(model_dir, MODEL_FILES, option="MODEL")  # a model folder we can write in, before converting
     trained = load_model(model_dir)
-    earlier = set((export_record(model_dir) or {}).get("files", {}))
+    recorded = (export_record(model_dir) or {}).get("files", {})
+    earlier = set(recorded)
+    _check_ours(model_dir, recorded, formats)
     features = trained.features
     embedder = None
     if features.runs_mobilenet:  # one embedder for the mobilenet and diff parts: the same MobileNet
@@ -91,12 +93,14 @@ def export_model(model_dir: str | Path, formats: tuple[str, ...] = ("tflite",),
         emb_bytes = _to_tflite(_embedder_graph(embedder, batch=1)) if embedder is not None else None
         cls_bytes = _to_tflite(_classifier_graph(trained, batch=1))
         check = _check_agreement(emb_bytes, cls_bytes, embedder, trained)
+        _mark_pending(model_dir, ("tflite",))  # checked, about to write
         if emb_bytes is not None:
             write_bytes(model_dir / EMBEDDER_FILE, emb_bytes)
             files[EMBEDDER_FILE] = _file_entry(model_dir / EMBEDDER_FILE)
         write_bytes(model_dir / CLASSIFIER_FILE, cls_bytes)
         files[CLASSIFIER_FILE] = _file_entry(model_dir / CLASSIFIER_FILE)
     if "savedmodel" in formats:
+        _mark_pending(model_dir, ("savedmodel",))
         with atomic_dir(model_dir / SAVEDMODEL_DIR) as out:
             _write_savedmodel(out, embedder, trained)
         files[SAVEDMODEL_DIR] = {"sha256": tree_digest(model_dir / SAVEDMODEL_DIR)}
@@ -120,6 +124,7 @@ def export_model(model_dir: str | Path, formats: tuple[str, ...] = ("tflite",),
     }
     config = json.loads((model_dir / CONFIG_FILE).read_text())
     config[EXPORT_KEY] = record
+    config.pop(PENDING_KEY, None)
     write_json(model_dir / CONFIG_FILE, config)
     _remove_unrecorded(model_dir, earlier, files)
     return record
@@ -223,6 +228,33 @@ def _check_agreement(emb_bytes: bytes | None, cls_bytes: bytes, embedder: Embedd
 
 def _file_entry(path: Path) -> dict:
     return {"sha256": file_digest(path), "bytes": path.stat().st_size}
+
+
+PENDING_KEY = "export_pending"  # in config.json while an export writes: its files are ours if it is stopped
+ARTIFACTS = {"tflite": (EMBEDDER_FILE, CLASSIFIER_FILE), "savedmodel": (SAVEDMODEL_DIR,)}
+
+
+def _mark_pending(model_dir: Path, formats: tuple[str, ...]) -> None:
+    config = json.loads((model_dir / CONFIG_FILE).read_text())
+    pending = set(config.get(PENDING_KEY) or []) | {n for f in formats for n in ARTIFACTS[f]}
+    write_json(model_dir / CONFIG_FILE, {**config, PENDING_KEY: sorted(pending)})
+
+
+def _check_ours(model_dir: Path, recorded: dict, formats: tuple[str, ...]) -> None:
+    """Refuse, before writing anything, a name this export writes that is taken by a file or folder no export
+    of this model wrote (or that changed since it did): replacing it would lose a user's file."""
+    config = json.loads((model_dir / CONFIG_FILE).read_text())
+    pending = set(config.get(PENDING_KEY) or []) if isinstance(config, dict) else set()
+    for name in (n for f in formats for n in ARTIFACTS[f]):
+        path = model_dir / name
+        if name in pending or not (path.exists() or path.is_symlink()):
+            continue  # an export stopped while writing it: ours, to write again
+        digest = tree_digest(path) if path.is_dir() and not path.is_symlink() else \
+            file_digest(path) if path.is_file() and not path.is_symlink() else None
+        if digest is None or digest != recorded.get(name, {}).get("sha256"):
+            raise ActionrecError(f"{path}: exists and no export of this model wrote it"
+                                 f"{' (it changed since)' if name in recorded else ''}; move it out first "
+                                 "(nothing was written)")
 
 
 def _remove_unrecorded(model_dir: Path, earlier: set[str], files: dict) -> None:
