@@ -211,6 +211,18 @@ def test_a_bad_groups_csv_is_refused_before_anything_is_recorded(tmp_path, sparr
 
 
 @pytest.mark.parametrize("continuous", [False, True])
+def test_a_take_folder_linked_outside_the_dataset_is_refused_before_recording(tmp_path, sparring, continuous):
+    video, _, _ = sparring
+    dataset, outside = tmp_path / "me", tmp_path / "elsewhere"
+    (dataset / "punch").mkdir(parents=True)
+    outside.mkdir()
+    (dataset / ("recordings" if continuous else "punch/jab")).symlink_to(outside)
+    with pytest.raises(ActionrecError, match=f"leads to {outside}, outside the dataset {dataset}"):
+        Recorder(options(dataset, video, continuous=continuous))
+    assert list(outside.iterdir()) == [] and not (dataset / "groups.csv").exists()
+
+
+@pytest.mark.parametrize("continuous", [False, True])
 def test_source_ending_mid_take_keeps_every_finished_take(tmp_path, sparring, continuous):
     video, segments, _ = sparring
     dataset = tmp_path / "me"

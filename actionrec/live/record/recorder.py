@@ -36,6 +36,7 @@ from actionrec.errors import ActionrecError
 from actionrec.live.camera import Frame, FrameGrabber, describe_source
 from actionrec.live.record.plan import (
     EPS,
+    RECORDINGS,
     RecordedTake,
     RecordOptions,
     RecordSummary,
@@ -90,6 +91,11 @@ class Recorder(ServedLoop):
         self._queue: deque[TakePlan] = deque(plan)
         site = Site(page="record.html")
         root = claim_output(options.dataset, DATASET, option="DATASET")  # before the camera opens
+        # A folder the takes go to that is a link elsewhere: refused before the first take, not written through.
+        for folder in [RECORDINGS] if options.continuous else sorted({take.label for take in plan}):
+            if not (root / folder).resolve().is_relative_to(root.resolve()):
+                raise ActionrecError(f"{root / folder}: leads to {(root / folder).resolve()}, outside the dataset "
+                                     f"{root}; expected folders inside it (nothing was recorded)")
         self.grabber = FrameGrabber(options.source, realtime=options.realtime)  # a bad source fails first
         sink_type = _ContinuousSink if options.continuous else _ClipSink
         try:
