@@ -11,10 +11,16 @@ import functools
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Optional
 
 import typer
+
+# Before OpenCV loads: its own log and FFmpeg's complaints about a broken file ("moov atom not found",
+# "ac-tex damaged") printed above the one line the command gives for that file.
+os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 
 from actionrec.data.video import FrameSpec
 from actionrec.errors import ActionrecError, from_os_error
@@ -47,7 +53,9 @@ def command(fn=None, *, interrupted: str = "interrupted"):
     def wrapper(*args, **kwargs):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         try:
-            return fn(*args, **kwargs)
+            with warnings.catch_warnings():  # one "warning:" line, not Python's file:line and source line
+                warnings.showwarning = lambda message, *_, **__: typer.secho(f"warning: {message}", err=True)
+                return fn(*args, **kwargs)
         except ActionrecError as exc:
             typer.secho(f"error: {exc}", fg="red", err=True)
             raise typer.Exit(2) from None
@@ -59,6 +67,14 @@ def command(fn=None, *, interrupted: str = "interrupted"):
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+def at_least(low: float, **options: float) -> None:
+    """One line for an option below its floor (or not a number): ``at_least(1, batch_size=0)``."""
+    for name, value in options.items():
+        if not value >= low:  # nan too
+            raise ActionrecError(f"--{name.replace('_', '-')} {value}: expected "
+                                 f"{'a number' if isinstance(low, float) else 'a whole number'} >= {low:g}")
 
 
 def frame_spec(fps: float, size: str, grayscale: bool):
@@ -423,7 +439,11 @@ def bench(
     weights: Optional[Path] = WEIGHTS,
 ):
     """Every stage in one process and one run: decode, embed vs raw model, augment, LSTM step, stream step, memory."""
+    at_least(0.0, seconds=seconds)
     if ctx.invoked_subcommand is not None:
+        if json_path is not None:
+            raise ActionrecError(f"--json {json_path}: writes the whole suite's figures (bench with no subcommand); "
+                                 f"bench {ctx.invoked_subcommand} prints its JSON, expected a redirect instead")
         return
     from actionrec.tools.bench.suite import JSON_MARK, bench_all, check_json_output, format_table
     from actionrec.util.atomic import write_json
@@ -465,6 +485,8 @@ def bench_embed_cmd(
                                                  "(needs the optional ray extra)"),
 ):
     """Frames/s of the full path (decode, resample, resize, features) next to the models alone."""
+    at_least(1, batch_size=batch_size)
+    at_least(0.0, seconds=seconds)
     spec = feature_spec(features)
     if ray:
         if spec.kind != "mobilenet":
@@ -493,6 +515,8 @@ def bench_train_cmd(
     """Seconds per training epoch and ms per window of the LSTM, for each --finetune K, as JSON."""
     from actionrec.tools.bench.train import bench_finetune_epoch
 
+    at_least(1, window=window, windows=windows, epochs=epochs)
+
     r = bench_finetune_epoch(tuple(finetune), frame_spec(FrameSpec.fps, size, False), window=window, windows=windows,
                              weights=weights, epochs=epochs)
     typer.echo(json.dumps(r, indent=2))
@@ -508,6 +532,8 @@ def bench_augment_cmd(
     """Milliseconds per frame for the augmentation recipe at 100x56."""
     from actionrec.data.recipe import load_recipe
     from actionrec.tools.bench.augment import bench_augment
+
+    at_least(1, frames=frames, window=window)
 
     r = bench_augment(n_frames=frames, window=window, recipe=load_recipe(recipe))
     typer.echo(json.dumps(r, indent=2))

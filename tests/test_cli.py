@@ -5,6 +5,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -124,6 +125,9 @@ def test_predict_on_a_corrupt_clip(class_dataset, tmp_path):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"\x00" * 4096)
     assert_one_line_error(run("predict", out, bad), str(bad), "cannot open it as a video")
+    keypoints = tmp_path / "clip.kp.npz"
+    keypoints.write_bytes(b"")
+    assert_one_line_error(run("predict", out, keypoints), str(keypoints), "a keypoint clip, no pixels; expected a video")
     (out / "config.json").unlink()
     assert_one_line_error(run("predict", out, PUNCH_AVI), str(out), "no config.json")
 
@@ -177,6 +181,42 @@ def test_ctrl_c_in_train_says_what_is_true(class_dataset, tmp_path):
     assert "resumes" not in err and not out.exists() and leftover_temp_files(tmp_path) == []
 
 
+def test_numbers_out_of_range_are_one_line_before_any_work(class_dataset, tmp_path):
+    """Each was a traceback, or accepted (an untrained model written, a hang), until an audit tried them."""
+    out = tmp_path / "m"
+    for args, says in [
+        (("train", class_dataset, "--out", out, "--seed", "-1"), "--seed -1: expected a whole number from 0 to 4294967295"),
+        (("train", class_dataset, "--out", out, "--epochs", "0"), "--epochs 0: expected a whole number >= 1"),
+        (("train", class_dataset, "--out", out, "--learning-rate", "-1"), "--learning-rate -1.0: expected a number > 0"),
+        (("train", class_dataset, "--out", out, "--learning-rate", "nan"), "--learning-rate nan"),
+        (("train", class_dataset, "--out", out, "--augment", "-1"), "--augment -1: expected 0 or more copies"),
+        (("evaluate", class_dataset, "--out", out, "--folds", "1"), "folds 1: need at least 2 folds"),
+        (("synth", tmp_path / "s", "--sparring-seconds", "nan"), "--sparring-seconds nan"),
+        (("synth", tmp_path / "s", "--sparring-seconds", "1e9"), "expected 10 to 3600 s"),
+        (("bench", "train", "--windows", "0"), "--windows 0: expected a whole number >= 1"),
+        (("bench", "embed", "--batch-size", "0"), "--batch-size 0"),
+        (("bench", "augment", "--frames", "0"), "--frames 0"),
+        (("bench", "--json", tmp_path / "b.json", "augment"), "bench augment prints its JSON"),
+        (("bench", "--json", tmp_path / "nowhere" / "b.json"), "cannot be written"),
+    ]:
+        assert_one_line_error(run(*args), says)
+    assert not out.exists() and not (class_dataset / ".cache").exists() and not (tmp_path / "s").exists()
+    labels = tmp_path / "labels.txt"
+    labels.write_bytes(b"\xff\xfe0,x\n")
+    assert_one_line_error(run("import-kinect", tmp_path, tmp_path / "k", "--labels", labels), "not UTF-8")
+    good = Path(__file__).resolve().parents[1] / "datasets" / "precog" / "label_map.txt"
+    assert_one_line_error(run("import-kinect", tmp_path, tmp_path / "k", "--labels", good, "--fps", "0"),
+                          "expected a frame rate > 0")
+    for name, junk in (("synth.json", "[]"), ("augment.json", '"x"')):
+        (tmp_path / name[:-5]).mkdir()
+        (tmp_path / name[:-5] / name).write_text(junk)
+    assert_one_line_error(run("synth", tmp_path / "synth", "--people", "1"), "synth.json: not a JSON object")
+    assert_one_line_error(run("augment", class_dataset, "--out", tmp_path / "augment"), "augment.json: not a JSON object")
+    (class_dataset / "groups.csv").unlink()
+    (class_dataset / "groups.csv").mkdir()
+    assert_one_line_error(run("train", class_dataset, "--out", out), "groups.csv: is a folder; expected a CSV file")
+
+
 def test_bench_json_refuses_a_users_file_before_measuring(tmp_path):
     """`bench --json PATH` never overwrites a file it did not write, and says so before any measuring."""
     from actionrec.tools.bench.suite import JSON_MARK, check_json_output
@@ -190,3 +230,22 @@ def test_bench_json_refuses_a_users_file_before_measuring(tmp_path):
     ours.write_text(json.dumps({JSON_MARK: 1, "embed_fps": 1.0}))
     assert check_json_output(ours) == ours  # its own earlier figures may be replaced
     assert check_json_output(tmp_path / "new.json") == tmp_path / "new.json"
+
+
+def test_a_warning_is_one_line_not_pythons_file_and_source_line():
+    import warnings
+
+    import typer
+
+    from actionrec.cli import command
+
+    demo = typer.Typer()
+
+    @demo.command()
+    @command
+    def fall_back():
+        warnings.warn("embedder.tflite: sha256 does not match the record; using the Keras model", RuntimeWarning)
+
+    result = CliRunner().invoke(demo, [])
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == ["warning: embedder.tflite: sha256 does not match the record; using the Keras model"]

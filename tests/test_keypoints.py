@@ -213,6 +213,11 @@ def test_score_judges_a_model_without_training(precog_src, tmp_path):
     assert tight["events"] <= loose["events"] and tight["false_triggers"] <= loose["false_triggers"]
     assert report["trigger"] == "default trigger policy" and strict["trigger"].endswith("4 frames")
     assert strict["trigger"] in (tmp_path / "strict" / "report.md").read_text()
+    # A dataset of none of the model's classes, fine or coarse: one line, before any embedding.
+    (tmp_path / "dance" / "dance").mkdir(parents=True)
+    shutil.copy(tmp_path / "test" / "clips" / "Seq1_2.kp.npz", tmp_path / "dance" / "dance" / "a.kp.npz")
+    with pytest.raises(ActionrecError, match="none of its labels \\(dance\\) is a class of the model"):
+        score_model(tmp_path / "model", tmp_path / "dance", tmp_path / "r-dance", tmp_path / "cache", show_progress=False)
     # The report folder is its own: a second score replaces it; the dataset is refused as OUT.
     score_model(tmp_path / "model", tmp_path / "test", tmp_path / "report", tmp_path / "cache", show_progress=False)
     with pytest.raises(ActionrecError):

@@ -237,6 +237,9 @@ def _start_or_resume(out_root: Path, config: dict) -> None:
             old = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise ActionrecError(f"{path}: unreadable ({exc}); delete the output folder and rerun") from exc
+        if not isinstance(old, dict):
+            raise ActionrecError(f"{path}: not a JSON object; expected the settings augment writes (delete the output "
+                                 "folder and rerun)")
         old.pop("complete", None)
         changed = sorted(k for k in config.keys() | old.keys() if old.get(k) != config.get(k))
         if changed:

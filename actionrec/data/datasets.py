@@ -140,6 +140,9 @@ def load_dataset(root: str | Path, background: str = "other", strict: bool = Tru
     if unfinished:
         problem(f"{root}: {unfinished} has not finished writing this dataset (it was stopped); rerun the same "
                 f"command to finish it, expected a whole dataset")
+    for name, header in ((GROUPS, "clip,group"), (ANNOTATIONS, "video,start,end,label")):
+        if (root / name).is_dir():
+            problem(f"{root / name}: is a folder; expected a CSV file {header}")
     warnings: list[str] = []
     annotated = _read_annotations(root, background, problem, warnings.append)
     clips_by_id: dict[str, tuple[Path, str | None, tuple[Segment, ...]]] = {}

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import math
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -76,6 +77,8 @@ def read_label_map(path: str | os.PathLike) -> dict[int, str]:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise ActionrecError(f"{path}: cannot read the label map ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ActionrecError(f"{path}: cannot read the label map (not UTF-8 text); expected rows number,label") from None
     out: dict[int, str] = {}
     for line, row in enumerate(csv.reader(text.splitlines()), 1):
         if not row or (line == 1 and row[0].strip().lower() == "number"):
@@ -143,6 +146,8 @@ def import_kinect(src: str | os.PathLike, out: str | os.PathLike, label_map: dic
     yaws = tuple(float(y) for y in yaw) if isinstance(yaw, (tuple, list)) else (float(yaw),)
     if not yaws or len(set(yaws)) != len(yaws):
         raise ActionrecError(f"camera yaws {list(yaws)}: expected one or more different angles")
+    if not all(math.isfinite(y) for y in yaws) or not (math.isfinite(fps) and fps > 0):
+        raise ActionrecError(f"fps {fps:g}, camera yaws {list(yaws)}: expected a frame rate > 0 and finite angles")
     src, out = Path(src), Path(out)
     if not src.is_dir():
         raise ActionrecError(f"{src}: not a folder; expected a folder of Kinect CSV files")

@@ -137,6 +137,13 @@ def _open(path: Path, threads: int = 0) -> cv2.VideoCapture:
     """Open a video; ``threads`` > 0 caps FFmpeg's decoding threads (0: OpenCV's default, all cores)."""
     if not path.exists():
         raise ActionrecError(f"{path}: no such video file")
+    if path.is_dir():
+        raise ActionrecError(f"{path}: is a folder; expected a video file")
+    if is_keypoint_clip(path):
+        raise ActionrecError(f"{path}: a keypoint clip, no pixels; expected a video here (keypoint clips train, "
+                             "evaluate and score as dataset clips)")
+    if not os.access(path, os.R_OK):
+        raise ActionrecError(f"{path}: cannot read the video: permission denied")
     cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, threads]) if threads else None
     if cap is None or not cap.isOpened():
         cap = cv2.VideoCapture(str(path))

@@ -66,6 +66,8 @@ def evaluate_options(folds: int = EvaluateOptions.folds, window: int = LSTMOptio
     baselines keep theirs, so the report still compares with the article's model as it is."""
     if finetune and augment:
         raise ActionrecError(f"--augment {augment} with --finetune: not supported together; expected one of them")
+    if folds < 2:  # here, before the embedding; grouped_folds checks the rest against the data
+        raise ActionrecError(f"folds {folds}: need at least 2 folds")
     train = TrainOptions(epochs=epochs, seed=seed)
     tuning = finetune_training(finetune)
     seq, seq_train = with_fixed(LSTMOptions(window=window, stride=stride, label_policy=label_policy),

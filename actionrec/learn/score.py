@@ -96,6 +96,10 @@ def score_model(model: str | Path | TrainedModel, dataset: str | Path, out: str 
     out = claim_output(out, SCORE, inputs=[dataset])
     trained = model if isinstance(model, TrainedModel) else load_model(model)
     ds = load_dataset(dataset)
+    labels = {coarse(lab) for lab in ds.labels} | set(ds.labels)
+    if not labels & (set(trained.classes) | set(trained.coarse_classes)):
+        raise ActionrecError(f"{dataset}: none of its labels ({', '.join(sorted(ds.labels))}) is a class of the model, "
+                             f"fine or coarse ({', '.join(trained.classes)}); nothing to score")
     own = trained.embedder(weights) if trained.backbone is not None else None  # a fine-tuned model's MobileNet
     data = embed_dataset_dir(ds, trained.frame_spec, cache_dir, weights, embedder=own, features=trained.features,
                              show_progress=show_progress)

@@ -6,6 +6,7 @@ called the same way everywhere.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -67,6 +68,15 @@ class TrainSpec:
             raise ActionrecError(f"label policy {self.lstm.label_policy!r}: expected one of {', '.join(LABEL_POLICIES)}")
         if self.lstm.window < 1 or self.lstm.stride < 1:
             raise ActionrecError(f"window {self.lstm.window}, stride {self.lstm.stride}: expected whole numbers >= 1")
+        t = self.train
+        if t.epochs < 1:
+            raise ActionrecError(f"--epochs {t.epochs}: expected a whole number >= 1")
+        if not (math.isfinite(t.learning_rate) and t.learning_rate > 0):
+            raise ActionrecError(f"--learning-rate {t.learning_rate}: expected a number > 0")
+        if not 0 <= t.seed <= 2**32 - 1:  # what Keras' and numpy's seeding take
+            raise ActionrecError(f"--seed {t.seed}: expected a whole number from 0 to {2**32 - 1}")
+        if self.augment < 0:
+            raise ActionrecError(f"--augment {self.augment}: expected 0 or more copies")
         if check_finetune(self.finetune) and self.augment:
             # Augmented copies are cached as embeddings; fine-tuning needs their frames.
             raise ActionrecError(f"--augment {self.augment} with --finetune: not supported together; expected one of them")

@@ -155,6 +155,8 @@ def _check_folder(out: Path, wanted: dict, remake: bool = False) -> bool:
                 found = json.loads(marker.read_text())
             except (OSError, ValueError) as e:
                 raise ActionrecError(f"{marker}: unreadable ({e}); expected the JSON that synthesize writes") from e
+            if not isinstance(found, dict):
+                raise ActionrecError(f"{marker}: not a JSON object; expected the JSON that synthesize writes")
             found.pop("counts", None)
             if found != wanted:
                 if remake:

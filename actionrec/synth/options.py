@@ -96,6 +96,9 @@ class RenderOptions:
         return ".kp.npz" if self.keypoints else ".mp4"
 
 
+MAX_SPARRING_SECONDS = 3600.0  # an hour per video; 1e9 s grew to 900 MB before the first frame
+
+
 @dataclass(frozen=True)
 class SynthConfig:
     """Everything that determines the output folder's content."""
@@ -116,8 +119,9 @@ class SynthConfig:
             raise ActionrecError(f"clips per class must be >= 1, got {self.clips_per_class}")
         if self.sparring_per_person < 0:
             raise ActionrecError(f"sparring videos per person must be >= 0, got {self.sparring_per_person}")
-        if self.sparring_per_person and self.sparring_seconds < 10.0:
-            raise ActionrecError(f"sparring videos must last >= 10 s, got {self.sparring_seconds}")
+        if self.sparring_per_person and not 10.0 <= self.sparring_seconds <= MAX_SPARRING_SECONDS:  # nan too
+            raise ActionrecError(f"--sparring-seconds {self.sparring_seconds}: expected 10 to {MAX_SPARRING_SECONDS:g} s "
+                                 "(a video is planned and held whole)")
 
     def to_dict(self) -> dict:
         d = json.loads(json.dumps(asdict(self)))  # tuples as lists, as synth.json reads back

@@ -76,6 +76,10 @@ def check_json_output(path: str | os.PathLike) -> Path:
         if not ours:
             raise ActionrecError(f"{path}: exists and was not written by actionrec bench; it is left as it is, "
                                  "choose another file for the figures")
+    folder = path.absolute().parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):  # access() says EROFS for a read-only mount, root too
+        raise ActionrecError(f"{path}: cannot be written ({folder} is {'not a folder' if not folder.is_dir() else 'read-only'}); "
+                             "expected a file in a writable folder, checked before measuring")
     return path
 
 
