@@ -128,6 +128,12 @@ def test_predict_on_a_corrupt_clip(class_dataset, tmp_path):
     keypoints = tmp_path / "clip.kp.npz"
     keypoints.write_bytes(b"")
     assert_one_line_error(run("predict", out, keypoints), str(keypoints), "a keypoint clip, no pixels; expected a video")
+    good = (out / "config.json").read_text()
+    (out / "config.json").write_text("{damaged")
+    assert_one_line_error(run("export", out), f"{out / 'config.json'}: not a valid model config")
+    (out / "config.json").write_text(good)
+    (tmp_path / "weights").mkdir()
+    assert_one_line_error(run("embed", class_dataset, "--weights", tmp_path / "weights"), "is a folder; expected the MobileNet weights")
     (out / "config.json").unlink()
     assert_one_line_error(run("predict", out, PUNCH_AVI), str(out), "no config.json")
 

@@ -33,13 +33,15 @@ def resolve_weights(explicit: str | os.PathLike | None = None) -> Path:
     if explicit:
         path = Path(explicit).expanduser()
         if not path.is_file():
-            raise ActionrecError(f"{path}: MobileNet weights file not found (given as the explicit weights path)")
+            what = "is a folder; expected the MobileNet weights file" if path.is_dir() else "MobileNet weights file not found"
+            raise ActionrecError(f"{path}: {what} (given as the explicit weights path)")
         return path
     env = os.environ.get(WEIGHTS_ENV)
     if env:
         path = Path(env).expanduser()
         if not path.is_file():
-            raise ActionrecError(f"{path}: MobileNet weights file not found (set by ${WEIGHTS_ENV})")
+            what = "is a folder; expected the MobileNet weights file" if path.is_dir() else "MobileNet weights file not found"
+            raise ActionrecError(f"{path}: {what} (set by ${WEIGHTS_ENV})")
         return path
     keras_home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
     cached = keras_home / "models" / WEIGHTS_FILE

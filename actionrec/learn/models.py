@@ -349,6 +349,10 @@ def _load_keras(directory: Path, name: str):
     path = directory / name
     if not path.is_file():
         raise ActionrecError(f"{directory}: model directory has no {name}")
+    try:
+        path.open("rb").close()  # is_zipfile says False on a file it may not read, as on a damaged one
+    except OSError as exc:
+        raise ActionrecError(f"{path}: cannot read the model ({exc.strerror})") from None
     if not zipfile.is_zipfile(path):  # Keras would say "File not found" about a file that is there
         raise ActionrecError(f"{path}: damaged, not a complete .keras archive (truncated or overwritten "
                              f"by something else); retrain, or restore it from a copy")

@@ -44,6 +44,7 @@ from actionrec.errors import ActionrecError
 from actionrec.features.mobilenet import Embedder, preprocess
 from actionrec.features.pose.assets import SPECS as POSE_MODEL_SPECS
 from actionrec.features.pose.vector import POSE_DIM
+from actionrec.learn.model_config import read_model_config
 from actionrec.learn.models import BACKBONE_FILE, CONFIG_FILE, MODEL_FILE, TrainedModel, both_columns, load_model
 from actionrec.live.exported import (
     CHECK_FRAMES,
@@ -75,6 +76,8 @@ def export_model(model_dir: str | Path, formats: tuple[str, ...] = ("tflite",),
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
         raise ActionrecError(f"export format {', '.join(unknown) or '(none)'}: expected one or more of {', '.join(FORMATS)}")
+    if (model_dir / CONFIG_FILE).is_file():
+        read_model_config(model_dir)  # a damaged config.json is named as such, not as "not a model directory"
     claim_output(model_dir, MODEL_FILES, option="MODEL")  # a model folder we can write in, before converting
     trained = load_model(model_dir)
     recorded = (export_record(model_dir) or {}).get("files", {})
