@@ -7,6 +7,7 @@ the real fixture clips, the framing warning on a real person cropped waist up, a
 own-Detect build kept as it is.
 """
 
+import re
 import time
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from actionrec.events.scoring import segments_for
 from actionrec.events.trigger import Event, TriggerOptions
 from actionrec.live.framing import ADVICE, NO_LEGS
 from actionrec.live.game import LiveOptions, LiveSession
-from actionrec.live.mkjs import DEFAULT_MOVES, MOVES, check_target, find_index
+from actionrec.live.mkjs import DEFAULT_MOVES, MOVES, check_pattern, check_target, find_index
 from actionrec.live.server import Bridge
 from actionrec.live.site import Site
 from actionrec.live.stream import WARMUP_SECONDS, RingBuffer, ring_capacity
@@ -76,6 +77,15 @@ def test_hook_targets_are_hooks_or_game_moves():
     assert set(DEFAULT_MOVES.values()) <= set(MOVES)
     with pytest.raises(ActionrecError, match="--hook kick/back=HIGHKICK: expected a Detect hook"):
         check_target("kick/back", "HIGHKICK")
+
+
+def test_hook_patterns_must_match_an_event_of_the_model():
+    classes = ["kick/back", "kick/front", "other", "punch"]
+    for pattern in ("kick/back", "kick/*", "punch/*", "punch", "stand", "*"):
+        check_pattern(pattern, classes)
+    for pattern in ("nope/x", "kick/side", "punch/jab", "kick"):  # a typo, a class it lacks, a kind without /*
+        with pytest.raises(ActionrecError, match=f"^--hook {re.escape(pattern)}: no event of this model matches it"):
+            check_pattern(pattern, classes)
 
 
 @pytest.mark.parametrize("args, fragments", [

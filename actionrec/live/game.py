@@ -17,7 +17,7 @@ import numpy as np
 
 from actionrec.events.trigger import TriggerOptions, TriggerPolicy
 from actionrec.live.camera import FrameGrabber, Source, describe_source
-from actionrec.live.mkjs import DEFAULT_MOVES
+from actionrec.live.mkjs import DEFAULT_MOVES, check_pattern
 from actionrec.live.server import DEFAULT_HOOKS, Bridge, ServedLoop, preview_jpeg
 from actionrec.live.site import Site
 from actionrec.live.stream import StreamClassifier, StreamStats, stream_steps
@@ -72,6 +72,8 @@ class LiveSession(ServedLoop):
         self.options = options
         self.log = log
         site = Site(options.game_dir)  # before opening the camera: a bad game folder fails first
+        for pattern in options.hooks:
+            check_pattern(pattern, session.classes)
         self.grabber = FrameGrabber(options.source, realtime=True)
         self.classifier = StreamClassifier.for_session(session, source_fps=max(60.0, self.grabber.fps))
         self.policy = TriggerPolicy(session.classes, options.trigger)

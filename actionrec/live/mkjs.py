@@ -78,6 +78,18 @@ def serve_index(html: str, where: Path | str = "index.html", panel: bool = True)
     return html[:close] + tail + html[close:] if close >= 0 else html + tail
 
 
+def check_pattern(pattern: str, classes: list[str]) -> None:
+    """A ``--hook`` class pattern must match an event the model can fire: one of its classes, its coarse kind
+    (``punch/*`` also matches a coarse-only ``punch``, as bridge.js reads it), ``stand``, or ``*``."""
+    events = set(classes) | {"stand"}
+    if pattern == "*" or pattern in events:
+        return
+    if pattern.endswith("/*") and any(e == pattern[:-2] or e.startswith(pattern[:-1]) for e in events):
+        return
+    raise ActionrecError(f"--hook {pattern}: no event of this model matches it; expected one of its classes "
+                         f"({', '.join(classes)}), stand, a kind such as punch/*, or *")
+
+
 def check_target(cls: str, target: str) -> str:
     """A ``--hook`` target: a Detect hook name (onPunch) or an MK.js move (HIGH_KICK); else one clear error."""
     if HOOK_NAME.fullmatch(target) or target in MOVES:
