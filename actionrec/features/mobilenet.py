@@ -11,6 +11,7 @@ import copy
 import hashlib
 import os
 import re
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -126,15 +127,19 @@ def load_mobilenet(frame_spec: FrameSpec, path: Path):
     import keras
 
     try:
-        base = keras.applications.MobileNet(
-            input_shape=(frame_spec.height, frame_spec.width, 3),
-            alpha=1.0,
-            include_top=False,
-            weights=str(path),
-        )
+        with warnings.catch_warnings():  # a wrong file warns once per layer ("Skipping nested container") before failing
+            warnings.simplefilter("ignore")
+            base = keras.applications.MobileNet(
+                input_shape=(frame_spec.height, frame_spec.width, 3),
+                alpha=1.0,
+                include_top=False,
+                weights=str(path),
+            )
     except (ValueError, OSError) as exc:
         raise ActionrecError(
-            f"{path}: not usable as MobileNet v1 1.0 no-top ImageNet weights ({exc}); expected {WEIGHTS_FILE}"
+            # Keras' reason can run to kilobytes over many lines (every layer it could not load): its first line.
+            f"{path}: not usable as MobileNet v1 1.0 no-top ImageNet weights ({(str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]}); "
+            f"expected {WEIGHTS_FILE}"
         ) from None
     # The pooling layer of pooling="avg" is named by Keras' process-wide counter ("global_average_pooling2d_3"),
     # and that name reaches the exported TFLite bytes: named here, they do not depend on what the process
