@@ -216,7 +216,7 @@ def test_an_evaluation_fold_reads_its_test_clips_through_the_tuned_mobilenet(tun
 
 def test_evaluate_finetune_refuses_what_it_cannot_do_in_one_line(class_dataset, tmp_path):
     assert_one_line_error(run("evaluate", class_dataset, "--out", tmp_path / "r", "--finetune", "1", "--size", "100x56,160x90"),
-                          "evaluate --finetune with a --size list or --ray: not supported")
+                          "evaluate --finetune with a --size list, --ray or --also: not supported")
     assert_one_line_error(run("evaluate", class_dataset, "--out", tmp_path / "r", "--finetune", "1", "--augment", "2"),
                           "--augment 2 with --finetune: not supported together")
     assert_one_line_error(run("evaluate", class_dataset, "--out", tmp_path / "r", "--finetune", "1", "--features", "diff"),
