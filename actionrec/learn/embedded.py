@@ -76,7 +76,7 @@ def embed_dataset_dir(
     (``with_training_data``), embedded the same way, each into its own cache (or ``cache_dir``)."""
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
     # The added datasets are read (and refused) before any work.
-    added = {name: load_dataset(path) for name, path in also_names([Path(p) for p in also], ds.root).items()}
+    added = {name: load_dataset(path) for name, path in _also_names([Path(p) for p in also], ds.root).items()}
     features = features or FeatureSpec()
     cache = cache_dir or default_cache_dir(ds.root)
     lazy = LazyEmbedder(frame_spec, weights, embedder)
@@ -172,8 +172,8 @@ def with_training_data(data: EmbeddedDataset, extras: dict[str, EmbeddedDataset]
     The added clips' ids and groups become ``<name>:<id>`` and ``<name>:<group>`` (as ``join_embedded``
     names them); ``data``'s own keep theirs, so reports still name its people. The added ids are
     ``training_only``: ``evaluate`` trains every fold on them and tests only on ``data``'s people, and early
-    stopping holds out only their groups (your two people never both train and sit out). Every dataset must
-    hold the same features made the same way."""
+    stopping holds out only their groups (a user's few people all train). Every dataset must hold the same
+    features made the same way."""
     if not extras:
         return data
     added = join_embedded(extras)
@@ -191,7 +191,7 @@ def with_training_data(data: EmbeddedDataset, extras: dict[str, EmbeddedDataset]
         also=data.also + tuple(str(part.dataset.root) for part in extras.values()))
 
 
-def also_names(paths: list[Path], dataset: Path) -> dict[str, Path]:
+def _also_names(paths: list[Path], dataset: Path) -> dict[str, Path]:
     """A name for each dataset given with ``--also`` (its folder's, made unique and without ':'), checked to be
     another folder than ``dataset`` and than each other."""
     names: dict[str, Path] = {}
