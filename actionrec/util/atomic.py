@@ -41,9 +41,8 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     with _write_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(path.parent)
-        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=f".{TEMP_TAG}{suffix}", dir=path.parent)
+        fd, tmp_path = new_temp_file(path, suffix)
         os.close(fd)
-    tmp_path = Path(tmp)
     try:
         with _write_errors(path):
             yield tmp_path
@@ -174,6 +173,12 @@ OLD_TAG = "actionrec-old"  # a folder atomic_dir swapped out, until the new one 
 def temp_prefix(path: Path) -> str:
     """The start of every temp name for ``path``: hidden, the target's name, the writer's pid."""
     return f".{path.name}.{os.getpid()}."
+
+
+def new_temp_file(path: Path, suffix: str = "") -> tuple[int, Path]:
+    """An open, new temp file beside ``path`` named as the sweep knows ours (``suffix``: an extension to keep)."""
+    fd, name = tempfile.mkstemp(prefix=temp_prefix(path), suffix=f".{TEMP_TAG}{suffix}", dir=path.parent)
+    return fd, Path(name)
 
 
 # Exactly what ``temp_prefix`` + mkstemp/mkdtemp make (mkstemp's random part is [a-z0-9_]; the suffix is the

@@ -25,13 +25,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
 from actionrec.errors import ActionrecError, from_os_error
-from actionrec.util.atomic import TEMP_TAG, is_temp_name, temp_prefix
+from actionrec.util.atomic import is_temp_name, new_temp_file
 
 
 def _json_object(path: Path) -> dict | None:
@@ -188,11 +187,11 @@ def claim_output(path: str | os.PathLike, kind: OutputKind, *, overwrite: bool =
             raise from_os_error(exc, path, "cannot read the folder") from None
         if held or kind.must_exist:
             _check_owned(path, held, kind, overwrite, option)
-        _check_writable(path, path)
+        check_writable(path, path)
     elif kind.must_exist:
         raise ActionrecError(f"{path}: does not exist; expected {kind.a}")
     else:
-        _check_writable(path, _nearest_existing(path))
+        check_writable(path, _nearest_existing(path))
     return path
 
 
@@ -240,12 +239,12 @@ def _nearest_existing(path: Path) -> Path:
     raise ActionrecError(f"{path}: no existing folder above it")  # pragma: no cover (the root exists)
 
 
-def _check_writable(path: Path, folder: Path) -> None:
+def check_writable(path: Path, folder: Path) -> None:
     """Create and delete a temp file in ``folder``: the one test that sees read-only mounts, permissions
     and ACLs alike (root passes ``os.access`` for everything but a read-only mount). The name is an
     atomic-write temp name, so a probe killed midway is swept like any other."""
     try:
-        fd, name = tempfile.mkstemp(prefix=temp_prefix(folder / "write-check"), suffix=f".{TEMP_TAG}", dir=folder)
+        fd, name = new_temp_file(folder / "write-check")
         os.close(fd)
         os.unlink(name)
     except OSError as exc:

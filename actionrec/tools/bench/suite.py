@@ -15,6 +15,7 @@ from actionrec.features.mobilenet import EMBEDDING_DIM, Embedder
 from actionrec.tools.bench.embed import bench_decode, bench_embed, synthetic_video
 from actionrec.tools.bench.train import bench_lstm_train_step
 from actionrec.util.memory import peak_rss_mb
+from actionrec.util.outputs import check_writable
 
 
 def _timing_model(root: Path, frame_spec: FrameSpec, window: int, embedder: Embedder) -> Path:
@@ -77,9 +78,10 @@ def check_json_output(path: str | os.PathLike) -> Path:
             raise ActionrecError(f"{path}: exists and was not written by actionrec bench; it is left as it is, "
                                  "choose another file for the figures")
     folder = path.absolute().parent
-    if not folder.is_dir() or not os.access(folder, os.W_OK):  # access() says EROFS for a read-only mount, root too
-        raise ActionrecError(f"{path}: cannot be written ({folder} is {'not a folder' if not folder.is_dir() else 'read-only'}); "
-                             "expected a file in a writable folder, checked before measuring")
+    if not folder.is_dir():
+        raise ActionrecError(f"{path}: cannot be written ({folder} is not a folder); expected a file in a writable "
+                             "folder, checked before measuring")
+    check_writable(path, folder)  # read-only, permissions: one line, before measuring
     return path
 
 
