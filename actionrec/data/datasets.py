@@ -102,7 +102,8 @@ class Dataset:
 
 # What a command that fills a dataset folder leaves there until it is done. Half a dataset looks whole to
 # the loader (a killed synth had written no groups.csv yet: every clip became a person of its own).
-PENDING = {".synth-pending.json": "actionrec synth", ".kinect-import-pending.json": "actionrec import-kinect"}
+SYNTH_PENDING, KINECT_PENDING = ".synth-pending.json", ".kinect-import-pending.json"
+PENDING = {SYNTH_PENDING: "actionrec synth", KINECT_PENDING: "actionrec import-kinect"}
 
 
 def unfinished_by(root: Path) -> str | None:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from actionrec.data.datasets import ANNOTATIONS, GROUPS, format_csv
+from actionrec.data.datasets import ANNOTATIONS, GROUPS, KINECT_PENDING, format_csv
 from actionrec.data.keypoints import KEYPOINT_SUFFIX, KINECT_V1, save_keypoints
 from actionrec.errors import ActionrecError
 from actionrec.util.atomic import write_json, write_text
@@ -33,7 +33,7 @@ from actionrec.util.outputs import OutputKind, claim_output
 
 KINECT_FPS = 30.0  # Kinect v1's skeleton stream rate
 MARKER = "kinect_import.json"  # what makes OUT this command's own output (a rerun replaces its files)
-PENDING_MARKER = ".kinect-import-pending.json"  # the clips an import is writing, until it is done (datasets.PENDING)
+PENDING_MARKER = KINECT_PENDING  # the clips an import is writing, until it is done (load_dataset refuses it)
 
 
 def is_kinect_import(folder: Path) -> bool:

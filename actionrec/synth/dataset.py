@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from actionrec.data.datasets import format_csv
+from actionrec.data.datasets import SYNTH_PENDING, format_csv
 from actionrec.data.keypoints import load_keypoints, save_keypoints
 from actionrec.data.video import is_complete_video, write_video
 from actionrec.errors import ActionrecError
@@ -69,7 +69,7 @@ class SynthSummary:
 
 
 _CONFIG_NAME = "synth.json"
-_PENDING_NAME = ".synth-pending.json"  # the config of an unfinished run, so a resume can check it
+_PENDING_NAME = SYNTH_PENDING  # the config of an unfinished run, so a resume can check it (load_dataset refuses it)
 
 
 def synthesize(out: str | Path, people: int = 6, clips_per_class: int = 6, seed: int = 0,
