@@ -82,7 +82,7 @@ def export_model(model_dir: str | Path, formats: tuple[str, ...] = ("tflite",),
     trained = load_model(model_dir)
     recorded = (export_record(model_dir) or {}).get("files", {})
     earlier = set(recorded)
-    _check_ours(model_dir, recorded, formats)
+    _check_ours(model_dir, recorded, formats, set(trained.config.get(PENDING_KEY) or []))
     features = trained.features
     embedder = None
     if features.runs_mobilenet:  # one embedder for the mobilenet and diff parts: the same MobileNet
@@ -243,11 +243,10 @@ def _mark_pending(model_dir: Path, formats: tuple[str, ...]) -> None:
     write_json(model_dir / CONFIG_FILE, {**config, PENDING_KEY: sorted(pending)})
 
 
-def _check_ours(model_dir: Path, recorded: dict, formats: tuple[str, ...]) -> None:
+def _check_ours(model_dir: Path, recorded: dict, formats: tuple[str, ...], pending: set[str]) -> None:
     """Refuse, before writing anything, a name this export writes that is taken by a file or folder no export
-    of this model wrote (or that changed since it did): replacing it would lose a user's file."""
-    config = json.loads((model_dir / CONFIG_FILE).read_text())
-    pending = set(config.get(PENDING_KEY) or []) if isinstance(config, dict) else set()
+    of this model wrote (or that changed since it did): replacing it would lose a user's file. ``pending``:
+    what a stopped export had begun writing (its own)."""
     for name in (n for f in formats for n in ARTIFACTS[f]):
         path = model_dir / name
         if name in pending or not (path.exists() or path.is_symlink()):
