@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+import typer.core
 
 # Before OpenCV loads: its own log and FFmpeg's complaints about a broken file ("moov atom not found",
 # "ac-tex damaged") printed above the one line the command gives for that file.
@@ -32,7 +33,45 @@ from actionrec.live.game import LiveOptions
 from actionrec.live.record.plan import RecordOptions
 from actionrec.synth.options import RenderOptions, SynthConfig, webcam_options
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Recognize fighting moves in video and play MK.js with them.")
+class OneLineUsage(typer.core.TyperGroup):
+    """Click's usage errors (a missing argument, a value of the wrong type, an unknown command or option) as
+    one line, like every other bad input, instead of a usage block and a boxed message."""
+
+    def make_context(self, *args, **kwargs):
+        with one_line_usage():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx):  # a subcommand's arguments are parsed in here
+        with one_line_usage():
+            return super().invoke(ctx)
+
+
+def click_exceptions(*names: str) -> tuple[type, ...]:
+    """Click's exception classes of these names: Typer >= 0.22 raises those of its own copy of Click, earlier
+    ones Click's."""
+    import importlib
+
+    found = []
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        with contextlib.suppress(ImportError):
+            module = importlib.import_module(name)
+            found += [getattr(module, n) for n in names if hasattr(module, n)]
+    return tuple(found)
+
+
+@contextlib.contextmanager
+def one_line_usage():
+    try:
+        yield
+    except click_exceptions("UsageError") as exc:
+        if isinstance(exc, click_exceptions("NoArgsIsHelpError")):
+            raise  # prints the help, as asked for
+        where = exc.ctx.command_path if exc.ctx is not None else "actionrec"
+        typer.secho(f"error: {exc.format_message()} (see {where} --help)", fg="red", err=True)
+        raise typer.Exit(exc.exit_code) from None
+
+
+app = typer.Typer(cls=OneLineUsage, add_completion=False, no_args_is_help=True, help="Recognize fighting moves in video and play MK.js with them.")
 bench_app = typer.Typer(no_args_is_help=False, invoke_without_command=True, help="Benchmarks that print figures (medians after warm-up). Without a subcommand: every stage in one run.")
 app.add_typer(bench_app, name="bench")
 

@@ -255,3 +255,18 @@ def test_a_warning_is_one_line_not_pythons_file_and_source_line():
     result = CliRunner().invoke(demo, [])
     assert result.exit_code == 0
     assert result.stderr.splitlines() == ["warning: embedder.tflite: sha256 does not match the record; using the Keras model"]
+
+
+def test_usage_errors_are_one_line_naming_the_argument(tmp_path):
+    """Click's own errors (missing argument, wrong type, unknown command or option), at every level."""
+    cases = [
+        (("train",), "'dataset'", "train --help"),
+        (("train", tmp_path, "--epochs", "x"), "'--epochs'", "train --help"),
+        (("trian",), "'trian'", "(see "),
+        (("score", tmp_path, "--nope"), "--nope", "score --help"),
+        (("bench", "embed", "--batch-size", "many"), "'--batch-size'", "bench embed --help"),
+    ]
+    for args, names, see in cases:
+        assert_one_line_error(run(*args), names, see)
+    # No arguments at all still shows the help.
+    assert "Usage" in run().output
