@@ -133,7 +133,7 @@ def test_mirror_label_swaps_side_words_only():
 
 
 def test_flip_map_pairs_sided_labels_and_disables_orphans():
-    fm = FlipMap(["punch/left", "punch/right", "kick/left", "other"], pairs=[("jab", "cross")])
+    fm = FlipMap(["punch/left", "punch/right", "kick/left", "other", "jab"], pairs=[("jab", "cross")])
     assert fm.flip("punch/left") == "punch/right" and fm.flip("punch/right") == "punch/left"
     assert fm.flip("other") == "other" and fm.flip(None) is None
     assert fm.flip("jab") == "cross"
@@ -147,6 +147,9 @@ def test_flip_map_pairs_sided_labels_and_disables_orphans():
     assert fm.flip("punch/left") == "hook/left" and not fm.can_flip("punch/right")
     with pytest.raises(ActionrecError, match="already paired"):
         FlipMap(pairs=[("a", "b"), ("a", "c")])
+    # A pair naming no label of the dataset is a misspelling: refused, naming the labels there are.
+    with pytest.raises(ActionrecError, match="'puch/left'='puch/right': neither.*punch/left"):
+        FlipMap(["punch/left", "punch/right"], pairs=[("puch/left", "puch/right")])
     assert parse_flip_pairs(["jab = cross"]) == [("jab", "cross")]
     with pytest.raises(ActionrecError, match="LABEL=LABEL"):
         parse_flip_pairs(["jab"])

@@ -289,6 +289,9 @@ class FlipMap:
         for a, b in pairs:
             if not a or not b or a == b:
                 raise ActionrecError(f"flip pair {a!r}={b!r}: expected two different labels")
+            if self.labels and a not in self.labels and b not in self.labels:  # misspelt: it would pair nothing
+                raise ActionrecError(f"flip pair {a!r}={b!r}: neither is a label of the dataset; expected at least "
+                                     f"one of {', '.join(sorted(self.labels))}")
             for x, y in ((a, b), (b, a)):
                 if user.get(x, y) != y:
                     raise ActionrecError(f"flip pair {a!r}={b!r}: {x!r} is already paired with {user[x]!r}")
