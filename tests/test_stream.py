@@ -179,5 +179,7 @@ def test_stalled_source_is_reported(short_30fps_video):
 def test_missing_source_is_a_clear_error(tmp_path):
     with pytest.raises(ActionrecError, match="no such video file"):
         FrameGrabber(str(tmp_path / "nope.mp4"))
+    with pytest.raises(ActionrecError, match="is a folder; expected a camera index, a video file"):
+        FrameGrabber(str(tmp_path))
     with pytest.raises(ActionrecError, match="camera 97"):
         FrameGrabber(97)
