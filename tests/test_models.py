@@ -99,6 +99,14 @@ def test_model_directory_problems(frame_model_dir, tmp_path):
     (no_config / CONFIG_FILE).write_text("{not json")
     with pytest.raises(ActionrecError, match=f"{no_config / CONFIG_FILE}: not a valid model config"):
         load_model(no_config)
+    # Hand-edited features: the file and the value named, before anything runs on them.
+    config = json.loads((good / CONFIG_FILE).read_text())
+    for features, says in ((dict(kind="pose", pose_options=dict(num_threads="two")), "num_threads='two': expected a whole number"),
+                           (dict(kind="pose", pose_options=dict(smooth="yes")), "smooth='yes': expected true or false"),
+                           (dict(kind="pose", pose_long_side="big"), "pose_long_side 'big'")):
+        (no_config / CONFIG_FILE).write_text(json.dumps({**config, "features": features}))
+        with pytest.raises(ActionrecError, match=f"{no_config / CONFIG_FILE}: not a valid model config, .*{says}"):
+            load_model(no_config)
     (no_config / CONFIG_FILE).write_text((good / CONFIG_FILE).read_text())
     (no_config / MODEL_FILE).write_text("not a keras file")
     with pytest.raises(ActionrecError, match=f"{no_config / MODEL_FILE}: damaged, not a complete .keras archive"):

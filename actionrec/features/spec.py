@@ -147,9 +147,14 @@ class FeatureSpec:
         if not isinstance(d, dict):
             raise ActionrecError(f"features {d!r}: expected an object with a kind")
         known = {f.name for f in fields(PoseOptions)}
-        opts = {k: v for k, v in (d.get("pose_options") or {}).items() if k in known}
-        return cls(str(d.get("kind", "mobilenet")), int(d.get("pose_long_side", POSE_LONG_SIDE)), PoseOptions(**opts),
-                   str(d.get("pose_joints", "all")))
+        given = d.get("pose_options") or {}
+        if not isinstance(given, dict):
+            raise ActionrecError(f"pose_options {given!r}: expected an object of pose settings")
+        opts = {k: v for k, v in given.items() if k in known}
+        long_side = d.get("pose_long_side", POSE_LONG_SIDE)
+        if not isinstance(long_side, int) or isinstance(long_side, bool) or long_side < 1:
+            raise ActionrecError(f"pose_long_side {long_side!r}: expected a whole number of pixels >= 1")
+        return cls(str(d.get("kind", "mobilenet")), long_side, PoseOptions(**opts), str(d.get("pose_joints", "all")))
 
     def pose_key(self, frame_spec: FrameSpec) -> "PoseKey":
         return PoseKey(self, frame_spec)

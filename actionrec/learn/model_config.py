@@ -14,6 +14,7 @@ from pathlib import Path
 
 from actionrec.errors import ActionrecError, from_os_error
 from actionrec.features.mobilenet import EmbedderConfig
+from actionrec.features.spec import FeatureSpec
 
 MODEL_FILE, CONFIG_FILE, HISTORY_FILE = "model.keras", "config.json", "history.json"
 BACKBONE_FILE = "backbone.keras"  # a fine-tuned model's own MobileNet (``train --finetune``)
@@ -69,6 +70,10 @@ def read_model_config(directory: str | Path) -> ModelConfig:
         embedder = EmbedderConfig.from_dict(raw["embedder"])
     except (TypeError, KeyError, ValueError, AttributeError) as exc:
         raise ActionrecError(f"{path}: not a valid model config, embedder {raw['embedder']!r} ({exc!r})") from None
+    try:  # read again where used (``features`` of a model); checked here, so the file is named
+        FeatureSpec.from_dict(raw.get("features"))
+    except ActionrecError as exc:
+        raise ActionrecError(f"{path}: not a valid model config, {exc}") from None
     return ModelConfig(path, kind, list(classes), window, embedder, raw)
 
 

@@ -9,7 +9,8 @@ waits for the next frame; re-detecting at once keeps frames that tracking alone 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,18 @@ from actionrec.features.pose.filter import OneEuroFilter
 from actionrec.features.pose.landmarks import LandmarkModel, LandmarkResult, Roi, roi_from_points
 
 MIN_ROI_PX = 8.0  # a crop smaller than this holds no person: treat as lost
+
+
+def _type_expected(default, value) -> str | None:
+    """What an option whose default is ``default`` takes, when ``value`` is not that; else None."""
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "true or false"
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, int):
+        return None if number and isinstance(value, int) else "a whole number"
+    if isinstance(default, float):
+        return None if number and math.isfinite(value) else "a number"
+    return None
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,10 @@ class PoseOptions:
     roi_beta: float = 1.0
 
     def __post_init__(self):
+        for f in fields(self):  # e.g. a hand-edited model config.json: its value named, not a traceback later
+            expected = _type_expected(f.default, getattr(self, f.name))
+            if expected:
+                raise ActionrecError(f"pose option {f.name}={getattr(self, f.name)!r}: expected {expected}")
         for name in ("min_detection_score", "nms_threshold", "min_pose_score"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ActionrecError(f"pose option {name}={getattr(self, name)}: expected a value in [0, 1]")
