@@ -39,6 +39,21 @@ class RayOptions:
     shared_storage: bool = False
 
 
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Refuse a HOST:PORT (or ray://HOST:PORT) that nothing answers at: ``ray.init`` would retry it for
+    minutes before giving up. ``auto`` and other forms are left to Ray."""
+    import socket
+
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if address == "auto" or not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except (OSError, ValueError) as exc:
+        raise ActionrecError(f"--ray-address {address}: nothing answers there ({exc.strerror or exc}); "
+                             "expected a running Ray head's HOST:PORT (ray start --head) or auto") from None
+
+
 def connect(ray, options: RayOptions) -> bool:
     """Join (or start) the cluster; True when this call started it (and so should shut it down)."""
     if ray.is_initialized():
@@ -46,6 +61,7 @@ def connect(ray, options: RayOptions) -> bool:
     env = {"env_vars": {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}}
     try:
         if options.address:
+            check_reachable(options.address)
             ray.init(address=options.address, namespace=NAMESPACE, runtime_env=env, log_to_driver=False)
         else:
             # No dashboard on a local cluster: it is a web server the user did not ask for, and costs start-up time.
