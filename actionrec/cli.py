@@ -162,6 +162,15 @@ MEMBERS = typer.Option(None, help="LSTMs trained side by side whose probabilitie
                                   "(default: 1; 3 made small real data depend less on the seed)", show_default=False)
 ALSO = typer.Option([], "--also", help="Another dataset to train on too, repeatable (evaluate never tests on it), e.g. "
                     "runs/demo/starter-synth: the starter's synthetic people beside your recordings (--features pose:body)")
+OWN_SHARE = typer.Option(None, help="With --also: the least share of training windows that are DATASET's own, its windows "
+                                    f"repeated to reach it (default: {TrainOptions.own_share:g}; 0: as they come)", show_default=False)
+
+
+def own_share_with(own_share: float | None, also: list[Path]) -> float | None:
+    if own_share is not None and not also:
+        raise ActionrecError(f"--own-share {own_share} without --also: it weighs DATASET against the added data; "
+                             "expected --also DATASET2 too")
+    return own_share
 
 
 def fixed_regularizers(**given):
@@ -305,6 +314,7 @@ def train(
     dropout: Optional[float] = DROPOUT,
     members: Optional[int] = MEMBERS,
     also: list[Path] = ALSO,
+    own_share: Optional[float] = OWN_SHARE,
 ):
     """Train the frame baseline or the LSTM on a dataset and write a model directory."""
     from actionrec.learn.train import TrainSpec, train_on_dataset
@@ -315,6 +325,7 @@ def train(
     spec = TrainSpec.from_cli(
         model=model, window=window, stride=stride, label_policy=label_policy, epochs=epochs,
         learning_rate=learning_rate, article=article, augment=augment, seed=seed, finetune=finetune, fixed=fixed,
+        own_share=own_share_with(own_share, also),
     )
     trained = train_on_dataset(
         dataset, spec, frame_spec(fps, size, grayscale), cache_dir=cache, weights=weights, out=out,
@@ -326,6 +337,7 @@ def train(
     typer.echo(
         f"wrote {out}: {trained.kind} model, classes {', '.join(trained.classes)}; "
         f"{trained.config['epochs_run']} epochs, {trained.config['train_windows']} training windows"
+        + (f" ({dataset.name}'s windows each {trained.config['own_repeat']} times: --own-share)" if trained.config.get("own_repeat", 1) > 1 else "")
         + (f"; MobileNet's top {trained.finetune} blocks tuned, kept in {out}/backbone.keras" if trained.finetune else "")
     )
 
@@ -386,6 +398,7 @@ def evaluate(
     dropout: Optional[float] = DROPOUT,
     members: Optional[int] = MEMBERS,
     also: list[Path] = ALSO,
+    own_share: Optional[float] = OWN_SHARE,
 ):
     """Frame baseline vs LSTM on people the model never saw: report.json, report.md and plots.
 
@@ -400,7 +413,8 @@ def evaluate(
                                label_smoothing=label_smoothing, temporal=temporal_augment, projection=projection,
                                input_dropout=input_dropout, dropout=dropout, members=members)
     options = evaluate_options(folds=folds, window=window, stride=stride, label_policy=label_policy, epochs=epochs,
-                               augment=augment, seed=seed, finetune=finetune, fixed=fixed)
+                               augment=augment, seed=seed, finetune=finetune, fixed=fixed,
+                               own_share=own_share_with(own_share, also))
     feats = feature_spec(features, finetune, augment=augment)
     ray_options = _ray_options(ray, ray_address, ray_shared_storage)
     if finetune and ("," in size or ray_options is not None or also):

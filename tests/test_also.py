@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from actionrec.cli import app
 from actionrec.data.kinect import import_kinect, read_label_map
-from actionrec.learn.models import split_validation
+from actionrec.learn.models import own_share_rows, split_validation
 from actionrec.synth.dataset import synthesize
 from actionrec.synth.options import webcam_options
 
@@ -56,6 +56,14 @@ def test_train_also_learns_both_datasets_and_never_holds_out_your_people(mine_an
     alone = tmp_path / "alone"
     assert _run("train", mine, *POSE, "--epochs", "1", "--out", alone)[0] == 0
     assert json.loads((alone / "config.json").read_text())["train_windows"] < config["train_windows"]
+    # --own-share: the two real people's windows repeated to make that share of the training windows.
+    shares = {}
+    for share in ("0", "0.6"):
+        assert _run("train", mine, *POSE, "--epochs", "1", "--also", synth, "--own-share", share,
+                    "--out", tmp_path / share)[0] == 0
+        shares[share] = json.loads((tmp_path / share / "config.json").read_text())
+    assert shares["0"]["own_repeat"] == 1 and shares["0.6"]["own_repeat"] > 1
+    assert shares["0.6"]["train"]["own_share"] == 0.6 and shares["0.6"]["train_windows"] > shares["0"]["train_windows"]
 
 
 def test_evaluate_also_trains_every_fold_on_it_and_tests_only_your_people(mine_and_synth, tmp_path):
@@ -82,13 +90,17 @@ def test_also_refuses_the_dataset_itself_repeats_fine_tuning_and_outputs_inside_
         (("evaluate", mine, "--finetune", "2", "--also", synth, "--out", tmp_path / "r"), "--also"),
         (("train", mine, *POSE, "--also", synth, "--out", synth / "model"), str(synth)),
         (("train", mine, *POSE, "--also", tmp_path / "nowhere", "--out", tmp_path / "m4"), "nowhere"),
+        (("train", mine, *POSE, "--own-share", "0.2", "--out", tmp_path / "m5"), "without --also"),
+        (("evaluate", mine, *POSE, "--own-share", "0.2", "--out", tmp_path / "r"), "without --also"),
+        (("train", mine, *POSE, "--also", synth, "--own-share", "1", "--out", tmp_path / "m6"), "--own-share 1"),
+        (("train", mine, *POSE, "--also", synth, "--own-share", "nan", "--out", tmp_path / "m7"), "--own-share nan"),
     ]
     for args, says in refusals:
         code, out = _run(*args)
         lines = [line for line in out.strip().splitlines() if line.strip()]
         assert code != 0 and len(lines) == 1 and says in lines[0] and "Traceback" not in out, (args, out)
     assert not (synth / "model").exists()
-    assert not any((tmp_path / m).exists() for m in ("m1", "m2", "m3", "m4"))
+    assert not any((tmp_path / m).exists() for m in ("m1", "m2", "m3", "m4", "m5", "m6", "m7"))
 
 
 def test_split_validation_draws_only_from_groups_not_kept():
@@ -101,3 +113,18 @@ def test_split_validation_draws_only_from_groups_not_kept():
     assert train.all() and not val.any()
     # Nothing kept: as before the option existed.
     assert (split_validation(groups, 0.5, 1)[1] == split_validation(groups, 0.5, 1, frozenset())[1]).all()
+
+
+def test_own_share_repeats_your_windows_to_the_share_asked():
+    groups = np.array(["mine"] * 10 + ["s:a"] * 450 + ["s:b"] * 450)
+    rows = np.arange(len(groups))
+    for share in (0.05, 0.1, 0.3):
+        out, repeat = own_share_rows(rows, groups, frozenset({"mine"}), share)
+        mine = np.isin(groups[out], ["mine"])
+        assert repeat > 1 and abs(mine.mean() - share) < 0.01, (share, mine.mean())
+        # Every window is still there, the others exactly once, each of yours `repeat` times.
+        assert set(out) == set(rows) and (np.bincount(out)[:10] == repeat).all() and (np.bincount(out)[10:] == 1).all()
+    # Already above the share, nothing kept, or 0: the rows as they came.
+    for keep, share in ((frozenset({"s:a"}), 0.3), (frozenset(), 0.3), (frozenset({"mine"}), 0.0)):
+        out, repeat = own_share_rows(rows, groups, keep, share)
+        assert repeat == 1 and (out == rows).all()

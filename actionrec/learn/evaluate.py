@@ -59,16 +59,19 @@ class EvaluateOptions:
 def evaluate_options(folds: int = EvaluateOptions.folds, window: int = LSTMOptions.window,
                      stride: int = TRAIN_STRIDE, label_policy: str = LSTMOptions.label_policy,
                      epochs: int = TrainOptions.epochs, augment: int = 0, seed: int = 0, finetune: int = 0,
-                     fixed: dict | None = None) -> EvaluateOptions:
+                     fixed: dict | None = None, own_share: float | None = None) -> EvaluateOptions:
     """The common knobs in one call; both models share epochs and seed. ``finetune``: the LSTM trains the
     top K MobileNet blocks too, with ``train --finetune``'s rate and batch (the frame baselines stay frozen).
     ``fixed``: the LSTM's regularizers set by the user (``regularization.fixed_by_user``); the frame
-    baselines keep theirs, so the report still compares with the article's model as it is."""
+    baselines keep theirs, so the report still compares with the article's model as it is. ``own_share``:
+    as ``train``'s, for all three models (None: the default)."""
     if finetune and augment:
         raise ActionrecError(f"--augment {augment} with --finetune: not supported together; expected one of them")
     if folds < 2:  # here, before the embedding; grouped_folds checks the rest against the data
         raise ActionrecError(f"folds {folds}: need at least 2 folds")
     train = TrainOptions(epochs=epochs, seed=seed)
+    if own_share is not None:
+        train = replace(train, own_share=own_share)
     tuning = finetune_training(finetune)
     seq, seq_train = with_fixed(LSTMOptions(window=window, stride=stride, label_policy=label_policy),
                                 replace(train, **tuning), fixed or {})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -75,6 +75,8 @@ class TrainSpec:
             raise ActionrecError(f"--learning-rate {t.learning_rate}: expected a number > 0")
         if not 0 <= t.seed <= 2**32 - 1:  # what Keras' and numpy's seeding take
             raise ActionrecError(f"--seed {t.seed}: expected a whole number from 0 to {2**32 - 1}")
+        if not (math.isfinite(t.own_share) and 0 <= t.own_share < 1):
+            raise ActionrecError(f"--own-share {t.own_share}: expected a number from 0 up to, not including, 1")
         if self.augment < 0:
             raise ActionrecError(f"--augment {self.augment}: expected 0 or more copies")
         if check_finetune(self.finetune) and self.augment:
@@ -84,9 +86,10 @@ class TrainSpec:
     @classmethod
     def from_cli(cls, model: str, window: int, stride: int, label_policy: str, epochs: int,
                  learning_rate: float | None, article: bool, augment: int, seed: int, finetune: int = 0,
-                 fixed: dict | None = None) -> "TrainSpec":
+                 fixed: dict | None = None, own_share: float | None = None) -> "TrainSpec":
         """``learning_rate`` None: the default, or ``FINETUNE_LEARNING_RATE`` when fine-tuning. ``fixed``:
-        regularizers the user set (``regularization.fixed_by_user``); the others follow the data."""
+        regularizers the user set (``regularization.fixed_by_user``); the others follow the data.
+        ``own_share`` None: ``OWN_SHARE`` (it acts only beside data added with ``--also``)."""
         fixed = fixed or {}
         lstm = LSTMOptions(window=window, stride=stride, label_policy=label_policy)
         only_lstm = sorted(k for k in fixed if k in LSTM_KEYS or k == "temporal")
@@ -112,6 +115,8 @@ class TrainSpec:
                 tuning["learning_rate"] = learning_rate
             frame, opts = FrameOptions(), TrainOptions(**{"epochs": epochs, "seed": seed, **tuning})
             lstm, opts = with_fixed(lstm, opts, fixed)
+        if own_share is not None:
+            opts = replace(opts, own_share=own_share)
         return cls(kind=model, frame=frame, lstm=lstm, train=opts, augment=augment, finetune=finetune)
 
     def to_dict(self) -> dict:
