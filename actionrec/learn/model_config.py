@@ -28,6 +28,7 @@ class ModelConfig:
     classes: list[str]
     window: int  # frames per window (1 for the frame model)
     embedder: EmbedderConfig
+    features: FeatureSpec  # the per-frame features it was trained on (none recorded: MobileNet)
     raw: dict  # the whole config, as written by ``train`` (options, versions, export record)
 
     @property
@@ -70,11 +71,11 @@ def read_model_config(directory: str | Path) -> ModelConfig:
         embedder = EmbedderConfig.from_dict(raw["embedder"])
     except (TypeError, KeyError, ValueError, AttributeError) as exc:
         raise ActionrecError(f"{path}: not a valid model config, embedder {raw['embedder']!r} ({exc!r})") from None
-    try:  # read again where used (``features`` of a model); checked here, so the file is named
-        FeatureSpec.from_dict(raw.get("features"))
+    try:
+        features = FeatureSpec.from_dict(raw.get("features"))
     except ActionrecError as exc:
         raise ActionrecError(f"{path}: not a valid model config, {exc}") from None
-    return ModelConfig(path, kind, list(classes), window, embedder, raw)
+    return ModelConfig(path, kind, list(classes), window, embedder, features, raw)
 
 
 def check_model_shapes(config: ModelConfig, model: str | Path, input_shape: tuple | None, outputs: int) -> None:

@@ -21,7 +21,6 @@ import numpy as np
 from actionrec.data.video import FrameSpec
 from actionrec.errors import ActionrecError
 from actionrec.features.mobilenet import EmbedderConfig
-from actionrec.features.spec import FeatureSpec
 from actionrec.learn.model_config import check_model_shapes, read_model_config
 from actionrec.learn.models import load_model
 from actionrec.live.exported import CLASSIFIER_FILE, EMBEDDER_FILE, LiteRTModels, export_problem, export_record
@@ -56,7 +55,7 @@ class InferenceSession:
         self.window = config.window
         self.embedder_config: EmbedderConfig = config.embedder
         # The per-frame features the model was trained on; pose runs on BlazePose's own TFLite files (LiteRT).
-        self.features = FeatureSpec.from_dict(config.raw.get("features"))
+        self.features = config.features
         self.feature_dim = self.features.dim
         self.backend, self.reason = self._choose_backend()
         self._embed_one = self._embed = self._not_mobilenet
