@@ -211,9 +211,11 @@ def own_share_rows(rows: np.ndarray, groups: np.ndarray, keep: frozenset[str], s
 
     A user's ~120 windows beside the starter's 30 000 synthetic ones were 0.4 % of an epoch and barely moved
     the model (README, "Train on yourself")."""
-    own = np.isin(groups[rows], sorted(keep)) if keep else np.zeros(len(rows), bool)
+    if not keep or share <= 0:
+        return rows, 1
+    own = np.isin(groups[rows], sorted(keep))
     n_own, n_other = int(own.sum()), int((~own).sum())
-    if not n_own or not n_other or share <= 0:
+    if not n_own or not n_other:
         return rows, 1
     repeat = max(1, int(round(share / (1 - share) * n_other / n_own)))
     return np.concatenate([rows, np.repeat(rows[own], repeat - 1)]), repeat

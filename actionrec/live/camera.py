@@ -40,10 +40,11 @@ def _is_url(source: Source) -> bool:
 def open_capture(source: Source) -> cv2.VideoCapture:
     if isinstance(source, int):
         return open_camera(source)  # this OS's native backend first (V4L2, AVFoundation, MSMF/DirectShow)
-    if isinstance(source, str) and not _is_url(source) and Path(source).is_dir():
-        raise ActionrecError(f"{source}: is a folder; expected a camera index, a video file or a URL")
-    if isinstance(source, str) and not _is_url(source) and not Path(source).is_file():
-        raise ActionrecError(f"{source}: no such video file (expected a camera index, a video file or a URL)")
+    if isinstance(source, str) and not _is_url(source):
+        if Path(source).is_dir():
+            raise ActionrecError(f"{source}: is a folder; expected a camera index, a video file or a URL")
+        if not Path(source).is_file():
+            raise ActionrecError(f"{source}: no such video file (expected a camera index, a video file or a URL)")
     cap = cv2.VideoCapture(source)
     if not cap.isOpened():
         raise ActionrecError(f"{describe_source(source)}: OpenCV cannot open it as a video source")
