@@ -41,11 +41,16 @@ def header_count_slack(claimed: int) -> int:
 IMAGE_FOLDER_FPS = 30.0
 # What a container (or camera) that reports no usable frame rate is taken to run at: most webcams and phones.
 FALLBACK_FPS = 30.0
+# Above this a reported rate is a container's time base, not a camera's (MPEG-TS reports 90000; phones'
+# slow motion tops out at 960): taken as unknown. Believed, 90000 made a 4 s clip last 4 ms of model time
+# (no window, no event), and 10 million asked the live ring buffer for 27 GiB.
+MAX_FPS = 1000.0
 
 
 def usable_fps(fps: float | None) -> float:
-    """OpenCV's CAP_PROP_FPS when it is a real rate, else ``FALLBACK_FPS`` (it reports 0 or nan when unknown)."""
-    return float(fps) if fps and math.isfinite(fps) and fps > 0 else FALLBACK_FPS
+    """OpenCV's CAP_PROP_FPS when it is a real rate, else ``FALLBACK_FPS`` (it reports 0 or nan when unknown,
+    and a time base such as 90000 for some containers)."""
+    return float(fps) if fps and math.isfinite(fps) and 0 < fps <= MAX_FPS else FALLBACK_FPS
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,12 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     return VideoInfo(path, n, float(fps), w, h)
 
 
+def opencv_name(path: str | os.PathLike) -> str:
+    """The name to give OpenCV's video reader or writer for a local file: its absolute path. FFmpeg reads a
+    relative name with a colon before any slash ("take:1.avi", "10:30.avi") as a protocol and cannot open it."""
+    return str(Path(path).absolute())
+
+
 def _open(path: Path, threads: int = 0) -> cv2.VideoCapture:
     """Open a video; ``threads`` > 0 caps FFmpeg's decoding threads (0: OpenCV's default, all cores)."""
     if not path.exists():
@@ -144,9 +155,10 @@ def _open(path: Path, threads: int = 0) -> cv2.VideoCapture:
                              "evaluate and score as dataset clips)")
     if not os.access(path, os.R_OK):
         raise ActionrecError(f"{path}: cannot read the video: permission denied")
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, threads]) if threads else None
+    name = opencv_name(path)
+    cap = cv2.VideoCapture(name, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, threads]) if threads else None
     if cap is None or not cap.isOpened():
-        cap = cv2.VideoCapture(str(path))
+        cap = cv2.VideoCapture(name)
     if not cap.isOpened():
         raise ActionrecError(f"{path}: OpenCV cannot open it as a video (corrupt file or unsupported codec?)")
     return cap
@@ -327,7 +339,7 @@ def write_video(path: str | os.PathLike, frames: np.ndarray | list[np.ndarray], 
     fourcc = cv2.VideoWriter_fourcc(*("MJPG" if path.suffix.lower() == ".avi" else "mp4v"))
     try:
         with atomic_path(path) as tmp, quiet_opencv():
-            writer = cv2.VideoWriter(str(tmp), fourcc, float(fps), (w, h))
+            writer = cv2.VideoWriter(opencv_name(tmp), fourcc, float(fps), (w, h))
             if not writer.isOpened():
                 raise ActionrecError(write_failure(path, tmp, "OpenCV cannot write this video format"))
             try:
@@ -355,7 +367,7 @@ def count_frames(path: str | os.PathLike) -> int:
     Counting decodes every frame; for an .mp4 at 384x288 that took 11 % of the time writing it took.
     """
     with quiet_opencv():
-        cap = cv2.VideoCapture(str(path))
+        cap = cv2.VideoCapture(opencv_name(path))
         try:
             n = 0
             while cap.isOpened() and cap.grab():
@@ -371,7 +383,7 @@ def is_complete_video(path: str | os.PathLike) -> bool:
     if not path.is_file():
         return False
     with quiet_opencv():
-        cap = cv2.VideoCapture(str(path))
+        cap = cv2.VideoCapture(opencv_name(path))
         claimed = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
         cap.release()
     return claimed > 0 and count_frames(path) == claimed

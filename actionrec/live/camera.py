@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from actionrec.data.video import header_count_slack, usable_fps
+from actionrec.data.video import header_count_slack, opencv_name, usable_fps
 from actionrec.errors import ActionrecError
 from actionrec.live.camera_backends import open_camera
 
@@ -45,7 +45,9 @@ def open_capture(source: Source) -> cv2.VideoCapture:
             raise ActionrecError(f"{source}: is a folder; expected a camera index, a video file or a URL")
         if not Path(source).is_file():
             raise ActionrecError(f"{source}: no such video file (expected a camera index, a video file or a URL)")
-    cap = cv2.VideoCapture(source)
+        cap = cv2.VideoCapture(opencv_name(source))
+    else:
+        cap = cv2.VideoCapture(source)
     if not cap.isOpened():
         raise ActionrecError(f"{describe_source(source)}: OpenCV cannot open it as a video source")
     return cap
@@ -150,6 +152,8 @@ class FrameGrabber:
         where = describe_source(self.source)
         if not self.is_file:
             return True, f"{where}: stopped delivering frames after {self.read}"
+        if self.read == 0:  # a header-only file: nothing to replay or score, so not a normal end
+            return True, f"{where}: no frame could be read; expected a video with at least one frame (corrupt file?)"
         short = self.expected_frames - self.read
         if short > header_count_slack(self.expected_frames):
             return True, (f"{where}: video ended early, after {self.read} of {self.expected_frames} frames "

@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from actionrec.data.video import opencv_name, usable_fps
 from actionrec.errors import ActionrecError
 from actionrec.util.stats import p50_p95
 from actionrec.features.pose.detector import letterbox
@@ -28,10 +29,10 @@ WARMUP = 5  # first calls set up XNNPACK's packed weights: 3-10x slower, not the
 
 
 def _read_video(path: Path, limit: int = 2000) -> tuple[list[np.ndarray], float]:
-    cap = cv2.VideoCapture(str(path))
+    cap = cv2.VideoCapture(opencv_name(path))
     if not cap.isOpened():
         raise ActionrecError(f"cannot open video {path}")
-    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+    fps = usable_fps(cap.get(cv2.CAP_PROP_FPS))
     frames = []
     while len(frames) < limit:
         ok, frame = cap.read()

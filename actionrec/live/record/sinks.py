@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from actionrec.data.datasets import ANNOTATIONS, GROUPS, format_csv
-from actionrec.data.video import check_written, write_failure
+from actionrec.data.video import check_written, opencv_name, write_failure
 from actionrec.errors import ActionrecError
 from actionrec.live.record.plan import PENDING_JPEG_QUALITY, RECORDINGS, RecordedTake
 from actionrec.util.atomic import atomic_path, write_text
@@ -68,7 +68,7 @@ class _VideoFile:
 
     def write(self, bgr: np.ndarray) -> None:
         if self._writer is None:
-            self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps,
+            self._writer = cv2.VideoWriter(opencv_name(self._tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps,
                                            (bgr.shape[1], bgr.shape[0]))
             if not self._writer.isOpened():
                 raise ActionrecError(write_failure(self.path, self._tmp, "OpenCV cannot write an mp4v video here"))
