@@ -213,6 +213,18 @@ def test_score_judges_a_model_without_training(precog_src, tmp_path):
     assert tight["events"] <= loose["events"] and tight["false_triggers"] <= loose["false_triggers"]
     assert report["trigger"] == "default trigger policy" and strict["trigger"].endswith("4 frames")
     assert strict["trigger"] in (tmp_path / "strict" / "report.md").read_text()
+    # A clip shorter than the model's window is named in the report, not silently left out.
+    short = tmp_path / "short"
+    (short / "punch" / "right").mkdir(parents=True)
+    shutil.copy(tmp_path / "test" / "clips" / "Seq1_2.kp.npz", short / "punch" / "right" / "long.kp.npz")
+    whole = load_keypoints(short / "punch" / "right" / "long.kp.npz")
+    (short / "kick" / "front_right").mkdir(parents=True)
+    save_keypoints(short / "kick" / "front_right" / "brief.kp.npz", whole.points[:10], whole.joints, whole.fps)
+    brief = score_model(tmp_path / "model", short, tmp_path / "r-short", tmp_path / "cache", show_progress=False)
+    assert [c.split("/")[-1] for c in brief["skipped_short_clips"]] == ["brief.kp.npz"] and whole.fps > 10
+    assert "Not scored, shorter than the model's window of 8 frames at 10 fps: 1 clip(s)" in \
+        (tmp_path / "r-short" / "report.md").read_text()
+    assert report["skipped_short_clips"] == []
     # A dataset of none of the model's classes, fine or coarse: one line, before any embedding.
     (tmp_path / "dance" / "dance").mkdir(parents=True)
     shutil.copy(tmp_path / "test" / "clips" / "Seq1_2.kp.npz", tmp_path / "dance" / "dance" / "a.kp.npz")

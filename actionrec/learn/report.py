@@ -80,9 +80,9 @@ class FoldResult:
 
 
 def markdown_table(report: dict) -> str:
+    window = report['config']['evaluate']['sequence_model']['lstm']['window']
     lines = [
-        f"Unseen-people evaluation: {report['folds']} grouped folds, {report['windows']} test windows "
-        f"of {report['config']['evaluate']['sequence_model']['lstm']['window']} frames.",
+        f"Unseen-people evaluation: {report['folds']} grouped folds, {report['windows']} test windows of {window} frames.",
         "",
         "| model | level | accuracy | macro-F1 |",
         "| --- | --- | ---: | ---: |",
@@ -105,8 +105,19 @@ def markdown_table(report: dict) -> str:
             delay = f"{e['median_delay'] * 1000:.0f} ms" if e["median_delay"] is not None else "-"
             lines.append(f"| {name} | {e['hits']}/{e['actions']} | {e['misses']} | {e['false_per_minute']:.2f} | "
                          f"{e['false_per_minute_other']:.2f} | {delay} | {e['levenshtein_accuracy']:.3f} |")
+    lines += short_clip_lines(report.get("skipped_short_clips"), window)
     lines += warning_lines(report)
     return "\n".join(lines) + "\n"
+
+
+def short_clip_lines(clips: list[str] | None, window: int, fps: float | None = None) -> list[str]:
+    """Clips left out for being shorter than a window, as a markdown line (none: no lines): otherwise their
+    labels just look rarer than they are."""
+    if not clips:
+        return []
+    rate = f" at {fps:g} fps" if fps else ""
+    return ["", f"Not scored, shorter than the model's window of {window} frames{rate}: {len(clips)} clip(s): "
+            + ", ".join(clips[:10]) + (", ..." if len(clips) > 10 else "")]
 
 
 def warning_lines(report: dict) -> list[str]:

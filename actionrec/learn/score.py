@@ -34,7 +34,7 @@ from actionrec.errors import ActionrecError
 from actionrec.events.trigger import TriggerOptions
 from actionrec.learn.evaluate import scores
 from actionrec.learn.models import TrainedModel, load_model
-from actionrec.learn.report import _plot, confusion_figure
+from actionrec.learn.report import _plot, confusion_figure, short_clip_lines
 from actionrec.learn.windows import trailing_windows
 from actionrec.util.atomic import write_json, write_text
 from actionrec.util.outputs import SCORE, claim_output
@@ -122,6 +122,7 @@ def score_model(model: str | Path | TrainedModel, dataset: str | Path, out: str 
         "model": str(model if not isinstance(model, TrainedModel) else "(in memory)"),
         "dataset": str(ds.root), "classes": trained.classes, "folds": 0, "window": n,
         "windows": int(len(true)), "label_policy": policy, "features": trained.features.name,
+        "skipped_short_clips": sorted(windows.skipped), "fps": trained.frame_spec.fps,
         "not_in_model": dict(Counter(true[~known].tolist())),
         "not_in_model_coarse": dict(Counter(true_coarse[~known_coarse].tolist())),
         "models": {trained.kind: _level(true[known], pred[known], trained.classes)},
@@ -221,4 +222,5 @@ def markdown(report: dict) -> str:
                       f"{e['false_per_minute']:.2f}/min, onset delay {delay}, Levenshtein {e['levenshtein_accuracy']:.3f}"]
     if report.get("events_skipped"):
         lines += ["", f"No event figures: {report['events_skipped']}"]
+    lines += short_clip_lines(report.get("skipped_short_clips"), report["window"], report.get("fps"))
     return "\n".join(lines) + "\n"
