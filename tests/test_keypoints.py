@@ -3,9 +3,12 @@ pose features of keypoint clips (features/frames.py)."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +77,9 @@ def test_bad_keypoint_files_are_one_error(tmp_path):
         save_keypoints(tmp_path / "c.kp.npz", np.zeros((3, 2, 2)), ["elbow", "knee"], 10)
     with pytest.raises(ActionrecError, match="fps"):
         save_keypoints(tmp_path / "c.kp.npz", _coco_clip(), COCO_17, 0)
+    for fps in (1e300, 1e-300, 0.5):  # 1e300 turned 12 frames into one at the model's rate
+        with pytest.raises(ActionrecError, match="expected a frame rate from 1 to 10000"):
+            save_keypoints(tmp_path / "c.kp.npz", _coco_clip(), COCO_17, fps)
 
 
 def test_yaw_turns_3d_points_about_the_hips():
@@ -89,6 +95,13 @@ def test_yaw_turns_3d_points_about_the_hips():
     assert side[0, JOINT["left_hip"], 0] == pytest.approx(side[0, JOINT["right_hip"], 0], abs=1e-9)
     assert side[0, JOINT["nose"], 0] < side[0, JOINT["left_hip"], 0]
     assert side[0, JOINT["nose"], 1] == front[0, JOINT["nose"], 1]  # height unchanged by yaw
+
+
+def test_a_clip_with_no_joint_seen_projects_to_nobody_without_a_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "Mean of empty slice" reached the user
+        out = project(np.full((4, 33, 3), np.nan), 45)
+    assert np.isnan(out[..., :2]).all() and (out[..., 3:] == 0).all()
 
 
 def test_resample_follows_the_video_rule():
@@ -316,6 +329,43 @@ def test_a_stopped_import_is_not_a_dataset_and_a_rerun_resumes_and_replaces_its_
     import_kinect(precog_src, out, names, yaw=(0.0, 45.0))
     import_kinect(precog_src, out, names, yaw=0.0)
     assert (out / "clips" / "notes.txt").read_text() == "mine" and len(list((out / "clips").glob("*.kp.npz"))) == 3
+    # Nor does a clip of the user's that they listed in groups.csv: that file is theirs to edit, not a record
+    # of what an import wrote (the marker is).
+    (out / "clips" / "notes.txt").unlink()
+    shutil.copy(out / "clips" / "Seq1_1.kp.npz", out / "clips" / "mine.kp.npz")
+    with open(out / "groups.csv", "a") as fh:
+        fh.write("clips/mine.kp.npz,me\n")
+    assert len(load_dataset(out).clips) == 4
+    import_kinect(precog_src, out, names, yaw=(0.0, 45.0))
+    assert (out / "clips" / "mine.kp.npz").is_file()
+    assert "clips/mine.kp.npz" not in json.loads((out / "kinect_import.json").read_text())["written"]
+
+
+def test_import_takes_any_case_of_csv_and_refuses_two_files_of_one_sequence(precog_src, tmp_path):
+    names = read_label_map(tmp_path / "labels.csv")
+    src = tmp_path / "upper"
+    src.mkdir()
+    shutil.copy(precog_src / "Seq1_1.csv", src / "Seq1_1.csv")
+    shutil.copy(precog_src / "Seq2_1.csv", src / "SEQ2_1.CSV")  # dropped without a word before
+    assert import_kinect(src, tmp_path / "a", names).clips == 2
+    assert (tmp_path / "a" / "clips" / "SEQ2_1.kp.npz").is_file()
+    (src / "Seq1_1.csv.gz").write_bytes(gzip.compress((precog_src / "Seq1_2.csv").read_bytes()))
+    with pytest.raises(ActionrecError, match="Seq1_1.csv and .*Seq1_1.csv.gz: two sequences named 'Seq1_1'"):
+        import_kinect(src, tmp_path / "b", names)
+    assert not (tmp_path / "b" / "clips").exists()
+
+
+def test_spreadsheet_csv_rows_keep_their_line_numbers_and_empty_rows_are_skipped(tmp_path):
+    """Excel leaves ",,," for rows it once had; blank lines still count in the line numbers an editor shows."""
+    shutil.copy(PRECOG.parent / "ucf101_punch_g03_c01.avi", tmp_path / "a.avi")
+    (tmp_path / "annotations.csv").write_text("video,start,end,label\r\na.avi,0.5,1.5,punch\r\n,,,\r\n\r\n"
+                                              "a.avi,3,2,kick\r\n,,,\r\n")
+    problems = inspect(tmp_path).problems
+    assert any("annotations.csv:5" in p for p in problems), problems  # the end-before-start row, on line 5
+    assert not any("got ''" in p for p in problems), problems
+    (tmp_path / "annotations.csv").write_text("video,start,end,label\r\na.avi,0.5,1.5,punch\r\n,,,\r\n")
+    (tmp_path / "labels.txt").write_text("number,label\n0,other\n,,\n")
+    assert not inspect(tmp_path).problems and read_label_map(tmp_path / "labels.txt") == {0: "other"}
 
 
 def test_the_shipped_precog_is_the_real_one_gzipped():

@@ -246,7 +246,12 @@ def _read_csv(path: Path, columns: list[str], problem) -> list[tuple[int, dict[s
             if header[: len(columns)] != columns:
                 problem(f"{path}: header is {','.join(header) or '(empty)'}; expected {','.join(columns)}")
                 return []
-            return [(i + 2, {k.strip(): (v or "").strip() for k, v in row.items() if k}) for i, row in enumerate(reader)]
+            rows = []
+            for row in reader:  # line_num, not a count: blank lines are skipped but still lines in an editor
+                fields = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+                if any(fields.values()):  # a spreadsheet writes ",,," for rows it once had
+                    rows.append((reader.line_num, fields))
+            return rows
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         problem(f"{path}: cannot read CSV ({exc})")
         return []

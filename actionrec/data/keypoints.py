@@ -45,6 +45,9 @@ from actionrec.errors import ActionrecError
 from actionrec.features.pose.vector import BLAZEPOSE_33, JOINT, NUM_JOINTS
 
 KEYPOINT_SUFFIX = ".kp.npz"
+# Frame rates a skeleton source records at: Kinect 30, pose estimators a video's rate, motion capture up to a
+# few thousand.
+KEYPOINT_FPS = (1.0, 10_000.0)
 PIXELS_PER_METRE = 200.0  # any scale: pose_vector divides by the torso length
 
 COCO_17: tuple[str, ...] = (
@@ -123,8 +126,9 @@ def _check(points: np.ndarray, joints, fps: float, source: str) -> None:
         joint_set_of(joints)
     except ValueError as exc:
         raise ActionrecError(f"{source}: {exc}") from None
-    if not (math.isfinite(fps) and fps > 0):
-        raise ActionrecError(f"{source}: fps {fps}; expected a positive frame rate")
+    lo, hi = KEYPOINT_FPS
+    if not (math.isfinite(fps) and lo <= fps <= hi):  # 1e300 fps made 232 frames one
+        raise ActionrecError(f"{source}: fps {fps:g}; expected a frame rate from {lo:g} to {hi:g}")
     if np.isinf(points).any():
         raise ActionrecError(f"{source}: infinite coordinates; expected finite numbers or NaN for a missing joint")
 
@@ -179,7 +183,9 @@ def project(points: np.ndarray, yaw: float = 0.0) -> np.ndarray:
     else:
         hips = points[:, [JOINT["left_hip"], JOINT["right_hip"]]].reshape(-1, 3)
         hips = hips[np.isfinite(hips).all(axis=1)]
-        centre = hips.mean(axis=0) if len(hips) else np.nanmean(points.reshape(-1, 3), axis=0)
+        seen = points.reshape(-1, 3)
+        seen = seen[np.isfinite(seen).all(axis=1)]
+        centre = hips.mean(axis=0) if len(hips) else seen.mean(axis=0) if len(seen) else np.zeros(3)  # all NaN: nobody
         a = math.radians(yaw)
         rel = points - centre
         x = rel[..., 0] * math.cos(a) + rel[..., 2] * math.sin(a)

@@ -50,11 +50,12 @@ def _marker(path: Path, key: str):
 
 
 def _earlier_clips(out: Path) -> set[str]:
-    """The clips earlier imports into ``out`` wrote or were writing: this import's own files to replace."""
+    """The clips earlier imports into ``out`` wrote or were writing: this import's own files to replace.
+
+    Only the markers say which: groups.csv is the user's to edit, and a clip they added and listed there is
+    not the import's to delete. (An import of before the marker listed its clips leaves its stale ones.)"""
     clips = set(_marker(out / PENDING_MARKER, "clips") or [])
-    if _marker(out / MARKER, "source") is not None and (out / GROUPS).is_file():
-        rows = list(csv.reader((out / GROUPS).read_text(encoding="utf-8").splitlines()))[1:]
-        clips.update(row[0] for row in rows if row)
+    clips.update(_marker(out / MARKER, "written") or [])
     return {c for c in clips if isinstance(c, str) and c.startswith("clips/") and c.endswith(KEYPOINT_SUFFIX)
             and "/" not in c[len("clips/"):]}
 
@@ -81,7 +82,7 @@ def read_label_map(path: str | os.PathLike) -> dict[int, str]:
         raise ActionrecError(f"{path}: cannot read the label map (not UTF-8 text); expected rows number,label") from None
     out: dict[int, str] = {}
     for line, row in enumerate(csv.reader(text.splitlines()), 1):
-        if not row or (line == 1 and row[0].strip().lower() == "number"):
+        if not any(f.strip() for f in row) or (line == 1 and row[0].strip().lower() == "number"):  # ",," from a spreadsheet
             continue
         try:
             number, label = int(row[0]), row[1].strip()
@@ -152,12 +153,18 @@ def import_kinect(src: str | os.PathLike, out: str | os.PathLike, label_map: dic
     if not src.is_dir():
         raise ActionrecError(f"{src}: not a folder; expected a folder of Kinect CSV files")
     claim_output(out, KINECT_IMPORT, inputs=[src], option="OUT")
-    files = sorted([*src.glob("*.csv"), *src.glob("*.csv.gz")])  # gzipped as actionrec ships PRECOG
+    # Gzipped as actionrec ships PRECOG; any case of the extension, as Windows tools write "SEQ1_1.CSV".
+    files = sorted(p for p in src.iterdir() if p.name.lower().endswith((".csv", ".csv.gz")) and p.is_file())
     if not files:
         raise ActionrecError(f"{src}: no .csv or .csv.gz files; expected Kinect v1 skeleton CSVs")
+    stems = [f.name[:f.name.lower().index(".csv")] for f in files]
+    seen: dict[str, Path] = {}
+    for f, stem in zip(files, stems):  # Seq1_1.csv and Seq1_1.csv.gz (or seq1_1.CSV) would write one clip twice
+        if stem.lower() in seen:
+            raise ActionrecError(f"{seen[stem.lower()]} and {f}: two sequences named {stem!r}; expected one file per sequence")
+        seen[stem.lower()] = f
     stats, ann_rows, group_rows = KinectImport(), [], []
     earlier = _earlier_clips(out)
-    stems = [f.name[:f.name.lower().index(".csv")] for f in files]
     planned = [f"clips/{stem}{'' if len(yaws) == 1 else f'@yaw{view:g}'}{KEYPOINT_SUFFIX}" for stem in stems for view in yaws]
     write_json(out / PENDING_MARKER, {"clips": sorted(set(planned) | earlier)})  # before any clip: a stopped run resumes
     (out / "clips").mkdir(parents=True, exist_ok=True)
@@ -185,7 +192,7 @@ def import_kinect(src: str | os.PathLike, out: str | os.PathLike, label_map: dic
     write_text(out / ANNOTATIONS, format_csv(["video", "start", "end", "label"], ann_rows))
     write_text(out / GROUPS, format_csv(["clip", "group"], group_rows))
     write_json(out / MARKER, {"source": str(src.resolve()), "fps": fps, "yaw": yaws[0] if len(yaws) == 1 else list(yaws), "labels": {str(k): v for k, v in label_map.items()},
-                              "clips": stats.clips, "frames": stats.frames})
+                              "clips": stats.clips, "frames": stats.frames, "written": sorted(set(planned))})
     for stale in sorted(earlier - set(planned)):  # an earlier import's clips this one does not have (other yaws)
         (out / stale).unlink(missing_ok=True)
     (out / PENDING_MARKER).unlink()
