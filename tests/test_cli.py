@@ -270,3 +270,15 @@ def test_usage_errors_are_one_line_naming_the_argument(tmp_path):
         assert_one_line_error(run(*args), names, see)
     # No arguments at all still shows the help.
     assert "Usage" in run().output
+
+
+def test_train_names_an_annotated_label_that_no_frame_carries(annotated_dataset, tmp_path):
+    """A segment between two 10 fps frames (or past its video's end) gave a model without that class and
+    no word about it; inspect alone knew."""
+    with open(annotated_dataset / "annotations.csv", "a") as fh:
+        fh.write("videos/a.avi,2.51,2.54,block\n")
+    result = run("train", annotated_dataset, "--model", "frame", "--out", tmp_path / "m", "--epochs", "1",
+                 "--features", "mobilenet")
+    assert result.exit_code == 0, result.output
+    assert "warning: " in result.stderr and "label(s) block are annotated, but no frame at 10 fps" in result.stderr
+    assert "block" not in json.loads((tmp_path / "m" / "config.json").read_text())["classes"]

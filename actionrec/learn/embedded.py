@@ -20,6 +20,7 @@ from actionrec.features.frames import LazyPose, features_dataset
 from actionrec.features.mobilenet import Embedder, EmbedderConfig
 from actionrec.features.spec import FeatureSpec
 from actionrec.learn.windows import WindowSet, make_windows
+from actionrec.util.notice import warn
 from actionrec.util.progress import Progress
 
 if TYPE_CHECKING:
@@ -95,9 +96,20 @@ def embed_dataset_dir(
         bar.close()
     config = lazy.config if features.runs_mobilenet else EmbedderConfig(frame_spec=frame_spec)
     data = EmbeddedDataset(ds, config, list(ds.clips), embs, Path(cache), weights, lazy, features)
+    _warn_unseen_labels(data, frame_spec)
     return with_training_data(data, {name: embed_dataset_dir(part, frame_spec, cache_dir, weights, show_progress=show_progress,
                                                              features=features, ray=ray)
                                      for name, part in added.items()})
+
+
+def _warn_unseen_labels(data: EmbeddedDataset, frame_spec: FrameSpec) -> None:
+    """Say which annotated labels no frame carries: train went on without them, a class quietly missing."""
+    unseen = sorted(set(data.dataset.labels) - set(data.labels) - {data.dataset.background})
+    if unseen:
+        rate = f" at {frame_spec.fps:g} fps" if frame_spec.fps else ""
+        warn(f"{data.dataset.root}: label(s) {', '.join(unseen)} are annotated, but no frame{rate} falls in their "
+             "segments (past the video's end, or shorter than a frame; actionrec inspect names them): no model "
+             "here will learn or score them")
 
 
 def frames_dataset_dir(
