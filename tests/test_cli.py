@@ -272,13 +272,15 @@ def test_usage_errors_are_one_line_naming_the_argument(tmp_path):
     assert "Usage" in run().output
 
 
-def test_train_names_an_annotated_label_that_no_frame_carries(annotated_dataset, tmp_path):
-    """A segment between two 10 fps frames (or past its video's end) gave a model without that class and
-    no word about it; inspect alone knew."""
+def test_train_says_what_inspect_warns_of(annotated_dataset, tmp_path):
+    """A segment between two 10 fps frames (or past its video's end) gave a model without that class, and
+    clips missing from groups.csv became groups of their own, with no word about either; inspect alone knew."""
     with open(annotated_dataset / "annotations.csv", "a") as fh:
         fh.write("videos/a.avi,2.51,2.54,block\n")
+    (annotated_dataset / "groups.csv").write_text("clip,group\nvideos/a.avi,alice\n")  # b.avi unlisted
     result = run("train", annotated_dataset, "--model", "frame", "--out", tmp_path / "m", "--epochs", "1",
                  "--features", "mobilenet")
     assert result.exit_code == 0, result.output
     assert "warning: " in result.stderr and "label(s) block are annotated, but no frame at 10 fps" in result.stderr
     assert "block" not in json.loads((tmp_path / "m" / "config.json").read_text())["classes"]
+    assert "groups.csv: 1 of 2 clips are not listed (e.g. videos/b.avi)" in result.stderr  # as inspect says

@@ -29,6 +29,17 @@ def test_each_clip_is_its_own_group_without_groups_csv(class_dataset):
     assert [c.group for c in ds.clips] == [c.id for c in ds.clips]
 
 
+def test_clips_missing_from_groups_csv_are_their_own_groups_and_said(class_dataset):
+    """Unlisted, a person's clips could land in training and test at once: usable, but not silently."""
+    assert not load_dataset(class_dataset).warnings
+    (class_dataset / "groups.csv").write_text("clip,group\npunch/jab/p1.avi,alice\nother/o1.avi,alice\n")
+    ds = load_dataset(class_dataset)
+    assert {c.id: c.group for c in ds.clips}["other/o2"] == "other/o2"
+    assert ds.warnings == [f"{class_dataset / 'groups.csv'}: 2 of 4 clips are not listed (e.g. other/o2); each is a "
+                           "group of its own, so one person's unlisted clips can be in training and test at once"]
+    assert ds.warnings[0] in inspect(class_dataset).warnings
+
+
 def test_annotated_videos_label_frames_and_background(annotated_dataset):
     ds = load_dataset(annotated_dataset, background="idle")
     assert ds.labels == ["idle", "kick", "punch"]

@@ -76,6 +76,8 @@ def embed_dataset_dir(
     features, or all of them when ``ray.shared_storage``. ``also``: more dataset folders to train on too
     (``with_training_data``), embedded the same way, each into its own cache (or ``cache_dir``)."""
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
+    for message in ds.warnings:  # usable but suspicious (inspect lists them too): say so before the work
+        warn(message)
     # The added datasets are read (and refused) before any work.
     added = {name: load_dataset(path) for name, path in _also_names([Path(p) for p in also], ds.root).items()}
     features = features or FeatureSpec()
