@@ -157,8 +157,8 @@ def load_dataset(root: str | Path, background: str = "other", strict: bool = Tru
             f"(video {'/'.join(VIDEO_EXTENSIONS)} or a folder of images) or {ANNOTATIONS}"
         )
     groups = _read_groups(root, set(clips_by_id), problem)
-    unlisted = sorted(set(clips_by_id) - set(groups)) if (root / GROUPS).is_file() else []
-    if unlisted and groups:
+    unlisted = sorted(set(clips_by_id) - set(groups))
+    if groups and unlisted:  # no groups.csv (or an empty one): every clip its own group, as documented
         warnings.append(f"{root / GROUPS}: {len(unlisted)} of {len(clips_by_id)} clips are not listed (e.g. "
                         f"{unlisted[0]}); each is a group of its own, so one person's unlisted clips can be in "
                         "training and test at once")

@@ -165,27 +165,30 @@ def import_kinect(src: str | os.PathLike, out: str | os.PathLike, label_map: dic
         seen[stem.lower()] = f
     stats, ann_rows, group_rows = KinectImport(), [], []
     earlier = _earlier_clips(out)
-    planned = [f"clips/{stem}{'' if len(yaws) == 1 else f'@yaw{view:g}'}{KEYPOINT_SUFFIX}" for stem in stems for view in yaws]
+
+    def clip_id(stem: str, view: float) -> str:
+        return f"clips/{stem}{'' if len(yaws) == 1 else f'@yaw{view:g}'}{KEYPOINT_SUFFIX}"
+
+    planned = [clip_id(stem, view) for stem in stems for view in yaws]
     write_json(out / PENDING_MARKER, {"clips": sorted(set(planned) | earlier)})  # before any clip: a stopped run resumes
     (out / "clips").mkdir(parents=True, exist_ok=True)
-    for f in files:
+    for f, stem in zip(files, stems):
         points, labels = read_kinect_csv(f)
         unknown = sorted(set(labels.tolist()) - set(label_map))
         if unknown:
             raise ActionrecError(f"{f}: label number(s) {unknown} are not in the label map")
         cam = points * np.array([-1.0, -1.0, 1.0])  # Kinect (x left, y up) -> camera axes (x right, y down)
-        stem = f.name[:f.name.lower().index(".csv")]
         person = stem.rsplit("_", 1)[-1]
         for view in yaws:
-            clip_id = f"clips/{stem}{'' if len(yaws) == 1 else f'@yaw{view:g}'}{KEYPOINT_SUFFIX}"
-            save_keypoints(out / clip_id, cam, KINECT_V1, fps, view)
-            group_rows.append((clip_id, f"person{person}"))
+            clip = clip_id(stem, view)
+            save_keypoints(out / clip, cam, KINECT_V1, fps, view)
+            group_rows.append((clip, f"person{person}"))
             for a, b, num in _runs(labels):
                 lab = label_map[num]
                 stats.segments[lab] += 1
                 stats.frame_labels[lab] += b - a
                 if lab != background:
-                    ann_rows.append((clip_id, f"{a / fps:.4f}", f"{b / fps:.4f}", lab))
+                    ann_rows.append((clip, f"{a / fps:.4f}", f"{b / fps:.4f}", lab))
             stats.clips += 1
             stats.frames += len(labels)
             stats.groups[f"person{person}"] += len(labels)
