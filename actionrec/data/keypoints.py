@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from actionrec.data.clock import ModelClock
 from actionrec.errors import ActionrecError
 from actionrec.features.pose.vector import BLAZEPOSE_33, JOINT, NUM_JOINTS
 
@@ -199,18 +200,8 @@ def project(points: np.ndarray, yaw: float = 0.0) -> np.ndarray:
 
 
 def resample_indices(frames: int, fps: float, target_fps: float) -> np.ndarray:
-    """The frames video clips keep at ``target_fps`` (iter_decoded_frames' rule: the first frame at or
-    after each tick of the target clock; 0 keeps every frame)."""
-    if target_fps <= 0:
-        return np.arange(frames)
-    step, keep, next_t = 1.0 / target_fps, [], 0.0
-    for i in range(frames):
-        t = i / fps
-        if t + 1e-6 < next_t:
-            continue
-        keep.append(i)
-        next_t = (math.floor(t / step + 1e-6) + 1) * step
-    return np.asarray(keep, int)
+    """The frames video clips keep at ``target_fps`` (``ModelClock``'s rule; 0 keeps every frame)."""
+    return np.asarray(ModelClock(target_fps).keep(np.arange(frames) / fps), int)
 
 
 def keypoint_info(path: str | os.PathLike) -> tuple[int, float]:

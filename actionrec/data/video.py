@@ -19,6 +19,7 @@ from typing import Iterable, Iterator
 import cv2
 import numpy as np
 
+from actionrec.data.clock import ModelClock
 from actionrec.data.keypoints import is_keypoint_clip, keypoint_info
 from actionrec.errors import ActionrecError
 from actionrec.util.atomic import atomic_path
@@ -231,14 +232,13 @@ def iter_decoded_frames(
     if path.is_dir():
         files = image_files(path)
         src_times = [i / IMAGE_FOLDER_FPS for i in range(len(files))]
-        for i in _resample_indices(src_times, spec.fps):
+        for i in ModelClock(spec.fps).keep(src_times):
             yield src_times[i], _read_image(files[i])
         return
     cap = _open(path, decode_threads)
     try:
         fps = usable_fps(cap.get(cv2.CAP_PROP_FPS))
-        step = 1.0 / spec.fps if spec.fps > 0 else 0.0
-        next_t = 0.0
+        clock = ModelClock(spec.fps)
         i = 0
         while True:
             if not cap.grab():
@@ -246,15 +246,12 @@ def iter_decoded_frames(
             # Frame index / rate rather than CAP_PROP_POS_MSEC: the latter is unreliable for some AVI files.
             t = i / fps
             i += 1
-            if t + 1e-6 < next_t:
+            if not clock.ticks(t):
                 continue
             ok, bgr = cap.retrieve()
             if not ok or bgr is None:
                 raise ActionrecError(f"{path}: frame {i - 1} could not be decoded (corrupt video?)")
             yield t, bgr
-            if step:
-                # Skip ticks already passed so a slow source does not produce bursts.
-                next_t = (math.floor(t / step + 1e-6) + 1) * step
         _require_complete(path, cap, decoded=i)
     finally:
         cap.release()
@@ -300,17 +297,6 @@ def check_clip(path: str | os.PathLike) -> VideoInfo:
         finally:
             cap.release()
     return info
-
-
-def _resample_indices(times: list[float], fps: float) -> list[int]:
-    if fps <= 0:
-        return list(range(len(times)))
-    step, next_t, keep = 1.0 / fps, 0.0, []
-    for i, t in enumerate(times):
-        if t + 1e-6 >= next_t:
-            keep.append(i)
-            next_t = (math.floor(t / step + 1e-6) + 1) * step
-    return keep
 
 
 def read_clip(path: str | os.PathLike, spec: FrameSpec) -> tuple[np.ndarray, np.ndarray]:

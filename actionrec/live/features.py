@@ -2,7 +2,7 @@
 model's rate.
 
 The pose is tracked on the frames the model's clock picks (the first frame at or after each tick, the
-rule ``iter_decoded_frames`` samples training clips by), so tracking and its filter see live what they saw
+rule training clips are sampled by, ``data/clock.py``), so tracking and its filter see live what they saw
 in training: a 30 fps camera runs the pose model at 10 fps, and the frames between reuse the latest pose
 vector. The motion stream (``diff``) follows the same clock: training saw the difference between
 consecutive sampled frames (100 ms apart at 10 fps), not between camera frames 33 ms apart, so each tick
@@ -12,11 +12,11 @@ embedding every frame, as for ``mobilenet`` models. Several parts are joined per
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import numpy as np
 
+from actionrec.data.clock import ModelClock
 from actionrec.data.video import FrameSpec, frame_difference, prepare
 from actionrec.features.pose.tracker import Pose
 from actionrec.features.pose.vector import no_person, pose_vector
@@ -33,24 +33,17 @@ class LiveFeatures:
         self.estimator = estimator
         self.pose: Pose | None = None
         self.pose_runs = 0
+        self.clock = ModelClock(spec.fps)  # pose and diff run on the model's frames only
         self.clear()
 
     def clear(self) -> None:
-        self._next_t = -math.inf
+        self.clock.clear()
         self._vector = self.features.view_pose(no_person())
         self.pose = None
         self._tick_frame: np.ndarray | None = None  # the prepared frame of the latest tick (diff's previous)
         self._diff: np.ndarray | None = None
         if self.estimator is not None:
             self.estimator.clear()
-
-    def _tick(self, t: float) -> bool:
-        """True when the model's clock picks this frame (and then moves to the next tick)."""
-        if t + 1e-6 < self._next_t:
-            return False
-        step = 1.0 / self.spec.fps if self.spec.fps > 0 else 0.0
-        self._next_t = (math.floor(t / step + 1e-6) + 1) * step if step else t
-        return True
 
     def _pose_part(self, bgr: np.ndarray, t: float) -> np.ndarray:
         self.pose = self.estimator.process(cap_long_side(bgr, self.features.pose_long_side), t)
@@ -64,7 +57,7 @@ class LiveFeatures:
         return self._diff
 
     def __call__(self, bgr: np.ndarray, t: float) -> np.ndarray:
-        tick = self._tick(t)
+        tick = self.clock.ticks(t)
         frame = prepare(bgr, self.spec) if self.features.runs_mobilenet else None
         parts = []
         if self.features.uses_mobilenet:
