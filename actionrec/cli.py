@@ -136,8 +136,8 @@ RAY_SHARED = typer.Option(False, "--ray-shared-storage", help="The dataset and c
 THREADS = typer.Option(1, help="LiteRT threads (1 leaves the other core to the camera thread)")
 # The trigger's two knobs (events/trigger.py, TriggerOptions.at), with TriggerOptions()'s defaults.
 ENTER = typer.Option(DEFAULT_ENTER, help=f"Probability a punch or kick must reach to fire (released {EXIT_GAP:g} below it)")
-MIN_FRAMES = typer.Option(DEFAULT_MIN_FRAMES, help="Frames in a row it must hold first (2: 0.1 s sooner, a half more false "
-                                  "moves on real people; README, Live play)")
+MIN_FRAMES = typer.Option(DEFAULT_MIN_FRAMES, help="The model's frames in a row it must hold first, at any camera rate "
+                                  "(2: 0.1 s sooner, a half more false moves on real people; README, Live play)")
 FEATURES_HELP = ("Per-frame features: mobilenet (the article's), pose (BlazePose keypoints), diff (MobileNet on frame "
                  "differences: motion), or parts joined with +, e.g. mobilenet+diff (both = mobilenet+pose); :body after "
                  "a kind with pose (pose:body) sees only the x, y of the 17 joints every pose source has")

@@ -284,9 +284,9 @@ def test_the_starter_plays_the_real_game_from_a_video(page, starter, clip, tmp_p
 
     inference, sparring = starter
     video = PUNCH_AVI if clip == "ucf101-punch" else sparring
-    # The snappier trigger (--min-frames 2): this one-person starter's punch on the real boxer holds two
-    # frames, and the test is of the game driven from a real clip, not of the model.
-    trigger = TriggerOptions.at(0.5, 2)
+    # The snappiest trigger (--min-frames 1): this one-person starter's punch on the real boxer holds one
+    # of its 10 fps frames, and the test is of the game driven from a real clip, not of the model.
+    trigger = TriggerOptions.at(0.5, 1)
     session, report, _ = play_video(page, inference, video, tmp_path / "mkjs-starter.png", trigger=trigger)
     replayed = replay(inference, video, trigger=trigger)
     hooks = page.evaluate("window.actionrecHooks")

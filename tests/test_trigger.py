@@ -125,3 +125,18 @@ def test_enter_and_min_frames_knobs():
     for args, option in (((0.0,), "--enter"), ((1.5,), "--enter"), ((0.5, 0), "--min-frames"), ((True,), "--enter")):
         with pytest.raises(ActionrecError, match=option):
             TriggerOptions.at(*args)
+
+
+def test_frames_in_a_row_are_the_models_frames_at_any_camera_rate():
+    """A 10 fps model fed by a 30 fps camera: each model frame's probabilities arrive three times."""
+    model_frames = [frame()] * 3 + [frame(kick=0.9)] + [frame()] * 3 + [frame(punch=0.9)] * 3 + [frame()] * 4
+    camera = [p for p in model_frames for _ in range(3)]
+    at_model_rate = run(TriggerPolicy(CLASSES, TriggerOptions(min_frames=3)), model_frames, fps=10.0)
+    assert [k for _, k, _ in at_model_rate] == ["punch", "stand"]  # the one-frame kick is a blip
+    counted_by_camera = run(TriggerPolicy(CLASSES, TriggerOptions(min_frames=3)), camera)
+    assert [k for _, k, _ in counted_by_camera][:2] == ["kick", "stand"]  # what counting camera frames fired
+    by_model = run(TriggerPolicy(CLASSES, TriggerOptions(min_frames=3), fps=10.0), camera)
+    assert [(i / 30, k) for i, k, _ in by_model] == [(i / 10, k) for i, k, _ in at_model_rate]
+    # Every camera frame must agree: a frame between the model's frames that disagrees breaks the run.
+    broken = [frame(punch=0.9)] * 5 + [frame()] + [frame(punch=0.9)] * 7  # model frames at 0, 3, 6, 9, 12
+    assert run(TriggerPolicy(CLASSES, TriggerOptions(min_frames=3), fps=10.0), broken) == [(12, "punch", "punch/jab")]

@@ -135,12 +135,13 @@ class ProbRun:
     probs: np.ndarray  # (N, k)
     segments: tuple[Segment, ...]
     duration: float
+    fps: float = 0.0  # the model's rate, by which the trigger counts frames (0: every frame is the model's)
 
 
 def events_from_probs(classes: Sequence[str], times: np.ndarray, probs: np.ndarray,
-                      options: TriggerOptions | None = None) -> list[Event]:
+                      options: TriggerOptions | None = None, fps: float = 0.0) -> list[Event]:
     """Run a fresh ``TriggerPolicy`` over stored probabilities (what the live loop would have fired)."""
-    policy = TriggerPolicy(classes, options)
+    policy = TriggerPolicy(classes, options, fps)
     return [e for t, p in zip(times, probs) for e in policy.update(p, float(t))]
 
 
@@ -156,7 +157,7 @@ def score_runs(classes: Sequence[str], runs: Sequence[ProbRun], options: Trigger
     edits = fine_edits = moves = 0
     offset = 0.0
     for run in runs:
-        fired = [e for e in events_from_probs(classes, run.times, run.probs, options) if e.kind in ATTACKS]
+        fired = [e for e in events_from_probs(classes, run.times, run.probs, options, run.fps) if e.kind in ATTACKS]
         actions = [s for s in run.segments if coarse(s.label) in ATTACKS]
         edits += levenshtein([e.kind for e in fired], [coarse(s.label) for s in actions])
         fine_edits += levenshtein([e.fine for e in fired], [s.label for s in actions])

@@ -5,7 +5,9 @@ The seed article fires on every frame with a fixed rule (``article_rule``): noth
 ``TriggerPolicy`` wraps that rule in a small state machine:
 
 - an attack *enters* when the rule picks it for ``min_frames`` frames in a row (and its cooldown has
-  passed): one event, then the attack stays *active*;
+  passed): one event, then the attack stays *active*. Frames are counted at the model's rate (``fps``,
+  ``data/clock.py``): a 30 fps camera feeding a 10 fps model must agree on every frame across
+  ``min_frames`` of the model's frames, not on three camera frames 66 ms apart;
 - an active attack is *released* when its probability falls below its exit threshold (hysteresis: exit
   below enter, so a flickering 0.34/0.36 does not fire twice);
 - ``stand`` fires once, when the person is back to ``other`` (other >= ``stand_enter`` for
@@ -21,6 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
+from actionrec.data.clock import ModelClock
 from actionrec.data.datasets import coarse
 from actionrec.errors import ActionrecError
 
@@ -131,9 +134,15 @@ class Event:
 class TriggerPolicy:
     """Feed it one probability vector per frame (``update``); it returns the events that frame fired."""
 
-    def __init__(self, classes: Sequence[str], options: TriggerOptions | None = None) -> None:
+    def __init__(self, classes: Sequence[str], options: TriggerOptions | None = None, fps: float = 0.0) -> None:
+        """``fps``: the model's frame rate, by which ``min_frames`` is counted (0: every update is a frame).
+
+        Without it a pose model fed by a 30 fps camera, whose probabilities change only on its 10 fps
+        frames, repeats each of them three times and meets three frames in a row on one: every
+        debounced figure (README, "How eager the trigger is") was measured at the model's rate."""
         self.classes = list(classes)
         self.options = options or TriggerOptions()
+        self.clock = ModelClock(fps)
         coarse_of = [coarse(c) for c in self.classes]
         missing = [c for c in (*ATTACKS, OTHER) if c not in coarse_of]
         if missing:
@@ -147,9 +156,10 @@ class TriggerPolicy:
     def reset(self) -> None:
         self._active: str | None = None  # attack currently held
         self._needs_stand = False  # an attack fired and stand has not yet
-        self._streak: tuple[str | None, int] = (None, 0)  # rule outcome and how many frames in a row
+        self._streak: tuple[str | None, int] = (None, 0)  # rule outcome and how many model frames in a row
         self._stand_streak = 0
         self._last_fired: dict[str, float] = {}
+        self.clock.clear()
 
     def coarse_probs(self, probs: np.ndarray) -> dict[str, float]:
         """Coarse probabilities: the sum over each coarse class's fine classes."""
@@ -172,8 +182,9 @@ class TriggerPolicy:
         pick = article_rule(p["punch"], p["kick"], p[OTHER], 0.0, o.other_block)
         if pick is not None and p[pick] < o.enter[pick]:
             pick = None
+        tick = self.clock.ticks(t)  # a frame of the model's own: the streaks count these
         prev, n = self._streak
-        self._streak = (pick, n + 1 if pick == prev else 1)
+        self._streak = (pick, n + tick if pick == prev else 1)
         if pick is not None and pick != self._active and self._streak[1] >= o.min_frames:
             last = self._last_fired.get(pick)
             if last is None or t - last >= o.cooldown:
@@ -182,7 +193,10 @@ class TriggerPolicy:
                 self._needs_stand = True
                 self._last_fired[pick] = t
 
-        self._stand_streak = self._stand_streak + 1 if p[OTHER] >= o.stand_enter else 0
+        if p[OTHER] < o.stand_enter:
+            self._stand_streak = 0
+        else:
+            self._stand_streak = self._stand_streak + tick if self._stand_streak else 1
         if self._needs_stand and not events and self._stand_streak >= o.min_frames:
             events.append(Event(STAND, self._fine(OTHER, probs), p[OTHER], t))
             self._active = None

@@ -76,7 +76,7 @@ class LiveSession(ServedLoop):
             check_pattern(pattern, session.classes)
         self.grabber = FrameGrabber(options.source, realtime=True)
         self.classifier = StreamClassifier.for_session(session, source_fps=max(60.0, self.grabber.fps))
-        self.policy = TriggerPolicy(session.classes, options.trigger)
+        self.policy = TriggerPolicy(session.classes, options.trigger, session.frame_spec.fps)
         self.stats = StreamStats()
         self.events: list[dict] = []
         self._said: set[str] = set()  # one-time messages already logged

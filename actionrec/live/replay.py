@@ -29,16 +29,18 @@ class ReplayResult:
     score: EventScore | None = None
     shortfall: int = 0  # frames fewer than the video's header states (many containers overstate it)
     warnings: list[tuple[float, str]] = field(default_factory=list)  # (t, text): framing problems (pose models)
+    duration: float = 0.0  # seconds of video (frames / the video's rate)
+    model_fps: float = 0.0  # the model's rate, by which the trigger counted frames
 
     @property
     def fps(self) -> float:
         return len(self.times) / self.seconds if self.seconds > 0 else 0.0
 
-    def prob_run(self, fps: float) -> ProbRun:
+    def prob_run(self) -> ProbRun:
         """The stored probabilities for re-scoring with other trigger options (needs annotations)."""
         if self.segments is None:
             raise ActionrecError("this replay had no annotations to score against")
-        return ProbRun(self.times, self.probs, self.segments, len(self.times) / fps)
+        return ProbRun(self.times, self.probs, self.segments, self.duration, self.model_fps)
 
 
 def replay(session, video: str | os.PathLike, annotations: str | os.PathLike | None = None,
@@ -52,7 +54,7 @@ def replay(session, video: str | os.PathLike, annotations: str | os.PathLike | N
     segments = tuple(segments_for(read_annotations(annotations), video)) if annotations is not None else None
     grabber = FrameGrabber(str(video), realtime=False)
     classifier = StreamClassifier.for_session(session, source_fps=max(60.0, grabber.fps))
-    policy = TriggerPolicy(session.classes, trigger)
+    policy = TriggerPolicy(session.classes, trigger, session.frame_spec.fps)
     events: list[Event] = []
     times, probs, warnings = [], [], []
     started = time.perf_counter()
@@ -68,7 +70,8 @@ def replay(session, video: str | os.PathLike, annotations: str | os.PathLike | N
     if grabber.failed:
         raise ActionrecError(grabber.message)
     result = ReplayResult(events, np.asarray(times), np.asarray(probs), time.perf_counter() - started,
-                          grabber.message, segments, shortfall=grabber.shortfall, warnings=warnings)
+                          grabber.message, segments, shortfall=grabber.shortfall, warnings=warnings,
+                          duration=len(times) / grabber.fps, model_fps=session.frame_spec.fps)
     if segments is not None:
-        result.score = score_events(events, segments, late=late, duration=len(times) / grabber.fps)
+        result.score = score_events(events, segments, late=late, duration=result.duration)
     return result
