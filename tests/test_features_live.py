@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PUNCH_AVI, SHARED, build_annotated_dataset, source_frames
+from conftest import EXERCISE_AVI, PUNCH_AVI, SHARED, build_annotated_dataset, source_frames, write_clip
 
 from actionrec.data.video import FrameSpec
 from actionrec.features.pose.vector import NO_PERSON, POSE_DIM
@@ -86,6 +86,51 @@ def test_pose_model_replay_without_tensorflow(models):
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["backend"] == "litert" and out["heavy"] == [] and out["dim"] == POSE_DIM
     assert out["frames"] == 108 and abs(sum(out["p"]) - 1) < 1e-4
+
+
+def test_a_faster_camera_fires_what_the_model_rate_fires(models, tmp_path):
+    """The same real frames at 10 fps and as a 30 fps camera (each frame three times) give the same
+    probabilities on the model's frames and the same events: the pose runs on the model's clock, and the
+    trigger counts the model's frames in a row, not the camera's (which fired 23 false attacks on the
+    whole calisthenics clip at 30 fps against 13 at 10 fps with the starter's settings)."""
+    from actionrec.events.trigger import ATTACKS, TriggerOptions
+    from actionrec.live.replay import replay
+    from actionrec.live.runtime import InferenceSession, SessionOptions
+
+    frames = source_frames(EXERCISE_AVI, 100, 80)  # 8 s of a real person at the model's 10 fps
+    at10 = write_clip(tmp_path / "at10.avi", frames, fps=10)
+    at30 = write_clip(tmp_path / "at30.avi", np.repeat(frames, 3, axis=0), fps=30)
+    session = InferenceSession(SessionOptions(models["pose:body"]))
+    probe = replay(session, at10)
+    # A threshold this tiny model crosses now and then, so that the comparison has events to compare.
+    attack = probe.probs[:, [session.classes.index(a) for a in ATTACKS]].max(axis=1)
+    enter = float(np.quantile(attack[10:], 0.6))
+    trigger = TriggerOptions(enter={a: enter for a in ATTACKS}, exit={a: enter * 0.9 for a in ATTACKS},
+                             other_block=1.01, stand_enter=1.0, cooldown=0.0)
+    slow, fast = replay(session, at10, trigger=trigger), replay(session, at30, trigger=trigger)
+    assert len(fast.times) == 3 * len(slow.times)
+    assert np.allclose(fast.probs[::3], slow.probs, atol=1e-5)
+    assert np.allclose(fast.probs[1::3], slow.probs, atol=1e-5)  # frames between ticks reuse the pose
+    assert slow.events, f"no event at enter {enter:.3f}: the comparison would be empty"
+    assert [(e.kind, round(e.t, 3)) for e in fast.events] == [(e.kind, round(e.t, 3)) for e in slow.events]
+
+
+@pytest.mark.parametrize("rate", [25, 24])
+def test_live_windows_at_25_fps_are_the_offline_ones(models, tmp_path, rate):
+    """The real 25 fps boxing clip (and its frames as a 24 fps camera): replay's probabilities on the model's
+    frames are predict_clip's, which are the windows training made. Windows sampled by time disagreed on
+    17 of 33 full windows of this clip (coarse p up to 0.46 apart) with a starter-like model."""
+    from actionrec.data.clock import ModelClock
+    from actionrec.learn.train import predict_clip
+    from actionrec.live.replay import replay
+    from actionrec.live.runtime import InferenceSession, SessionOptions
+
+    clip = PUNCH_AVI if rate == 25 else write_clip(tmp_path / "at24.avi", source_frames(PUNCH_AVI), fps=24)
+    live = replay(InferenceSession(SessionOptions(models["pose:body"])), clip)
+    offline = predict_clip(models["pose:body"], clip)
+    ticks = ModelClock(10.0).keep(live.times)
+    assert np.allclose(live.times[ticks], offline.times)
+    assert np.abs(live.probs[ticks] - offline.proba).max() < 1e-4  # LiteRT against Keras
 
 
 @pytest.mark.browser

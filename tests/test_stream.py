@@ -12,6 +12,7 @@ from conftest import EXERCISE_AVI, source_frames, write_clip
 
 from actionrec.errors import ActionrecError
 from actionrec.live.camera import FrameGrabber, parse_source
+from actionrec.data.clock import ModelClock
 from actionrec.live.stream import RingBuffer, StreamClassifier, ring_capacity, stream_steps
 from actionrec.events.trigger import TriggerPolicy
 from actionrec.data.video import FrameSpec
@@ -67,6 +68,31 @@ def test_model_rate_zero_takes_the_last_n_frames():
     for i in range(7):
         buf.push(i / 30, index_embedding(i))
     assert window_frames(buf) == [4, 5, 6]
+
+
+@pytest.mark.parametrize("rate, jitter", [(25.0, 0.0), (24.0, 0.0), (30.0, 0.004), (60.0, 0.004)])
+def test_ticks_only_windows_are_the_model_frames_training_saw(rate, jitter):
+    """Pose features run on the model's frames (the first at or after each tick) and are held between.
+    Sampled by time, a 25 fps or jittery camera's window often took the frame before a tick, holding the
+    previous pose twice and missing one; kept by tick, it is the last n model frames, as in training."""
+    rng = np.random.default_rng(0)
+    times = np.sort(np.arange(120) / rate + rng.uniform(-jitter, jitter, 120))
+    clock = ModelClock(10.0)
+    kept = RingBuffer(window=4, model_fps=10.0, capacity=ring_capacity(4, 10.0, rate), dim=8, ticks_only=True)
+    sampled = RingBuffer(window=4, model_fps=10.0, capacity=ring_capacity(4, 10.0, rate), dim=8)
+    model_frames, wrong = [], 0
+    for i, t in enumerate(times):
+        tick = clock.ticks(t)
+        model_frames += [i] if tick else []
+        held = index_embedding(model_frames[-1])  # what LiveFeatures gives: the latest model frame's pose
+        kept.push(t, held, tick)
+        sampled.push(t, held)
+        expected = ([model_frames[0]] * 4 + model_frames)[-4:]
+        assert window_frames(kept) == expected
+        wrong += sampled.holds_full_window() and window_frames(sampled) != expected
+    assert model_frames == ModelClock(10.0).keep(times)
+    assert kept.holds_full_window() and kept.seconds() == pytest.approx(times[-1] - times[0])
+    assert wrong > 10  # how often sampling by time got it wrong
 
 
 def test_ring_buffer_rejects_bad_sizes():

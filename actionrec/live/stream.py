@@ -6,7 +6,11 @@ Three pieces, each usable alone:
   camera frames), counts the ones it dropped, and says why the source ended.
 - ``RingBuffer``: the last few seconds of (timestamp, embedding). The camera may run at 30 fps while the
   model was trained at 10 fps; each window is n embeddings sampled at the model's rate, ending at the
-  newest frame, so every camera frame gets a prediction and no frame is embedded twice.
+  newest frame, so every camera frame gets a prediction and no frame is embedded twice. Features computed
+  on the model's frames only (pose, diff: ``live/features.py``) keep only those frames (``ticks_only``):
+  the window is then the last n of them, as training saw them. Sampling by time instead picked the frame
+  before each tick, not the one the pose ran on, and at 25 fps or on a camera's jittery clock half the
+  windows held a pose twice and missed one (the calisthenics clip at 25 fps: 20 false attacks, 13 offline).
 - ``StreamClassifier``: frame -> embed once -> ring buffer -> model window -> probabilities.
 
 ``stream_steps`` ties them to a ``TriggerPolicy``; ``replay`` runs that same loop over a video file as
@@ -50,16 +54,19 @@ def ring_capacity(window: int, model_fps: float, source_fps: float = 60.0) -> in
 class RingBuffer:
     """The last ``capacity`` (timestamp, embedding) pairs, and windows sampled from them at the model rate."""
 
-    def __init__(self, window: int, model_fps: float, capacity: int, dim: int = EMBEDDING_DIM) -> None:
+    def __init__(self, window: int, model_fps: float, capacity: int, dim: int = EMBEDDING_DIM,
+                 ticks_only: bool = False) -> None:
         if window < 1 or capacity < window:
             raise ActionrecError(f"ring buffer: need window >= 1 and capacity >= window, got {window}, {capacity}")
         self.window = window
         self.model_fps = model_fps  # 0: the model takes every frame
+        self.ticks_only = ticks_only  # keep only the pushes marked as the model's frames; windows are the last n
         self.capacity = capacity
         self._times = np.zeros(capacity, np.float64)
         self._embs = np.zeros((capacity, dim), np.float32)
-        self._count = 0  # pushes so far; the newest entry is at (count - 1) % capacity
-        self._first_t = 0.0  # timestamp of the first push (since the last clear)
+        self._count = 0  # entries kept so far; the newest is at (count - 1) % capacity
+        self._first_t = 0.0  # timestamps of the first and the newest push (since the last clear)
+        self._newest_t = 0.0
 
     def __len__(self) -> int:
         return min(self._count, self.capacity)
@@ -68,9 +75,13 @@ class RingBuffer:
         """Forget every frame: the next window starts from the next push (a new player, a new source)."""
         self._count = 0
 
-    def push(self, t: float, embedding: np.ndarray) -> None:
+    def push(self, t: float, embedding: np.ndarray, tick: bool = True) -> None:
+        """Add the frame at ``t``; with ``ticks_only``, only when ``tick`` (it is one of the model's frames)."""
         if self._count == 0:
             self._first_t = t
+        self._newest_t = t
+        if self.ticks_only and not tick:
+            return
         i = self._count % self.capacity
         self._times[i] = t
         self._embs[i] = embedding
@@ -91,7 +102,7 @@ class RingBuffer:
         if self._count == 0:
             raise ActionrecError("ring buffer is empty: push a frame before asking for a window")
         order = self._ordered()
-        if self.model_fps <= 0:
+        if self.model_fps <= 0 or self.ticks_only:
             return order[np.maximum(np.arange(len(order) - self.window, len(order)), 0)]
         times = self._times[order]
         ticks = times[-1] - np.arange(self.window - 1, -1, -1) / self.model_fps
@@ -101,11 +112,11 @@ class RingBuffer:
 
     def seconds(self) -> float:
         """Seconds from the first frame pushed to the newest (0 when empty)."""
-        return float(self._times[(self._count - 1) % self.capacity] - self._first_t) if self._count else 0.0
+        return float(self._newest_t - self._first_t) if self._count else 0.0
 
     def holds_full_window(self) -> bool:
         """True once every tick of the window falls on a frame of its own, none before the first frame."""
-        if self.model_fps <= 0:
+        if self.model_fps <= 0 or self.ticks_only:
             return self._count >= self.window
         return self._count > 0 and self.seconds() >= (self.window - 1) / self.model_fps - 1e-3
 
@@ -136,7 +147,6 @@ class StreamClassifier:
         """Wire a ``runtime.InferenceSession`` (LiteRT fast path, or the Keras reference)."""
         spec = session.frame_spec
         dim = getattr(session, "feature_dim", EMBEDDING_DIM)
-        buffer = RingBuffer(session.window, spec.fps, ring_capacity(session.window, spec.fps, source_fps), dim)
         features = None
         feats = getattr(session, "features", None)
         if feats is not None and feats.kind != "mobilenet":
@@ -144,6 +154,8 @@ class StreamClassifier:
 
             features = LiveFeatures(feats, spec, session.embed_one if feats.runs_mobilenet else None,
                                     session.pose_estimator() if feats.uses_pose else None)
+        buffer = RingBuffer(session.window, spec.fps, ring_capacity(session.window, spec.fps, source_fps), dim,
+                            ticks_only=features is not None)
         framing = FramingCheck() if features is not None and features.features.uses_pose else None
         return cls(session.embed_one, session.predict_window, spec, buffer, features, framing)
 
@@ -153,8 +165,11 @@ class StreamClassifier:
 
     def step(self, bgr: np.ndarray, t: float) -> np.ndarray:
         """Embed this frame (once), add it to the buffer, and classify the window ending at it."""
-        vector = self.features(bgr, t) if self.features is not None else self.embed(prepare(bgr, self.spec))
-        self.buffer.push(t, vector)
+        if self.features is not None:
+            vector, tick = self.features(bgr, t), self.features.ticked
+        else:
+            vector, tick = self.embed(prepare(bgr, self.spec)), True
+        self.buffer.push(t, vector, tick)
         return np.asarray(self.predict_window(self.buffer.window_array()), dtype=np.float64)
 
     def framing_warning(self, t: float) -> str | None:
