@@ -7,10 +7,13 @@ import shutil
 import struct
 
 import cv2
+import numpy as np
 import pytest
-from conftest import PUNCH_AVI
+from conftest import EXERCISE_AVI, PUNCH_AVI, source_frames
 
-from actionrec.data.video import FALLBACK_FPS, MAX_FPS, FrameSpec, probe, read_clip, usable_fps
+from actionrec.data.clock import ModelClock
+from actionrec.data.video import (FALLBACK_FPS, MAX_FPS, FrameSpec, FrameTimes, iter_decoded_frames, probe, read_clip,
+                                  usable_fps)
 from actionrec.live.camera import FrameGrabber
 
 
@@ -72,3 +75,44 @@ def test_a_time_base_reported_as_the_frame_rate_is_taken_as_unknown(tmp_path, ra
     assert times[-1] == pytest.approx((probe(path).frames - 1) / FALLBACK_FPS, abs=0.1) and len(frames) > 30
     grabber, n = _drain(path)
     assert grabber.fps == FALLBACK_FPS and not grabber.failed and n == probe(path).frames
+
+
+def write_variable_rate(path, frames, times):
+    """An H.264 MP4 whose frames sit at ``times`` (seconds), as a phone writes one (PyAV: OpenCV's writer has
+    one rate). Time base 1/600, the one phones use, so every time below is exact."""
+    import fractions
+
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        stream.codec_context.time_base = fractions.Fraction(1, 600)
+        for rgb, t in zip(frames, times):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            frame.pts, frame.time_base = round(t * 600), fractions.Fraction(1, 600)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    return path
+
+
+def test_a_variable_rate_video_keeps_its_own_timing(tmp_path):
+    """A phone in dim light: 30 fps for 2 s, then 12 fps for 2 s. Timed as index / the average rate that the
+    container reports, the first half ran 1.4 times too slowly and the second 1.8 times too fast."""
+    times = np.concatenate([np.arange(60) / 30, 2 + np.arange(24) / 12])
+    real = source_frames(EXERCISE_AVI, 0, 40)  # the real person at 10 fps; each written frame shows its time's
+    path = write_variable_rate(tmp_path / "phone.mp4", real[np.minimum((times * 10 + 1e-6).astype(int), 39)], times)
+    decoded = [t for t, _ in iter_decoded_frames(path, FrameSpec(fps=0))]
+    assert np.allclose(decoded, times, atol=1e-3)
+    model_times = [t for t, _ in iter_decoded_frames(path, FrameSpec())]
+    assert np.allclose(model_times, times[ModelClock(10.0).keep(times)], atol=1e-3) and len(model_times) == 40
+    grabber = FrameGrabber(str(path), realtime=False).start()
+    live = [f.t for f in iter(functools.partial(grabber.next_frame, 5.0), None)]
+    assert np.allclose(live, times, atol=1e-3)
+
+
+def test_broken_timestamps_fall_back_to_the_frame_rate():
+    """Missing (nan), repeated, backwards or wildly jumping container timestamps: the previous time + 1 / rate."""
+    clock = FrameTimes(25.0)
+    stamps = [500.0, 540.0, float("nan"), 620.0, 620.0, 3_600_000.0, 700.0, 660.0]
+    assert np.allclose([clock.next(ms) for ms in stamps], [0, 0.04, 0.08, 0.12, 0.16, 0.2, 0.24, 0.28])

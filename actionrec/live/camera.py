@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from actionrec.data.video import header_count_slack, opencv_name, usable_fps
+from actionrec.data.video import FrameTimes, header_count_slack, opencv_name, usable_fps
 from actionrec.errors import ActionrecError
 from actionrec.live.camera_backends import open_camera
 
@@ -117,20 +117,23 @@ class FrameGrabber:
     def _run(self) -> None:
         start = time.perf_counter()
         first_wall = None
+        file_times = FrameTimes(self.fps)  # a file's frames are at its own timestamps (a camera's: the wall clock)
         try:
             while not self._stop.is_set():
-                if self.is_file and self.realtime:
-                    # Play the file at its own rate, like a camera would deliver it.
-                    delay = start + self.read / self.fps - time.perf_counter()
-                    if delay > 0:
-                        time.sleep(delay)
                 ok, bgr = self._cap.read()
                 now = time.time()
                 if not ok or bgr is None:
                     self._finish(*self._end_reason())
                     return
-                first_wall = now if first_wall is None else first_wall
-                t = self.read / self.fps if self.is_file else now - first_wall
+                if self.is_file:
+                    t = file_times.next(self._cap.get(cv2.CAP_PROP_POS_MSEC))
+                    delay = start + t - time.perf_counter()
+                    if self.realtime and delay > 0:  # play the file at its own pace, as a camera delivers it
+                        time.sleep(delay)
+                        now = time.time()
+                else:
+                    first_wall = now if first_wall is None else first_wall
+                    t = now - first_wall
                 frame = Frame(self.read, t, now, bgr)
                 with self._cond:
                     if self.realtime:
