@@ -10,7 +10,7 @@ Three pieces, each usable alone:
   on the model's frames only (pose, diff: ``live/features.py``) keep only those frames (``ticks_only``):
   the window is then the last n of them, as training saw them. Sampling by time instead picked the frame
   before each tick, not the one the pose ran on, and at 25 fps or on a camera's jittery clock half the
-  windows held a pose twice and missed one (the calisthenics clip at 25 fps: 20 false attacks, 13 offline).
+  windows held a pose twice and missed one (the calisthenics clip at 25 fps: 10 attacks, 13 offline).
 - ``StreamClassifier``: frame -> embed once -> ring buffer -> model window -> probabilities.
 
 ``stream_steps`` ties them to a ``TriggerPolicy``; ``replay`` runs that same loop over a video file as
