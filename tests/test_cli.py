@@ -284,3 +284,25 @@ def test_train_says_what_inspect_warns_of(annotated_dataset, tmp_path):
     assert "warning: " in result.stderr and "label(s) block are annotated, but no frame at 10 fps" in result.stderr
     assert "block" not in json.loads((tmp_path / "m" / "config.json").read_text())["classes"]
     assert "groups.csv: 1 of 2 clips are not listed (e.g. videos/b.avi)" in result.stderr  # as inspect says
+
+
+def test_a_cache_symlink_out_of_the_dataset_is_refused(class_dataset, tmp_path):
+    # A downloaded dataset can ship DATASET/.cache as a link anywhere: writing there (and removing
+    # damaged-looking entries) would touch a place the user never named.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (class_dataset / ".cache").symlink_to(elsewhere)
+    for command in (("embed", class_dataset, "--features", "mobilenet"),
+                    ("train", class_dataset, "--model", "frame", "--out", tmp_path / "m", "--epochs", "1")):
+        result = run(*command)
+        assert_one_line_error(result, f"{class_dataset / '.cache'} leads to {elsewhere}", "--cache")
+        assert list(elsewhere.iterdir()) == [] and not (tmp_path / "m").exists()
+    # Named explicitly, the same folder is the user's choice; a link that stays inside the dataset is fine.
+    result = run("embed", class_dataset, "--features", "mobilenet", "--cache", elsewhere)
+    assert result.exit_code == 0, result.output
+    assert len(list(elsewhere.rglob("*.npz"))) == 4
+    (class_dataset / ".cache").unlink()
+    (class_dataset / ".inner").mkdir()
+    (class_dataset / ".cache").symlink_to(class_dataset / ".inner")
+    assert run("embed", class_dataset, "--features", "mobilenet").exit_code == 0
+    assert len(list((class_dataset / ".inner").rglob("*.npz"))) == 4

@@ -263,8 +263,23 @@ def _load_parts(cache: EmbeddingCache, key: "EmbedderConfig | DiffKey", digest: 
 
 
 def default_cache_dir(dataset_root: Path) -> Path:
-    # Inside the dataset (hidden, so the class-folder scanner skips it): moving the dataset keeps its cache.
-    return Path(dataset_root) / ".cache" / "embeddings"
+    """``DATASET/.cache/embeddings``: inside the dataset (hidden, so the class-folder scanner skips it), so
+    moving the dataset keeps its cache.
+
+    Refused when ``.cache`` or ``.cache/embeddings`` is a symlink out of the dataset: a downloaded dataset
+    could ship one, and the cache would then write (and remove damaged entries) wherever it points. A cache
+    elsewhere is a choice to make explicitly (``--cache``)."""
+    root = Path(dataset_root)
+    cache = root / ".cache" / "embeddings"
+    real_root = root.resolve()
+    for part in (cache.parent, cache):
+        if part.is_symlink() or part.exists():
+            target = part.resolve()
+            if not target.is_relative_to(real_root):
+                raise ActionrecError(
+                    f"{part} leads to {target}, outside the dataset folder {root}; expected the embedding "
+                    f"cache inside it (remove the link, or pass --cache {target} to use that folder)")
+    return cache
 
 
 class LazyEmbedder:
