@@ -111,6 +111,37 @@ def test_a_variable_rate_video_keeps_its_own_timing(tmp_path):
     assert np.allclose(live, times, atol=1e-3)
 
 
+def turn_on_display(path, degrees: int = 90):
+    """Set an MP4's display matrix (its track header's) to turn the picture ``degrees`` clockwise on
+    playback: how a phone held upright stores its video, the picture on its side plus this matrix."""
+    data = bytearray(path.read_bytes())
+    at = data.rfind(b"tkhd") + 4 + 40  # the moov comes last; the matrix follows version..volume, 40 bytes
+    one, minus_one = 0x00010000, 0xFFFF0000
+    a, b, c, d = {90: (0, one, minus_one, 0), 270: (0, minus_one, one, 0)}[degrees]
+    struct.pack_into(">9I", data, at, a, b, 0, c, d, 0, 0, 0, 0x40000000)
+    path.write_bytes(bytes(data))
+
+
+def test_a_portrait_phone_video_is_seen_upright(tmp_path):
+    """A phone filming a player upright writes the picture on its side and a display matrix; read as stored,
+    the person lies on their side, which neither BlazePose's detector nor MobileNet's features expect."""
+    upright = source_frames(EXERCISE_AVI, 0, 20)  # (20, 288, 384, 3): the real person, at 10 fps
+    times = np.arange(20) / 10
+    path = write_variable_rate(tmp_path / "portrait.mp4", np.rot90(upright, 1, axes=(1, 2)), times)
+    turn_on_display(path)
+    info = probe(path)
+    assert (info.width, info.height) == (384, 288)
+    frames, _ = read_clip(path, FrameSpec(fps=0, width=384, height=288))
+    assert frames.shape == upright.shape
+    as_shown = np.abs(frames.astype(int) - upright).mean()
+    turned_back = np.abs(np.rot90(frames, 2, axes=(1, 2)).astype(int) - upright).mean()
+    assert as_shown < 6 < turned_back, (as_shown, turned_back)  # H.264's loss, against the wrong turn
+    grabber = FrameGrabber(str(path), realtime=False).start()
+    live = [f.bgr[..., ::-1] for f in iter(functools.partial(grabber.next_frame, 5.0), None)]
+    assert len(live) == 20 and live[0].shape == upright.shape[1:]
+    assert np.abs(live[5].astype(int) - upright[5]).mean() < 6
+
+
 def test_broken_timestamps_fall_back_to_the_frame_rate():
     """Missing (nan), repeated, backwards or wildly jumping container timestamps: the previous time + 1 / rate."""
     clock = FrameTimes(25.0)

@@ -56,7 +56,7 @@ def open_capture(source: Source) -> cv2.VideoCapture:
 @dataclass(frozen=True)
 class Frame:
     index: int  # frames read from the source before this one
-    t: float  # seconds on the source's timeline: frame index / rate for files, time since start for live
+    t: float  # seconds on the source's timeline: the container's timestamp for files, time since start for live
     captured_at: float  # wall clock (time.time()) when grabbed: the start of capture-to-hook latency
     bgr: np.ndarray
 
