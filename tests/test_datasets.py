@@ -301,3 +301,19 @@ def test_image_size_from_headers_matches_decoding(tmp_path, ext):
         assert image_size(path) == (w, h) == tuple(cv2.imread(str(path)).shape[1::-1])
     (tmp_path / "junk.jpg").write_bytes(b"\xff\xd8\xff\xe0\x00\x10garbage")
     assert image_size(tmp_path / "junk.jpg") is None
+
+
+def test_rows_starting_with_a_hash_are_notes_unless_such_a_file_exists(annotated_dataset):
+    before = {c.id: c.segments for c in load_dataset(annotated_dataset).clips}
+    with open(annotated_dataset / "annotations.csv", "a") as fh:
+        fh.write("# alice again, second take below,,,\n#TODO check the kick's end\n")
+    with open(annotated_dataset / "groups.csv", "a") as fh:
+        fh.write("# carol's clips come next week\n")
+    report = inspect(annotated_dataset)
+    assert report.problems == [] and report.warnings == []
+    assert {c.id: c.segments for c in load_dataset(annotated_dataset).clips} == before
+    # A video whose name does start with "#" is still a video.
+    shutil.copy(annotated_dataset / "videos" / "a.avi", annotated_dataset / "#2.avi")
+    with open(annotated_dataset / "annotations.csv", "a") as fh:
+        fh.write("#2.avi,0.5,1.0,kick\n")
+    assert [s.label for s in next(c for c in load_dataset(annotated_dataset).clips if c.id == "#2.avi").segments] == ["kick"]

@@ -254,12 +254,18 @@ def _read_csv(path: Path, columns: list[str], problem) -> list[tuple[int, dict[s
             rows = []
             for row in reader:  # line_num, not a count: blank lines are skipped but still lines in an editor
                 fields = {k.strip(): (v or "").strip() for k, v in row.items() if k}
-                if any(fields.values()):  # a spreadsheet writes ",,," for rows it once had
+                if any(fields.values()) and not _comment(path, fields[columns[0]]):  # a spreadsheet writes ",,,"
                     rows.append((reader.line_num, fields))
             return rows
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         problem(f"{path}: cannot read CSV ({exc})")
         return []
+
+
+def _comment(csv_path: Path, first: str) -> bool:
+    """A row whose first cell starts with ``#`` is a note to self (read as a video named "# ...", it gave a
+    misleading "start/end must be seconds"), unless a file of that name sits beside the CSV."""
+    return first.startswith("#") and not (csv_path.parent / first).is_file()
 
 
 def dataset_path(root: Path, value: str, where: str, column: str) -> str | None:
