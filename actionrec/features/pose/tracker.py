@@ -22,6 +22,8 @@ from actionrec.features.pose.filter import OneEuroFilter
 from actionrec.features.pose.landmarks import LandmarkModel, LandmarkResult, Roi, roi_from_points
 
 MIN_ROI_PX = 8.0  # a crop smaller than this holds no person: treat as lost
+LARGER = 1.15  # a person this much larger than the tracked one, elsewhere, is the player
+CHECKS_TO_SWITCH = 2  # player checks in a row that must see that larger person
 
 
 def _type_expected(default, value) -> str | None:
@@ -53,6 +55,13 @@ class PoseOptions:
     roi_scale: float = 1.25
     refine_with_heatmap: bool = True
     redetect_on_loss: bool = True  # run the detector on the frame where tracking lost the pose
+    # The player is the largest person in the picture (the one nearest the camera). Tracking alone never
+    # looks again, so whoever the first frame's detector found was followed for good: on the real
+    # calisthenics clip (three people) the side exerciser found at 0.2 on frame 0, never the larger one in
+    # the centre. While tracking, the detector runs every ``player_check_s`` seconds (0: never), and the
+    # track moves to a person 1.15 times its size elsewhere once two checks in a row have seen one, so a
+    # passer-by does not take over in one frame.
+    player_check_s: float = 1.0
     smooth: bool = True  # one-euro filter on landmarks (and, heavier, on the crop's points)
     fps: float = 30.0  # time stamps for the filter when process() is given none
     min_cutoff: float = 0.1
@@ -73,6 +82,8 @@ class PoseOptions:
             raise ActionrecError(f"pose option num_threads={self.num_threads}: expected >= 1")
         if self.roi_scale <= 0 or self.fps <= 0:
             raise ActionrecError("pose options roi_scale and fps: expected > 0")
+        if not self.player_check_s >= 0:
+            raise ActionrecError(f"pose option player_check_s={self.player_check_s}: expected seconds >= 0")
 
 
 @dataclass(frozen=True)
@@ -95,6 +106,7 @@ class PoseCounts:
     detector_runs: int = 0
     landmark_runs: int = 0
     lost: int = 0  # tracked crops whose pose-present score fell below the threshold
+    switched: int = 0  # tracks given up for a larger person elsewhere (``player_check_s``)
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -105,6 +117,8 @@ class _Track:
     roi: Roi | None = None
     landmarks: OneEuroFilter = field(default_factory=OneEuroFilter)
     aux: OneEuroFilter = field(default_factory=OneEuroFilter)
+    checked: float = -math.inf  # stream time of the last player check (or of finding this person)
+    rivals: int = 0  # player checks in a row that saw a larger person elsewhere
 
 
 class PoseEstimator:
@@ -146,6 +160,12 @@ class PoseEstimator:
         self._index += 1
         self.counts.frames += 1
         result, detected = None, False
+        if self._track.roi is not None:
+            player = self._larger_person_elsewhere(frame_bgr, t)
+            if player is not None:  # follow them from this frame, with fresh filters
+                self.counts.switched += 1
+                self._track = self._new_track()
+                self._track.roi, self._track.checked = player, t
         tracked = self._track.roi is not None
         if tracked:
             result = self._landmarks(frame_bgr, self._track.roi)
@@ -174,6 +194,31 @@ class PoseEstimator:
         kp = found[0].keypoints  # best score first; 0 mid-hip, 1 full-body size/rotation point
         return self._landmarks(frame, roi_from_points(kp[0], kp[1], self.options.roi_scale))
 
+    def _larger_person_elsewhere(self, frame: np.ndarray, t: float) -> Roi | None:
+        """At each player check: the crop of a person larger than the tracked one, elsewhere in the frame,
+        once ``CHECKS_TO_SWITCH`` checks in a row have seen one; else None. Sizes are compared as the
+        landmark model measures them (one more landmark run): the detector's box sizes vary by 0.2 between
+        frames, as much as the two people on the calisthenics clip differ."""
+        track, every = self._track, self.options.player_check_s
+        if every <= 0 or t - track.checked < every - 1e-6:
+            return None
+        track.checked = t
+        self.counts.detector_runs += 1
+        roi, o = track.roi, self.options
+        others = []
+        for d in self.detector.detect(frame):
+            other = roi_from_points(d.keypoints[0], d.keypoints[1], o.roi_scale)
+            if math.hypot(other.cx - roi.cx, other.cy - roi.cy) > 0.5 * roi.size:
+                others.append(other)
+        larger = None
+        if others:
+            result = self._landmarks(frame, max(others, key=lambda r: r.size))
+            if result is not None:
+                seen = roi_from_points(result.points[33, :2], result.points[34, :2], o.roi_scale)
+                larger = seen if seen.size > LARGER * roi.size else None
+        track.rivals = track.rivals + 1 if larger is not None else 0
+        return larger if track.rivals >= CHECKS_TO_SWITCH else None
+
     def _accept(self, result: LandmarkResult, t: float, detected: bool, shape: tuple[int, ...]) -> Pose:
         pts = result.points.copy()
         if self.options.smooth:
@@ -182,6 +227,8 @@ class PoseEstimator:
             scale = max(float(span.mean()), 1.0)
             pts[:33, :3] = self._track.landmarks(t, pts[:33, :3], 1.0 / scale)
             pts[33:35, :3] = self._track.aux(t, pts[33:35, :3], 1.0 / scale)
+        if self._track.roi is None:  # found now: the first player check is a period from here
+            self._track.checked = t
         self._track.roi = roi_from_points(pts[33, :2], pts[34, :2], self.options.roi_scale)
         self.counts.poses += 1
         return Pose(pts[:33], result.world, result.score, result.roi, (shape[1], shape[0]), detected, t)
