@@ -192,8 +192,15 @@ class PoseEstimator:
         found = self.detector.detect(frame)
         if not found:
             return None
-        kp = found[0].keypoints  # best score first; 0 mid-hip, 1 full-body size/rotation point
-        return self._landmarks(frame, roi_from_points(kp[0], kp[1], self.options.roi_scale))
+        return self._landmarks(frame, self._detection_crop(found[0]))  # best score first
+
+    def _detection_crop(self, detection) -> Roi:
+        kp = detection.keypoints  # 0 mid-hip, 1 full-body size/rotation point
+        return roi_from_points(kp[0], kp[1], self.options.roi_scale)
+
+    def _landmark_crop(self, points: np.ndarray) -> Roi:
+        """The crop for the next frame from this one's landmarks 33 (body centre) and 34 (size/rotation)."""
+        return roi_from_points(points[33, :2], points[34, :2], self.options.roi_scale)
 
     def _larger_person_elsewhere(self, frame: np.ndarray, t: float) -> Roi | None:
         """At each player check: the crop of a person larger than the tracked one, elsewhere in the frame,
@@ -205,17 +212,14 @@ class PoseEstimator:
             return None
         track.checked = t
         self.counts.detector_runs += 1
-        roi, o = track.roi, self.options
-        others = []
-        for d in self.detector.detect(frame):
-            other = roi_from_points(d.keypoints[0], d.keypoints[1], o.roi_scale)
-            if math.hypot(other.cx - roi.cx, other.cy - roi.cy) > 0.5 * roi.size:
-                others.append(other)
+        roi = track.roi
+        others = [c for c in map(self._detection_crop, self.detector.detect(frame))
+                  if math.hypot(c.cx - roi.cx, c.cy - roi.cy) > 0.5 * roi.size]
         larger = None
         if others:
-            result = self._landmarks(frame, max(others, key=lambda r: r.size))
+            result = self._landmarks(frame, max(others, key=lambda c: c.size))
             if result is not None:
-                seen = roi_from_points(result.points[33, :2], result.points[34, :2], o.roi_scale)
+                seen = self._landmark_crop(result.points)
                 larger = seen if seen.size > LARGER * roi.size else None
         track.rivals = track.rivals + 1 if larger is not None else 0
         return larger if track.rivals >= CHECKS_TO_SWITCH else None
@@ -230,6 +234,6 @@ class PoseEstimator:
             pts[33:35, :3] = self._track.aux(t, pts[33:35, :3], 1.0 / scale)
         if self._track.roi is None:  # found now: the first player check is a period from here
             self._track.checked = t
-        self._track.roi = roi_from_points(pts[33, :2], pts[34, :2], self.options.roi_scale)
+        self._track.roi = self._landmark_crop(pts)
         self.counts.poses += 1
         return Pose(pts[:33], result.world, result.score, result.roi, (shape[1], shape[0]), detected, t)
