@@ -272,13 +272,12 @@ def default_cache_dir(dataset_root: Path) -> Path:
     root = Path(dataset_root)
     cache = root / ".cache" / "embeddings"
     real_root = root.resolve()
-    for part in (cache.parent, cache):
-        if part.is_symlink() or part.exists():
-            target = part.resolve()
-            if not target.is_relative_to(real_root):
-                raise ActionrecError(
-                    f"{part} leads to {target}, outside the dataset folder {root}; expected the embedding "
-                    f"cache inside it (remove the link, or pass --cache {target} to use that folder)")
+    for part in (cache.parent, cache):  # a path not there yet resolves to itself: inside
+        target = part.resolve()
+        if not target.is_relative_to(real_root):
+            raise ActionrecError(
+                f"{part} leads to {target}, outside the dataset folder {root}; expected the embedding "
+                f"cache inside it (remove the link, or pass --cache {target} to use that folder)")
     return cache
 
 
