@@ -30,9 +30,10 @@ from actionrec.data.video import FrameSpec, iter_decoded_frames
 from actionrec.errors import ActionrecError
 from actionrec.features.cache import ClipEmbeddings, EmbeddingCache, LazyEmbedder, embed_dataset
 from actionrec.features.mobilenet import Embedder
+from actionrec.features.pose.image import PoseImage
 from actionrec.features.pose.tracker import PoseEstimator
 from actionrec.features.pose.vector import POSE_DIM, pose_vector, pose_vectors
-from actionrec.features.spec import PARTS, FeatureSpec, cap_long_side, pose_entry_problem
+from actionrec.features.spec import PARTS, FeatureSpec, pose_entry_problem
 from actionrec.util.progress import ProgressFn
 
 
@@ -55,7 +56,7 @@ def pose_stream(frames: Iterable[tuple[float, np.ndarray]], estimator: PoseEstim
     estimator.clear()
     vectors, times = [], []
     for t, bgr in frames:
-        vectors.append(pose_vector(estimator.process(cap_long_side(bgr, long_side), t)))
+        vectors.append(pose_vector(estimator.process(PoseImage(bgr, long_side), t)))
         times.append(t)
         if progress:
             progress(1)

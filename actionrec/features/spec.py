@@ -22,12 +22,12 @@ import hashlib
 from itertools import combinations
 from dataclasses import asdict, dataclass, fields
 
-import cv2
 import numpy as np
 
 from actionrec.data.video import FrameSpec
 from actionrec.errors import ActionrecError
 from actionrec.features.mobilenet import EMBEDDING_DIM
+from actionrec.features.pose import image as pose_image
 from actionrec.features.pose.assets import SPECS as POSE_MODEL_SPECS
 from actionrec.features.pose.tracker import PoseOptions
 from actionrec.features.pose.vector import CHANNELS, JOINT, NO_PERSON, POSE_DIM
@@ -59,7 +59,7 @@ def _body_mask() -> np.ndarray:
 
 BODY_MASK = _body_mask()
 POSE_LONG_SIDE = 640
-POSE_FORMAT = 1  # bump when the pose vector or the way a clip is run changes
+POSE_FORMAT = 2  # bump when the pose vector or the way a clip is run changes (2: small people's finer pixels)
 # PoseOptions fields that do not change a pose: where the files are and how many threads run them.
 _NOT_IN_KEY = ("models", "num_threads")
 
@@ -246,11 +246,7 @@ class PoseKey:
 
 def cap_long_side(bgr: np.ndarray, long_side: int = POSE_LONG_SIDE) -> np.ndarray:
     """The source frame with its long side at most ``long_side`` px (area resize: no aliasing)."""
-    h, w = bgr.shape[:2]
-    scale = long_side / max(h, w)
-    if scale >= 1.0:
-        return bgr
-    return cv2.resize(bgr, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    return pose_image.cap_long_side(bgr, long_side)
 
 
 def pose_entry_problem(vectors: np.ndarray) -> str | None:

@@ -19,7 +19,7 @@ from actionrec.data.video import FrameSpec, iter_decoded_frames, iter_difference
 from actionrec.errors import ActionrecError
 from actionrec.features.frames import LazyPose, join_parts, pose_stream
 from actionrec.features.mobilenet import Embedder, check_finetune
-from actionrec.features.spec import FeatureSpec, cap_long_side
+from actionrec.features.spec import FeatureSpec
 from actionrec.features.cache import ClipEmbeddings
 from actionrec.learn.embedded import EmbeddedDataset, embed_dataset_dir, frames_dataset_dir
 from actionrec.learn.models import (
@@ -215,21 +215,26 @@ def predict_clip(model: str | Path | TrainedModel, clip: str | Path, weights: st
     if features.runs_mobilenet:
         embedder = embedder or trained.embedder(weights)  # a fine-tuned model's own backbone
         trained.check_embedder(embedder.config, source=f"embeddings for {clip}")
-    times, frames, sources = [], [], []  # model inputs for MobileNet; capped source frames for the pose
-    for t, bgr in iter_decoded_frames(clip, trained.frame_spec):
-        times.append(t)
-        if features.runs_mobilenet:
-            frames.append(prepare(bgr, trained.frame_spec))
-        if features.uses_pose:
-            sources.append(cap_long_side(bgr, features.pose_long_side))
+    times, frames = [], []  # MobileNet's inputs are kept; the pose runs on each source frame as it comes
+
+    def decoded():
+        for t, bgr in iter_decoded_frames(clip, trained.frame_spec):
+            times.append(t)
+            if features.runs_mobilenet:
+                frames.append(prepare(bgr, trained.frame_spec))
+            yield t, bgr
+
+    pose = pose_stream(decoded(), LazyPose(features).get(), features.pose_long_side) if features.uses_pose else None
+    if pose is None:
+        for _ in decoded():
+            pass
     if not times:
         raise ActionrecError(f"{clip}: clip has zero frames")
     times = np.asarray(times, np.float64)
     parts = {}
     if features.uses_mobilenet:
         parts["mobilenet"] = ClipEmbeddings(embedder.embed(np.stack(frames)), times)
-    if features.uses_pose:
-        pose = pose_stream(zip(times, sources), LazyPose(features).get(), features.pose_long_side)
+    if pose is not None:
         parts["pose"] = ClipEmbeddings(features.view_pose(pose.embeddings), pose.times)
     if features.uses_diff:
         diffs = [d for _, d in iter_differences(zip(times, frames))]

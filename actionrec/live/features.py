@@ -21,7 +21,8 @@ from actionrec.data.clock import ModelClock
 from actionrec.data.video import FrameSpec, frame_difference, prepare
 from actionrec.features.pose.tracker import Pose
 from actionrec.features.pose.vector import pose_vector
-from actionrec.features.spec import FeatureSpec, cap_long_side
+from actionrec.features.pose.image import PoseImage
+from actionrec.features.spec import FeatureSpec
 
 
 class LiveFeatures:
@@ -47,7 +48,7 @@ class LiveFeatures:
             self.estimator.clear()
 
     def _pose_part(self, bgr: np.ndarray, t: float) -> np.ndarray:
-        self.pose = self.estimator.process(cap_long_side(bgr, self.features.pose_long_side), t)
+        self.pose = self.estimator.process(PoseImage(bgr, self.features.pose_long_side), t)
         self.pose_runs += 1
         return self.features.view_pose(pose_vector(self.pose))
 

@@ -111,7 +111,7 @@ def measure_blazepose_error(plans: list[ClipPlan], fps: float = 10.0, long_side:
     import cv2
 
     from actionrec.features.pose.tracker import PoseEstimator, PoseOptions
-    from actionrec.features.spec import cap_long_side
+    from actionrec.features.pose.image import PoseImage
 
     estimator = PoseEstimator(PoseOptions())
     errors: list[np.ndarray] = []  # (frames, 33, 2) per clip, NaN where there is no pose or joint
@@ -124,10 +124,11 @@ def measure_blazepose_error(plans: list[ClipPlan], fps: float = 10.0, long_side:
         estimator.clear()
         err = np.full(exact.shape, np.nan)
         for k, (t, rgb) in enumerate(zip(times, frames)):
-            pose = estimator.process(cap_long_side(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), long_side), float(t))
+            image = PoseImage(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), long_side)
+            pose = estimator.process(image, float(t))
             if pose is None:
                 continue
-            scale = cap_long_side(rgb, long_side).shape[1] / rgb.shape[1]
+            scale = image.frame.shape[1] / rgb.shape[1]
             torso = np.linalg.norm(((exact[k, JOINT["left_shoulder"]] + exact[k, JOINT["right_shoulder"]])
                                     - (exact[k, JOINT["left_hip"]] + exact[k, JOINT["right_hip"]])) / 2)
             err[k] = (pose.landmarks[:, :2] / scale - exact[k]) / torso

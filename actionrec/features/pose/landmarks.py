@@ -42,6 +42,10 @@ class Roi:
         c, s = math.cos(self.rotation), math.sin(self.rotation)
         return self.size * np.array([[c, -s], [s, c]])
 
+    def scaled(self, k: float) -> "Roi":
+        """The same crop in the picture scaled by ``k`` (pixel edges at 0 scale exactly)."""
+        return Roi(self.cx * k, self.cy * k, self.size * k, self.rotation)
+
     def to_image(self, uv: np.ndarray) -> np.ndarray:
         """Crop coordinates in [0, 1] (N, 2) -> image pixels (N, 2)."""
         return (np.asarray(uv, np.float64) - 0.5) @ self._basis().T + (self.cx, self.cy)
@@ -117,6 +121,12 @@ class LandmarkResult:
     world: np.ndarray  # (33, 3) metres, origin between the hips
     score: float  # pose present in the crop, in [0, 1]
     roi: Roi
+
+    def scaled(self, k: float, roi: Roi) -> "LandmarkResult":
+        """The result in the picture scaled by ``k`` (x, y and z, which is in x's pixels), from ``roi`` there."""
+        points = self.points.copy()
+        points[:, :3] *= k
+        return LandmarkResult(points, self.world, self.score, roi)
 
 
 class LandmarkModel:
