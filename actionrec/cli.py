@@ -159,7 +159,8 @@ PROJECTION = typer.Option(None, help="Units of the per-frame Dense before the LS
 INPUT_DROPOUT = typer.Option(None, help="Dropout on every input feature of every frame (default: 0.5)", show_default=False)
 DROPOUT = typer.Option(None, help="Dropout on the LSTM's output (default: 0.5)", show_default=False)
 MEMBERS = typer.Option(None, help="LSTMs trained side by side whose probabilities are averaged, in one model "
-                                  "(default: 1; 3 made small real data depend less on the seed)", show_default=False)
+                                  "(default: 3 below 2000 window positions, where they made real data depend less "
+                                  "on the seed; else 1)", show_default=False)
 ALSO = typer.Option([], "--also", help="Another dataset to train on too, repeatable (evaluate never tests on it), e.g. "
                     "runs/demo/starter-synth: the starter's synthetic people beside your recordings (--features pose:body)")
 OWN_SHARE = typer.Option(None, help="With --also: the least share of training windows that are DATASET's own, its windows "
