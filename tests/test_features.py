@@ -13,9 +13,10 @@ from actionrec.data.video import FrameSpec, iter_decoded_frames, iter_source_fra
 from actionrec.errors import ActionrecError
 from actionrec.features.cache import EmbeddingCache, default_cache_dir
 from actionrec.features.frames import LazyPose, pose_clip
+from actionrec.features.pose.image import cap_long_side
 from actionrec.features.pose.tracker import PoseOptions
 from actionrec.features.pose.vector import NO_PERSON, POSE_DIM
-from actionrec.features.spec import FeatureSpec, cap_long_side
+from actionrec.features.spec import POSE_LONG_SIDE, FeatureSpec
 from actionrec.learn.embedded import embed_dataset_dir
 
 POSE_MODELS = Path(os.environ.setdefault("ACTIONREC_POSE_MODELS", str(SHARED / "weights" / "pose")))
@@ -57,8 +58,8 @@ def test_decoded_frames_are_the_source_and_prepare_to_the_model_input():
         assert t == t2 and bgr.shape == (240, 320, 3) and rgb.shape == (56, 100, 3)
         assert np.array_equal(prepare(bgr, spec), rgb)
     big = np.zeros((1080, 1920, 3), np.uint8)
-    assert cap_long_side(big).shape == (360, 640, 3)
-    assert cap_long_side(big[:240, :320]).shape == (240, 320, 3)  # never scaled up
+    assert cap_long_side(big, POSE_LONG_SIDE).shape == (360, 640, 3)
+    assert cap_long_side(big[:240, :320], POSE_LONG_SIDE).shape == (240, 320, 3)  # never scaled up
 
 
 def test_both_is_mobilenet_then_the_pose_only_cache(tmp_path):

@@ -27,7 +27,6 @@ import numpy as np
 from actionrec.data.video import FrameSpec
 from actionrec.errors import ActionrecError
 from actionrec.features.mobilenet import EMBEDDING_DIM
-from actionrec.features.pose import image as pose_image
 from actionrec.features.pose.assets import SPECS as POSE_MODEL_SPECS
 from actionrec.features.pose.tracker import PoseOptions
 from actionrec.features.pose.vector import CHANNELS, JOINT, NO_PERSON, POSE_DIM
@@ -242,11 +241,6 @@ class PoseKey:
 
     def key(self) -> str:
         return "pose-" + hashlib.sha256(repr(sorted(self.to_dict().items())).encode()).hexdigest()[:16]
-
-
-def cap_long_side(bgr: np.ndarray, long_side: int = POSE_LONG_SIDE) -> np.ndarray:
-    """The source frame with its long side at most ``long_side`` px (area resize: no aliasing)."""
-    return pose_image.cap_long_side(bgr, long_side)
 
 
 def pose_entry_problem(vectors: np.ndarray) -> str | None:

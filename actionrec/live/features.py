@@ -19,9 +19,9 @@ import numpy as np
 
 from actionrec.data.clock import ModelClock
 from actionrec.data.video import FrameSpec, frame_difference, prepare
+from actionrec.features.pose.image import PoseImage
 from actionrec.features.pose.tracker import Pose
 from actionrec.features.pose.vector import pose_vector
-from actionrec.features.pose.image import PoseImage
 from actionrec.features.spec import FeatureSpec
 
 
