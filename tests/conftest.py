@@ -59,6 +59,25 @@ def write_clip(path: Path, frames: np.ndarray, fps: float = 25.0) -> Path:
     return path
 
 
+def write_variable_rate(path, frames, times):
+    """An H.264 MP4 whose frames sit at ``times`` (seconds), as a phone writes one (PyAV: OpenCV's writer has
+    one rate). Time base 1/600, the one phones use, so every time below is exact."""
+    import fractions
+
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        stream.codec_context.time_base = fractions.Fraction(1, 600)
+        for rgb, t in zip(frames, times):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            frame.pts, frame.time_base = round(t * 600), fractions.Fraction(1, 600)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    return path
+
+
 def write_frame_folder(folder: Path, frames: np.ndarray, ext: str = ".jpg") -> Path:
     """Write RGB frames as numbered images 1.jpg, 2.jpg, ... (unpadded on purpose: tests natural order)."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import EXERCISE_AVI, PUNCH_AVI, SHARED, build_annotated_dataset, source_frames, write_clip
+from conftest import (EXERCISE_AVI, PUNCH_AVI, SHARED, build_annotated_dataset, source_frames, write_clip,
+                      write_variable_rate)
 
-from actionrec.data.video import FrameSpec
+from actionrec.data.video import FrameSpec, probe
+from actionrec.live.camera import FrameGrabber
 from actionrec.features.pose.vector import NO_PERSON, POSE_DIM
 from actionrec.features.spec import FeatureSpec
 from actionrec.learn.models import LSTMOptions, TrainOptions
@@ -113,6 +115,24 @@ def test_a_faster_camera_fires_what_the_model_rate_fires(models, tmp_path):
     assert np.allclose(fast.probs[1::3], slow.probs, atol=1e-5)  # frames between ticks reuse the pose
     assert slow.events, f"no event at enter {enter:.3f}: the comparison would be empty"
     assert [(e.kind, round(e.t, 3)) for e in fast.events] == [(e.kind, round(e.t, 3)) for e in slow.events]
+
+
+def test_a_variable_rate_replay_lasts_as_long_as_its_timestamps_say(models, tmp_path):
+    """A phone clip at 30 fps for 2 s, then 12 fps for 2 s: replay's false triggers per minute are counted
+    over its 4 s. Frames / the header's average rate gave 84 / 21.8 = 3.85 s; a constant-rate clip keeps
+    frames / rate."""
+    from actionrec.live.replay import replay
+    from actionrec.live.runtime import InferenceSession, SessionOptions
+
+    times = np.concatenate([np.arange(60) / 30, 2 + np.arange(24) / 12])
+    real = source_frames(EXERCISE_AVI, 0, 40)
+    phone = write_variable_rate(tmp_path / "phone.mp4", real[np.minimum((times * 10 + 1e-6).astype(int), 39)], times)
+    session = InferenceSession(SessionOptions(models["pose:body"]))
+    result = replay(session, phone)
+    assert len(result.times) == 84 and 84 / FrameGrabber(str(phone), realtime=False).fps < 3.9  # the header's rate
+    assert result.duration == pytest.approx(4.0, abs=0.06)
+    steady = replay(session, PUNCH_AVI)
+    assert steady.duration == pytest.approx(probe(PUNCH_AVI).frames / probe(PUNCH_AVI).fps, abs=1e-3)
 
 
 @pytest.mark.parametrize("rate", [25, 24])

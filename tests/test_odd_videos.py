@@ -9,7 +9,7 @@ import struct
 import cv2
 import numpy as np
 import pytest
-from conftest import EXERCISE_AVI, PUNCH_AVI, source_frames
+from conftest import EXERCISE_AVI, PUNCH_AVI, source_frames, write_variable_rate
 
 from actionrec.data.clock import ModelClock
 from actionrec.data.video import (FALLBACK_FPS, MAX_FPS, FrameSpec, FrameTimes, iter_decoded_frames, probe, read_clip,
@@ -75,25 +75,6 @@ def test_a_time_base_reported_as_the_frame_rate_is_taken_as_unknown(tmp_path, ra
     assert times[-1] == pytest.approx((probe(path).frames - 1) / FALLBACK_FPS, abs=0.1) and len(frames) > 30
     grabber, n = _drain(path)
     assert grabber.fps == FALLBACK_FPS and not grabber.failed and n == probe(path).frames
-
-
-def write_variable_rate(path, frames, times):
-    """An H.264 MP4 whose frames sit at ``times`` (seconds), as a phone writes one (PyAV: OpenCV's writer has
-    one rate). Time base 1/600, the one phones use, so every time below is exact."""
-    import fractions
-
-    import av
-
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=30)
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        stream.codec_context.time_base = fractions.Fraction(1, 600)
-        for rgb, t in zip(frames, times):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-            frame.pts, frame.time_base = round(t * 600), fractions.Fraction(1, 600)
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode())
-    return path
 
 
 def test_a_variable_rate_video_keeps_its_own_timing(tmp_path):

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
+from actionrec.data.clock import timeline_duration
 from actionrec.data.datasets import Clip, coarse
 from actionrec.errors import ActionrecError
 from actionrec.learn.diagnose import memorising_warnings
@@ -196,8 +197,7 @@ def event_scores(data: EmbeddedDataset, classes: list[str], results: list[FoldRe
         for r in results:
             for clip_id, probs in zip(r.stream_clips, r.stream.get(model, [])):
                 times = data.embeddings[clip_id].times
-                duration = float(times[-1] + (times[1] - times[0] if len(times) > 1 else 0.1))
-                runs.append(ProbRun(times, probs, by_id[clip_id].segments, duration))
+                runs.append(ProbRun(times, probs, by_id[clip_id].segments, timeline_duration(times, 0.1)))
         if runs:
             out[model] = score_runs(classes, runs).to_dict()
     return out

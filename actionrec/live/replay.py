@@ -10,6 +10,7 @@ from typing import Callable
 
 import numpy as np
 
+from actionrec.data.clock import timeline_duration
 from actionrec.data.datasets import Segment, read_annotations
 from actionrec.errors import ActionrecError
 from actionrec.events.scoring import EventScore, ProbRun, score_events, segments_for
@@ -29,7 +30,7 @@ class ReplayResult:
     score: EventScore | None = None
     shortfall: int = 0  # frames fewer than the video's header states (many containers overstate it)
     warnings: list[tuple[float, str]] = field(default_factory=list)  # (t, text): framing problems (pose models)
-    duration: float = 0.0  # seconds of video (frames / the video's rate)
+    duration: float = 0.0  # seconds of video, by its timestamps (``timeline_duration``)
     model_fps: float = 0.0  # the model's rate, by which the trigger counted frames
 
     @property
@@ -71,7 +72,7 @@ def replay(session, video: str | os.PathLike, annotations: str | os.PathLike | N
         raise ActionrecError(grabber.message)
     result = ReplayResult(events, np.asarray(times), np.asarray(probs), time.perf_counter() - started,
                           grabber.message, segments, shortfall=grabber.shortfall, warnings=warnings,
-                          duration=len(times) / grabber.fps, model_fps=session.frame_spec.fps)
+                          duration=timeline_duration(times, 1.0 / grabber.fps), model_fps=session.frame_spec.fps)
     if segments is not None:
         result.score = score_events(events, segments, late=late, duration=result.duration)
     return result
