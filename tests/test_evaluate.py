@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -83,6 +85,24 @@ def test_bad_evaluation_inputs(order_data, tmp_path):
         grouped_folds([], 2, seed=0)
     with pytest.raises(ActionrecError, match="shorter than the window"):
         order_data.windows(n=50)
+
+
+def test_annotated_takes_whose_most_common_moves_differ_are_not_refused():
+    """Four people's continuous takes, each with every move but a different one the longest (as PRECOG's
+    people per sequence): every class is in every group, so the folds are made, whatever each take's stratum."""
+    from pathlib import Path
+
+    from actionrec.data.datasets import Clip, Segment
+
+    moves = ("punch/jab", "punch/cross", "kick/front", "kick/side")
+    clips = []
+    for p, longest in enumerate(moves):
+        segments = tuple(Segment(2.0 * i, 2.0 * i + (1.5 if m == longest else 0.5), m) for i, m in enumerate(moves))
+        clips.append(Clip(Path(f"p{p}.mp4"), f"p{p}.mp4", f"person{p}", segments=segments))
+    folds = grouped_folds(clips, 4, seed=0)
+    assert sorted(int(te[0]) for _, te in folds) == [0, 1, 2, 3]
+    with pytest.raises(ActionrecError, match="kick/side.*single group"):
+        grouped_folds([clips[0], *(replace(c, segments=c.segments[:3]) for c in clips[1:])], 2, seed=0)
 
 
 def test_short_clips_are_skipped_and_counted(order_data):

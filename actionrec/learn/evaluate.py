@@ -112,12 +112,22 @@ def grouped_folds(clips: list[Clip], folds: int, seed: int) -> list[tuple[np.nda
             f"use {max(2, n_groups)} folds or add people (groups.csv)" if n_groups >= 2 else
             f"only {n_groups} group: grouped evaluation needs at least 2 people (groups.csv names them)"
         )
-    lonely = sorted(lab for lab in set(strata) if len(set(groups[strata == lab])) < 2)
+    # Every label a clip holds, not only its stratum: an annotated video's moves each count where they are,
+    # so four people's continuous takes with a different most common move each are not refused.
+    seen: dict[str, set[str]] = {}
+    for clip in clips:
+        for label in ({clip.label} if clip.label is not None else {s.label for s in clip.segments} | {clip.background}):
+            seen.setdefault(label, set()).add(clip.group)
+    lonely = sorted(label for label, where in seen.items() if len(where) < 2)
     if lonely:
         raise ActionrecError(
             f"class(es) {', '.join(lonely)} appear in a single group only: they cannot be tested on unseen "
             "people; record them with at least 2 people or leave them out"
         )
+    if all(n < folds for n in Counter(strata.tolist()).values()):
+        # Every stratum smaller than the folds (a few continuous takes, each its own most common move):
+        # scikit-learn refuses to stratify, so the groups are split as one stratum.
+        strata = np.zeros(len(clips), dtype=int)
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     import warnings
 
