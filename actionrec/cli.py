@@ -161,6 +161,9 @@ DROPOUT = typer.Option(None, help="Dropout on the LSTM's output (default: 0.5)",
 MEMBERS = typer.Option(None, help="LSTMs trained side by side whose probabilities are averaged, in one model "
                                   "(default: 3 below 2000 window positions, where they made real data depend less "
                                   "on the seed; else 1)", show_default=False)
+WINDOW_MEAN = typer.Option(None, "--window-mean/--no-window-mean", show_default=False,
+                           help="Give the LSTM's output layer the mean of the window's frames too (default: on below "
+                                "2000 window positions, where it made real data score higher; else off)")
 ALSO = typer.Option([], "--also", help="Another dataset to train on too, repeatable (evaluate never tests on it), e.g. "
                     "runs/demo/starter-synth: the starter's synthetic people beside your recordings (--features pose:body)")
 OWN_SHARE = typer.Option(None, help="With --also: the least share of training windows that are DATASET's own, its windows "
@@ -314,6 +317,7 @@ def train(
     input_dropout: Optional[float] = INPUT_DROPOUT,
     dropout: Optional[float] = DROPOUT,
     members: Optional[int] = MEMBERS,
+    window_mean: Optional[bool] = WINDOW_MEAN,
     also: list[Path] = ALSO,
     own_share: Optional[float] = OWN_SHARE,
 ):
@@ -322,7 +326,8 @@ def train(
 
     fixed = fixed_regularizers(early_stopping=early_stopping, weight_decay=weight_decay, schedule=schedule,
                                label_smoothing=label_smoothing, temporal=temporal_augment, projection=projection,
-                               input_dropout=input_dropout, dropout=dropout, members=members)
+                               input_dropout=input_dropout, dropout=dropout, members=members,
+                               window_mean=window_mean)
     spec = TrainSpec.from_cli(
         model=model, window=window, stride=stride, label_policy=label_policy, epochs=epochs,
         learning_rate=learning_rate, article=article, augment=augment, seed=seed, finetune=finetune, fixed=fixed,
@@ -398,6 +403,7 @@ def evaluate(
     input_dropout: Optional[float] = INPUT_DROPOUT,
     dropout: Optional[float] = DROPOUT,
     members: Optional[int] = MEMBERS,
+    window_mean: Optional[bool] = WINDOW_MEAN,
     also: list[Path] = ALSO,
     own_share: Optional[float] = OWN_SHARE,
 ):
@@ -412,7 +418,8 @@ def evaluate(
 
     fixed = fixed_regularizers(early_stopping=early_stopping, weight_decay=weight_decay, schedule=schedule,
                                label_smoothing=label_smoothing, temporal=temporal_augment, projection=projection,
-                               input_dropout=input_dropout, dropout=dropout, members=members)
+                               input_dropout=input_dropout, dropout=dropout, members=members,
+                               window_mean=window_mean)
     options = evaluate_options(folds=folds, window=window, stride=stride, label_policy=label_policy, epochs=epochs,
                                augment=augment, seed=seed, finetune=finetune, fixed=fixed,
                                own_share=own_share_with(own_share, also))

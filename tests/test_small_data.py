@@ -40,7 +40,7 @@ from actionrec.learn.windows import make_windows
 
 OFF = TemporalAugment.none()
 # The pre-issue-16 LSTM, every option fixed: it memorises random labels quickly.
-PLAIN = LSTMOptions(window=8, stride=2, units=32, projection=32, input_dropout=0.0, dropout=0.0)
+PLAIN = LSTMOptions(window=8, stride=2, units=32, projection=32, input_dropout=0.0, dropout=0.0, window_mean=False)
 PLAIN_TRAIN = dict(weight_decay=0.0, schedule="constant", label_smoothing=0.0, temporal=OFF, val_fraction=0.3, members=1)
 
 
@@ -199,6 +199,9 @@ def test_options_left_at_none_are_chosen_from_the_data():
     assert (t_small.members, t_large.members, t_frame.members) == (3, 1, 1)
     assert resolve("lstm", LSTMOptions(), TrainOptions(members=1), small)[1].members == 1
     assert resolve("lstm", LSTMOptions(), TrainOptions(members=3), large)[1].members == 3
+    # Small data: the window's mean beside the LSTM's state (survfight-dev scored higher for every seed).
+    assert (l_small.window_mean, l_large.window_mean) == (True, False)
+    assert resolve("lstm", LSTMOptions(window_mean=False), TrainOptions(), small)[0].window_mean is False
 
 
 def test_data_size_counts_window_positions_whatever_the_stride():
@@ -265,9 +268,11 @@ def test_lever_rows_fix_one_option_over_the_synthetic_tuned_settings():
     # Over the shipped rule: the one option fixed, every other left to the data, the features the default.
     smoothed = rows["shipped + label smoothing 0.1"].sequence_model
     assert smoothed.train.label_smoothing == 0.1 and smoothed.train.patience is None and smoothed.lstm.projection is None
-    assert [row.features for row in ROWS if row.over == "shipped"] == [None] * 7
+    assert [row.features for row in ROWS if row.over == "shipped"] == [None] * 8
     three = rows["shipped + 3 LSTMs averaged in one model"].sequence_model
     assert three.train.members == 3 and three.train.patience is None
+    mean = rows["shipped + the window's mean features beside the LSTM"].sequence_model
+    assert mean.lstm.window_mean is True and mean.lstm.projection is None and mean.train == base.sequence_model.train
     # Augmented copies are the evaluation's: every model trains on them, the LSTM's options stay the rule's.
     copies = rows["shipped + 1 augmented copy of each training clip"]
     assert copies.augment == 1 and base.augment == 0 and copies.sequence_model == base.sequence_model
@@ -278,7 +283,7 @@ def test_lever_rows_fix_one_option_over_the_synthetic_tuned_settings():
 def test_regularizers_given_on_the_command_line_hold_whatever_the_data(class_dataset, tmp_path):
     out = tmp_path / "m"
     given = ["--early-stopping", "--weight-decay", "0.1", "--schedule", "cosine", "--label-smoothing", "0.1",
-             "--temporal-augment", "--projection", "16", "--dropout", "0.2", "--members", "2"]
+             "--temporal-augment", "--projection", "16", "--dropout", "0.2", "--members", "2", "--no-window-mean"]
     result = CliRunner().invoke(app, ["train", str(class_dataset), "--window", "4", "--epochs", "3", "--features", "mobilenet",
                                       "--out", str(out), *given])
     assert result.exit_code == 0, result.output
@@ -291,6 +296,7 @@ def test_regularizers_given_on_the_command_line_hold_whatever_the_data(class_dat
     assert train_["temporal"] == {"shift": 2, "speed": 1.25, "drop": 0.1}
     assert train_["members"] == 2 and json.loads((out / "history.json").read_text())["members"] == 2
     assert (lstm["projection"], lstm["dropout"], lstm["input_dropout"]) == (16, 0.2, 0.5)  # input dropout: the rule's
+    assert lstm["window_mean"] is False  # the rule's choice for small data is on
     assert config["spec"]["train"]["weight_decay"] == 0.1  # what was asked, beside what ran
 
 
@@ -343,6 +349,8 @@ def test_a_lever_run_resumes_in_its_own_folder_and_refuses_others(tmp_path):
 
 
 def test_averaged_members_are_one_model_that_saves_loads_and_exports(random_label_clips, embedder, tmp_path):
+    """Three heads, each with the window's mean beside its LSTM (small data's model): one model that
+    loads in Keras' safe mode and exports to LiteRT with the same probabilities."""
     from actionrec.features.spec import FeatureSpec
     from actionrec.learn.models import load_model
     from actionrec.live.export import export_model
@@ -352,10 +360,11 @@ def test_averaged_members_are_one_model_that_saves_loads_and_exports(random_labe
     ws = make_windows(clips, embs, n=8, stride=2)
     every = dict(PLAIN_TRAIN, val_fraction=0.0)
     options = TrainOptions(epochs=3, patience=0, seed=4, **every)
-    averaged = train(ws, "lstm", embedder.config, lstm=PLAIN, options=replace(options, members=3))
+    averaged = train(ws, "lstm", embedder.config, lstm=replace(PLAIN, window_mean=True), options=replace(options, members=3))
     x = ws.sequences()
     p = averaged.predict_windows(x)
     km = averaged.keras_model
+    assert all(km.get_layer(f"window_mean_m{k}") for k in range(3))
     # The kept model is the mean of three heads, each with its own trained weights.
     heads = [keras_head(km, k) for k in range(3)]
     parts = [h(x, training=False).numpy() for h in heads]

@@ -57,6 +57,7 @@ class LSTMOptions:
     layers: int = 1
     input_dropout: float | None = None  # on every input feature of every frame
     dropout: float | None = None  # on the LSTM's output
+    window_mean: bool | None = None  # the mean of the window's frames beside the LSTM's last state
 
 
 # Beside --also data, the dataset's own windows are made at least this share of training windows. Measured
@@ -144,8 +145,12 @@ def _build(kind: str, n_classes: int, window: int, frame: FrameOptions, lstm: LS
             x = layers.Dropout(lstm.input_dropout, name="input_dropout" + suffix)(x) if lstm.input_dropout else x
             if lstm.projection:
                 x = layers.Dense(lstm.projection, activation="relu", name="projection" + suffix)(x)
+            frames = x
             for i in range(lstm.layers):
                 x = layers.LSTM(lstm.units, return_sequences=i < lstm.layers - 1, name=f"lstm_{i}{suffix}")(x)
+            if lstm.window_mean:
+                mean = layers.GlobalAveragePooling1D(name="window_mean" + suffix)(frames)
+                x = layers.Concatenate(name="lstm_and_mean" + suffix)([x, mean])
             if lstm.dropout:
                 x = layers.Dropout(lstm.dropout, name="dropout" + suffix)(x)
         return probs(x)

@@ -62,6 +62,7 @@ ROWS: tuple[Row, ...] = (
     Row("shipped + 3 LSTMs averaged in one model", None, dict(members=3), over="shipped"),
     # A data lever, not a training option: every model of the row trains on the copies, the baselines too.
     Row("shipped + 1 augmented copy of each training clip", None, dict(augment=1), over="shipped"),
+    Row("shipped + the window's mean features beside the LSTM", None, dict(window_mean=True), over="shipped"),
 )
 
 

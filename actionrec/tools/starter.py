@@ -95,13 +95,14 @@ def train_starter(out: Path, options: StarterOptions = StarterOptions(), precog:
 
 def starter_spec(options: StarterOptions):
     """The sequence model the starter trains (``TrainSpec``): one LSTM on ``options.window`` frames, with the
-    starter's epochs, batches and learning rate. One, whatever the data's size: every starter figure was
-    measured so, and a starter of a few people (the quick demo's, the tests') would be small data, which
-    trains three by default."""
+    starter's epochs, batches and learning rate. One, and no window mean, whatever the data's size: every
+    starter figure was measured so, and a starter of a few people (the quick demo's, the tests') would be
+    small data, which trains three with the window mean by default."""
     spec = evaluate_options(window=options.window, stride=TRAIN_STRIDE, epochs=options.epochs,
                             seed=options.seed).sequence_model
-    return replace(spec, train=replace(spec.train, batch_size=options.batch_size, learning_rate=options.learning_rate,
-                                       members=1))
+    return replace(spec, lstm=replace(spec.lstm, window_mean=False),
+                   train=replace(spec.train, batch_size=options.batch_size, learning_rate=options.learning_rate,
+                                 members=1))
 
 
 def score_on_precog(model_dir: Path, out: Path, precog: Path, log=print) -> dict:
