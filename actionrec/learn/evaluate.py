@@ -116,7 +116,7 @@ def grouped_folds(clips: list[Clip], folds: int, seed: int) -> list[tuple[np.nda
     # so four people's continuous takes with a different most common move each are not refused.
     seen: dict[str, set[str]] = {}
     for clip in clips:
-        for label in ({clip.label} if clip.label is not None else {s.label for s in clip.segments} | {clip.background}):
+        for label in clip.labels:
             seen.setdefault(label, set()).add(clip.group)
     lonely = sorted(label for label, where in seen.items() if len(where) < 2)
     if lonely:
