@@ -24,7 +24,7 @@ window, whatever the stride): ``DataSize.positions``. Below ``SMALL_DATA`` posit
 - The other regularizers (AdamW weight decay, cosine decay, label smoothing, temporal augmentation) are
   options (``fixed_by_user``, the command line's ``--weight-decay`` etc.) but stay off: added to this
   rule on survfight-dev they moved the LSTM by -0.046 to +0.030, a mean of -0.006 to +0.001 over 3 seeds,
-  within the 0.05-0.07 that separates seeds (README, "Small real datasets"); so did averaging the weights
+  within the 0.05-0.07 that separates seeds (docs/small-real-data.md); so did averaging the weights
   of the second half of the epochs (-0.001 / -0.005 / -0.003; tried, not kept).
 
 With more data the validation groups are worth having, and the settings tuned on synthetic fighters
