@@ -23,6 +23,7 @@ import typer.core
 os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 
+from actionrec.chatter import quiet_tensorflow_startup
 from actionrec.data.video import FrameSpec
 from actionrec.errors import ActionrecError, from_os_error
 from actionrec.events.trigger import DEFAULT_ENTER, DEFAULT_MIN_FRAMES, EXIT_GAP, TriggerOptions
@@ -90,7 +91,8 @@ def command(fn=None, *, interrupted: str = "interrupted"):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the warnings after start-up
+        quiet_tensorflow_startup()  # the lines before it, which that variable does not reach
         try:
             with warnings.catch_warnings():  # one "warning:" line, not Python's file:line and source line
                 warnings.showwarning = lambda message, *_, **__: typer.secho(f"warning: {message}", err=True)

@@ -1,6 +1,7 @@
 """The ``actionrec`` command on tiny real datasets: inspect, embed, train, predict, and clean errors."""
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 from conftest import PUNCH_AVI, leftover_temp_files
 from typer.testing import CliRunner
 
+from actionrec.chatter import filtered_stderr, has_nvidia_driver
 from actionrec.cli import app
 
 runner = CliRunner()
@@ -146,6 +148,33 @@ def test_real_process_error_has_no_traceback(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"error: {tmp_path / 'missing'}: dataset folder does not exist"]
+
+
+CHATTER = (b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+           b"I0000 00:00:1796673481.697548   22290 port.cc:153] oneDNN custom operations are on.\n"
+           b"E0000 00:00:1796673484.968454   22290 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error\n")
+
+
+def test_tensorflow_start_up_chatter_is_dropped_and_every_other_line_kept(capfd):
+    with filtered_stderr():
+        os.write(2, CHATTER[:40])  # a line split across writes is still one line
+        os.write(2, CHATTER[40:] + b"warning: a real one\nE0000 00:00:1.5 1 op.cc:7] a real error\n")
+    err = capfd.readouterr().err
+    kept = ["warning: a real one", "E0000 00:00:1.5 1 op.cc:7] a real error"]
+    if has_nvidia_driver():  # there a failed cuInit is news
+        kept.insert(0, CHATTER.decode().splitlines()[2])
+    assert err.splitlines() == kept
+
+
+@pytest.mark.slow
+def test_a_command_that_loads_tensorflow_prints_none_of_its_start_up_chatter(class_dataset, weights_path):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["ACTIONREC_MOBILENET_WEIGHTS"] = str(weights_path)
+    proc = subprocess.run([sys.executable, "-m", "actionrec.cli", "embed", str(class_dataset)],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert list((class_dataset / ".cache" / "embeddings").rglob("*.npz")), "TensorFlow never ran"
+    assert not [ln for ln in proc.stderr.splitlines() if "absl" in ln or ".cc:" in ln], proc.stderr
 
 
 def test_train_checks_options_and_paths_before_embedding(class_dataset, tmp_path):
