@@ -6,7 +6,9 @@ operations are on", "Could not find cuda drivers", twice each, and on a machine 
 "E0000 ... failed call to cuInit: ... UNKNOWN ERROR", which reads like a failure). C++ writes them to file
 descriptor 2, so they can only be caught there: while TensorFlow loads and finds its devices, fd 2 goes to a
 temporary file, and afterwards every line that is not this chatter (a real warning, a crash's last words)
-is passed on. Only the CLI does this; the library leaves a program's stderr alone.
+is passed on. LiteRT prints one more line of its own on every model it loads ("INFO: Created TensorFlow
+Lite XNNPACK delegate for CPU.", from ``allocate_tensors``): ``quiet_runtime`` catches that one the same way.
+Only the CLI does this; the library leaves a program's stderr alone.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ _INFO = re.compile(r"^I\d{4} [\d:. ]+\d+ \S+\.cc:\d+\] ")  # absl's INFO prefix:
 _CHATTER = (
     "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
     "To enable the following instructions: ",  # the second line of cpu_feature_guard's INFO
+    "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",  # LiteRT, once per interpreter
 )
 _NO_GPU = re.compile(r"^E\d{4} .*\] failed call to cuInit: ")
 
@@ -87,8 +90,19 @@ class _QuietFirstImport(importlib.abc.MetaPathFinder):
         return spec
 
 
+_quiet = False  # set by the CLI (quiet_tensorflow_startup): the library leaves stderr alone
+
+
+def quiet_runtime():
+    """``filtered_stderr()`` where the CLI asked for quiet, else a block that does nothing."""
+    return filtered_stderr() if _quiet else contextlib.nullcontext()
+
+
 def quiet_tensorflow_startup() -> None:
-    """From now on, TensorFlow's first import in this process drops its start-up chatter (once is enough)."""
+    """From now on, TensorFlow's first import in this process drops its start-up chatter (once is enough),
+    and so does every block in ``quiet_runtime``."""
+    global _quiet
+    _quiet = True
     if "tensorflow" in sys.modules or any(isinstance(f, _QuietFirstImport) for f in sys.meta_path):
         return
     sys.meta_path.insert(0, _QuietFirstImport())

@@ -152,7 +152,8 @@ def test_real_process_error_has_no_traceback(tmp_path):
 
 CHATTER = (b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
            b"I0000 00:00:1796673481.697548   22290 port.cc:153] oneDNN custom operations are on.\n"
-           b"E0000 00:00:1796673484.968454   22290 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error\n")
+           b"E0000 00:00:1796673484.968454   22290 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error\n"
+           b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n")
 
 
 def test_tensorflow_start_up_chatter_is_dropped_and_every_other_line_kept(capfd):
@@ -166,15 +167,37 @@ def test_tensorflow_start_up_chatter_is_dropped_and_every_other_line_kept(capfd)
     assert err.splitlines() == kept
 
 
+def _chatter_lines(stderr: str) -> list[str]:
+    return [ln for ln in stderr.splitlines() if "absl" in ln or ".cc:" in ln or "XNNPACK" in ln]
+
+
+def _env_without_log_level(**extra) -> dict:
+    return {**{k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}, **extra}
+
+
 @pytest.mark.slow
-def test_a_command_that_loads_tensorflow_prints_none_of_its_start_up_chatter(class_dataset, weights_path):
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    env["ACTIONREC_MOBILENET_WEIGHTS"] = str(weights_path)
-    proc = subprocess.run([sys.executable, "-m", "actionrec.cli", "embed", str(class_dataset)],
+def test_a_command_that_loads_tensorflow_prints_none_of_its_start_up_chatter(class_dataset, weights_path,
+                                                                              pose_models_dir):
+    env = _env_without_log_level(ACTIONREC_MOBILENET_WEIGHTS=str(weights_path), ACTIONREC_POSE_MODELS=str(pose_models_dir))
+    proc = subprocess.run([sys.executable, "-m", "actionrec.cli", "embed", str(class_dataset), "--features", "mobilenet+pose"],
                           capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr
-    assert list((class_dataset / ".cache" / "embeddings").rglob("*.npz")), "TensorFlow never ran"
-    assert not [ln for ln in proc.stderr.splitlines() if "absl" in ln or ".cc:" in ln], proc.stderr
+    cached = {p.parent.name for p in (class_dataset / ".cache").rglob("*.npz")}
+    assert len(cached) >= 2, f"TensorFlow and LiteRT (BlazePose) both ran: {cached}"
+    assert not _chatter_lines(proc.stderr), proc.stderr
+
+
+@pytest.mark.slow
+def test_replay_on_the_litert_export_prints_no_runtime_chatter(sparring, punch_avi, weights_path):
+    """The exported model's two interpreters each said "INFO: Created TensorFlow Lite XNNPACK delegate"."""
+    _, session = sparring
+    proc = subprocess.run([sys.executable, "-m", "actionrec.cli", "replay", str(punch_avi), "--model",
+                           str(session.model_dir), "--backend", "litert"],
+                          capture_output=True, text=True, timeout=300,
+                          env=_env_without_log_level(ACTIONREC_MOBILENET_WEIGHTS=str(weights_path)))
+    assert proc.returncode == 0, proc.stderr
+    assert "108 frames" in proc.stdout, proc.stdout
+    assert not _chatter_lines(proc.stderr), proc.stderr
 
 
 def test_train_checks_options_and_paths_before_embedding(class_dataset, tmp_path):

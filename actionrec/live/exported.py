@@ -16,6 +16,7 @@ from actionrec.data.digest import file_digest
 from actionrec.errors import ActionrecError
 from actionrec.features.spec import FeatureSpec
 from actionrec.learn.models import BACKBONE_FILE, CONFIG_FILE, MODEL_FILE
+from actionrec.util.litert import interpreter
 
 
 class LiteRTModels:
@@ -42,14 +43,7 @@ class LiteRTModels:
             self._emb_io = emb_in["index"], self._embed.get_output_details()[0]["index"]
 
     def _interpreter(self, source: bytes | Path, batch: int | None = None):
-        from ai_edge_litert.interpreter import Interpreter
-
-        where = {"model_content": source} if isinstance(source, bytes) else {"model_path": str(source)}
-        it = Interpreter(**where, num_threads=self.num_threads)
-        if batch is not None:
-            it.resize_tensor_input(it.get_input_details()[0]["index"], (batch, *self.frame_shape), strict=False)
-        it.allocate_tensors()
-        return it
+        return interpreter(source, self.num_threads, None if batch is None else (batch, *self.frame_shape))
 
     def embed_one(self, frame: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 -> (1024,) float32."""

@@ -11,20 +11,17 @@ from pathlib import Path
 import numpy as np
 
 from actionrec.errors import ActionrecError
+from actionrec.util.litert import interpreter
 
 
 class LiteModel:
     """``path`` names the model (in messages); ``content``, when given, is the model itself (e.g. pruned)."""
 
     def __init__(self, path: str | Path, num_threads: int = 1, content: bytes | None = None):
-        from ai_edge_litert.interpreter import Interpreter
-
         if num_threads < 1:
             raise ActionrecError(f"num_threads {num_threads}: expected >= 1")
-        where = {"model_content": content} if content is not None else {"model_path": str(path)}
         try:
-            self._it = Interpreter(**where, num_threads=num_threads)
-            self._it.allocate_tensors()
+            self._it = interpreter(content if content is not None else path, num_threads)
         except (ValueError, RuntimeError) as exc:
             raise ActionrecError(f"cannot load the TFLite model {path}: {exc}") from None
         self.path = Path(path)
