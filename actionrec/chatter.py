@@ -20,6 +20,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 _INFO = re.compile(r"^I\d{4} [\d:. ]+\d+ \S+\.cc:\d+\] ")  # absl's INFO prefix: I0000 00:00:1796.. 22290 port.cc:153]
@@ -40,31 +41,37 @@ def is_chatter(line: str, nvidia: bool = False) -> bool:
     return bool(_INFO.match(line)) or line.startswith(_CHATTER) or (not nvidia and bool(_NO_GPU.match(line)))
 
 
+# fd 2 is one per process: two threads' blocks, interleaved, would restore it in the wrong order and leave it
+# pointing at a closed temporary file. One block at a time; a block inside a block (same thread) nests.
+_FD2 = threading.RLock()
+
+
 @contextlib.contextmanager
 def filtered_stderr():
     """Hold what is written to fd 2 in this block, then write it back without TensorFlow's chatter."""
-    sys.stderr.flush()
-    try:
-        held = tempfile.TemporaryFile()
-    except OSError:  # no writable temp folder: chatter is better than losing a real message
-        yield
-        return
-    saved = os.dup(2)
-    os.dup2(held.fileno(), 2)
-    try:
-        yield
-    finally:
+    with _FD2:
         sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-        held.seek(0)
-        nvidia = has_nvidia_driver()
-        kept = [ln for ln in held.read().decode(errors="replace").splitlines(keepends=True)
-                if not is_chatter(ln, nvidia)]
-        held.close()
-        if kept:
-            sys.stderr.write("".join(kept))
+        try:
+            held = tempfile.TemporaryFile()
+        except OSError:  # no writable temp folder: chatter is better than losing a real message
+            yield
+            return
+        saved = os.dup(2)
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
             sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            nvidia = has_nvidia_driver()
+            kept = [ln for ln in held.read().decode(errors="replace").splitlines(keepends=True)
+                    if not is_chatter(ln, nvidia)]
+            held.close()
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
 
 
 class _QuietFirstImport(importlib.abc.MetaPathFinder):

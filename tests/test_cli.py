@@ -167,6 +167,34 @@ def test_tensorflow_start_up_chatter_is_dropped_and_every_other_line_kept(capfd)
     assert err.splitlines() == kept
 
 
+def test_two_threads_filtering_stderr_leave_it_where_it_was(capfd):
+    """Thread b enters while a is inside and a leaves first: unserialized, b restored fd 2 to a's closed
+    temporary file, and every later line of the process was lost."""
+    import threading
+
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+
+    def a():
+        with filtered_stderr():
+            a_in.set()
+            b_in.wait(1.0)  # b cannot get in while a holds fd 2: a waits in vain, then leaves
+        a_out.set()
+
+    def b():
+        a_in.wait(10)
+        with filtered_stderr():
+            b_in.set()
+            a_out.wait(10)
+
+    threads = [threading.Thread(target=f) for f in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    os.write(2, b"after both\n")
+    assert capfd.readouterr().err.splitlines() == ["after both"]
+
+
 def _chatter_lines(stderr: str) -> list[str]:
     return [ln for ln in stderr.splitlines() if "absl" in ln or ".cc:" in ln or "XNNPACK" in ln]
 
