@@ -7,7 +7,6 @@ opposite orders; a frame model cannot tell them apart, an LSTM over the window c
 from __future__ import annotations
 
 import json
-
 from dataclasses import replace
 
 import numpy as np

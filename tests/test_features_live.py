@@ -14,11 +14,11 @@ from conftest import (EXERCISE_AVI, PUNCH_AVI, SHARED, build_annotated_dataset, 
                       write_variable_rate)
 
 from actionrec.data.video import FrameSpec, probe
-from actionrec.live.camera import FrameGrabber
 from actionrec.features.pose.vector import NO_PERSON, POSE_DIM
 from actionrec.features.spec import FeatureSpec
 from actionrec.learn.models import LSTMOptions, TrainOptions
 from actionrec.learn.train import TrainSpec, train_on_dataset
+from actionrec.live.camera import FrameGrabber
 
 POSE_MODELS = Path(os.environ.setdefault("ACTIONREC_POSE_MODELS", str(SHARED / "weights" / "pose")))
 pytestmark = pytest.mark.skipif(not (POSE_MODELS / "pose_detection.tflite").is_file(),
