@@ -64,12 +64,14 @@ def test_live_step_with_both_features(models):
     assert np.allclose(np.sum(probs, axis=1), 1.0, atol=1e-4)
     live = classifier.features
     assert live.pose_runs == 20  # 2 s at the model's 10 fps, not the camera's 25
+    assert classifier.held["windows"] == 20  # the frames between ticks hold the last window's probabilities
+    assert sum(np.array_equal(a, b) for a, b in zip(probs, probs[1:])) == 50 - 20
     window = classifier.buffer.window_array()
     assert window.shape == (WINDOW, 1190) and np.all(window[:, 1024 + NO_PERSON] == 0)  # a boxer is in view
     landmarks = live.landmarks()
     assert len(landmarks) == 33 and all(0 <= x <= 1 and 0 <= y <= 1 for x, y, _ in landmarks[:13])
     classifier.clear()
-    assert live.pose is None and len(classifier.buffer) == 0
+    assert live.pose is None and len(classifier.buffer) == 0 and classifier.held["probs"] is None
 
 
 def test_pose_model_replay_without_tensorflow(models):

@@ -141,6 +141,10 @@ class StreamClassifier:
     # ``features(bgr, t)`` gives the frame's vector and ``embed`` is not called.
     features: object | None = None
     framing: FramingCheck | None = None  # with a pose: says when nobody, or no leg, is in the picture
+    # The latest window's probabilities and how many windows were classified. With ``features``, a frame
+    # between the model's ticks leaves the window as it was (the ring keeps only ticks), so its
+    # probabilities are the last ones: at 30 fps the model runs on 1 frame in 3, not on all of them.
+    held: dict = field(default_factory=lambda: {"probs": None, "windows": 0}, repr=False, compare=False)
 
     @classmethod
     def for_session(cls, session, source_fps: float = 60.0) -> "StreamClassifier":
@@ -170,7 +174,10 @@ class StreamClassifier:
         else:
             vector, tick = self.embed(prepare(bgr, self.spec)), True
         self.buffer.push(t, vector, tick)
-        return np.asarray(self.predict_window(self.buffer.window_array()), dtype=np.float64)
+        if tick or self.held["probs"] is None:
+            self.held["probs"] = np.asarray(self.predict_window(self.buffer.window_array()), dtype=np.float64)
+            self.held["windows"] += 1
+        return self.held["probs"].copy()
 
     def framing_warning(self, t: float) -> str | None:
         """A framing problem that this frame's pose completes (``live/framing.py``), or None."""
@@ -179,6 +186,7 @@ class StreamClassifier:
     def clear(self) -> None:
         """Start over, as TFLite's video classifier does: no frame before this call reaches a later window."""
         self.buffer.clear()
+        self.held["probs"] = None
         if self.features is not None:
             self.features.clear()  # a new track: the next frame runs the pose detector, its difference is black
         if self.framing is not None:
