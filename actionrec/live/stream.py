@@ -141,8 +141,8 @@ class StreamClassifier:
     # ``features(bgr, t)`` gives the frame's vector and ``embed`` is not called.
     features: object | None = None
     framing: FramingCheck | None = None  # with a pose: says when nobody, or no leg, is in the picture
-    # The latest window's probabilities and how many windows were classified. With ``features``, a frame
-    # between the model's ticks leaves the window as it was (the ring keeps only ticks), so its
+    # The latest window's probabilities and how many windows were classified. In a ring of ticks only (a
+    # model with ``features``), a frame between the model's ticks leaves the window as it was, so its
     # probabilities are the last ones: at 30 fps the model runs on 1 frame in 3, not on all of them.
     held: dict = field(default_factory=lambda: {"probs": None, "windows": 0}, repr=False, compare=False)
 
@@ -174,7 +174,7 @@ class StreamClassifier:
         else:
             vector, tick = self.embed(prepare(bgr, self.spec)), True
         self.buffer.push(t, vector, tick)
-        if tick or self.held["probs"] is None:
+        if tick or not self.buffer.ticks_only or self.held["probs"] is None:
             self.held["probs"] = np.asarray(self.predict_window(self.buffer.window_array()), dtype=np.float64)
             self.held["windows"] += 1
         return self.held["probs"].copy()
