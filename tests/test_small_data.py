@@ -278,6 +278,8 @@ def test_lever_rows_fix_one_option_over_the_synthetic_tuned_settings():
     assert copies.augment == 1 and base.augment == 0 and copies.sequence_model == base.sequence_model
     with pytest.raises(SystemExit, match=rf"--rows '{len(ROWS)}'"):
         main(["data", "--out", "out", "--rows", str(len(ROWS))])
+    with pytest.raises(SystemExit, match="--window 1: expected 2 or more"):
+        main(["data", "--out", "out", "--window", "1"])
 
 
 def test_regularizers_given_on_the_command_line_hold_whatever_the_data(class_dataset, tmp_path):

@@ -1,13 +1,14 @@
 """Each training lever alone, and the shipped defaults, on one dataset: which of them moves the LSTM.
 
-    python -m actionrec.tools.levers DATASET --out reports/levers --size 224x224 --folds 5
+    python -m actionrec.tools.levers DATASET --out reports/levers --size 224x224 --folds 5 [--window N]
 
 Every row is a full ``evaluate`` (grouped folds, people or sources held out) with the LSTM's options fixed
 as the row says; the frame baselines keep their own settings, so only the features rows move them.
 ``before`` is the LSTM as it was tuned on synthetic fighters (early stopping on 20 % of the groups, no
 other regularizer, MobileNet features); each lever row adds one thing to it; ``shipped`` leaves every
 option to the shipped rule (``learn/regularization.py``) and the default features, and the ``shipped +``
-rows add one regularizer to that. Each row's report is in
+rows add one regularizer to that. ``--window`` sets every row's window length (frames; the LSTM's and the
+evaluated windows', so the baselines are scored on the same windows). Each row's report is in
 ``OUT/ROW/`` and resumes like any evaluation; ``OUT/levers.json`` and ``levers.md`` hold the table.
 """
 
@@ -21,6 +22,7 @@ from actionrec.data.video import FrameSpec
 from actionrec.errors import ActionrecError
 from actionrec.features.spec import FeatureSpec, default_features
 from actionrec.learn.evaluate import evaluate, evaluate_options
+from actionrec.learn.models import LSTMOptions
 from actionrec.learn.regularization import LARGE, with_fixed
 from actionrec.learn.report import MODEL_NAMES
 from actionrec.learn.temporal import TemporalAugment
@@ -80,12 +82,13 @@ def row_options(base, row: Row):
 
 
 def run_levers(dataset: Path, out: Path, frame_spec: FrameSpec, folds: int, seed: int, epochs: int,
-               rows: list[int] | None = None, weights=None, log=print) -> list[dict]:
-    """The rows of ``ROWS`` numbered in ``rows`` (default all); each row's report in ``out/rowN``."""
+               rows: list[int] | None = None, weights=None, log=print, window: int = LSTMOptions.window) -> list[dict]:
+    """The rows of ``ROWS`` numbered in ``rows`` (default all); each row's report in ``out/rowN``, windows of
+    ``window`` frames."""
     from actionrec.learn.embedded import embed_dataset_dir, frames_dataset_dir
 
     out = claim_output(out, LEVERS, inputs=[dataset])
-    base = evaluate_options(folds=folds, seed=seed, epochs=epochs)
+    base = evaluate_options(folds=folds, seed=seed, epochs=epochs, window=window)
     table, data = [], {}
     rows = list(range(len(ROWS))) if rows is None else rows
     for i in rows:
@@ -104,14 +107,15 @@ def run_levers(dataset: Path, out: Path, frame_spec: FrameSpec, folds: int, seed
                       **{m: report["models"][m]["accuracy"] for m in MODEL_NAMES},
                       "macro_f1": {m: report["models"][m]["macro_f1"] for m in MODEL_NAMES},
                       "report": f"row{i}"})
-        _write(out, table, dataset, frame_spec, folds, seed)
+        _write(out, table, dataset, frame_spec, folds, seed, window)
     return table
 
 
-def _write(out: Path, table: list[dict], dataset: Path, spec: FrameSpec, folds: int, seed: int) -> None:
+def _write(out: Path, table: list[dict], dataset: Path, spec: FrameSpec, folds: int, seed: int, window: int) -> None:
     write_json(out / "levers.json", {"dataset": str(dataset), "size": f"{spec.width}x{spec.height}", "folds": folds,
-                                     "seed": seed, "rows": table})
-    lines = [f"Window accuracy on held-out groups, {dataset.name}, {spec.width}x{spec.height}, {folds} folds, seed {seed}",
+                                     "seed": seed, "window": window, "rows": table})
+    lines = [f"Window accuracy on held-out groups, {dataset.name}, {spec.width}x{spec.height}, {folds} folds, seed {seed}, "
+             f"windows of {window} frames",
              "", "| lever | " + " | ".join(MODEL_NAMES) + " |", "| --- |" + " ---: |" * len(MODEL_NAMES)]
     lines += [f"| {r['row']} | " + " | ".join(f"{r[m]:.3f}" for m in MODEL_NAMES) + " |" for r in table]
     write_text(out / "levers.md", "\n".join(lines) + "\n")
@@ -126,6 +130,7 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--rows", default="", help="Row numbers to run, e.g. 0,8 (default: all)")
+    p.add_argument("--window", type=int, default=LSTMOptions.window, help="Frames per window (default: the LSTM's)")
     a = p.parse_args(argv)
     try:
         w, h = (int(v) for v in a.size.lower().split("x"))
@@ -134,8 +139,10 @@ def main(argv=None) -> None:
             raise ValueError
     except ValueError:
         raise SystemExit(f"error: --size {a.size!r} / --rows {a.rows!r}: expected WIDTHxHEIGHT and row numbers 0-{len(ROWS) - 1}")
+    if a.window < 2:
+        raise SystemExit(f"error: --window {a.window}: expected 2 or more frames")
     try:
-        run_levers(a.dataset, a.out, FrameSpec(width=w, height=h), a.folds, a.seed, a.epochs, rows)
+        run_levers(a.dataset, a.out, FrameSpec(width=w, height=h), a.folds, a.seed, a.epochs, rows, window=a.window)
     except ActionrecError as e:
         raise SystemExit(f"error: {e}")
     print((a.out / "levers.md").read_text())
