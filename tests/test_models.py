@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -62,6 +63,34 @@ def test_lstm_round_trip(embedded, tmp_path):
     np.testing.assert_allclose(loaded.predict_windows(windows), trained.predict_windows(windows), atol=1e-6)
     np.testing.assert_allclose(loaded.predict_window(windows[3]), trained.predict_windows(windows[3:4])[0], atol=1e-5)
 
+
+
+def test_the_same_seed_gives_the_same_model_file(embedded, tmp_path):
+    """Two fits of one spec, saved apart in time: model.keras the same bytes (Keras alone writes the address of
+    each shared layer setting, its save time and a zip time), and the directory differs only in when it was
+    made and how long training took."""
+    import zipfile
+
+    # Input dropout shares a seed generator between layers: a shared object with an id in the config.
+    spec = TrainSpec(kind="lstm", lstm=LSTMOptions(window=4, stride=2, units=8, projection=8, input_dropout=0.3), train=FAST)
+    one = fit(embedded, spec).save(tmp_path / "one")
+    time.sleep(2.1)  # a zip entry's time has 2 s steps
+    two = fit(embedded, spec).save(tmp_path / "two")
+    with zipfile.ZipFile(one / MODEL_FILE) as archive:
+        assert {i.date_time for i in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+        assert "date_saved" not in json.loads(archive.read("metadata.json"))
+        assert '"shared_object_id": 0' in archive.read("config.json").decode()
+    assert (one / MODEL_FILE).read_bytes() == (two / MODEL_FILE).read_bytes()
+    configs = [json.loads((d / CONFIG_FILE).read_text()) for d in (one, two)]
+    histories = [json.loads((d / "history.json").read_text()) for d in (one, two)]
+    assert configs[0]["created"] != configs[1]["created"]
+    for c in configs:
+        c.pop("created")
+    for h in histories:
+        h.pop("seconds")
+    assert configs[0] == configs[1] and histories[0] == histories[1]
+    windows = embedded.windows(4).sequences()
+    np.testing.assert_array_equal(load_model(one).predict_windows(windows), load_model(two).predict_windows(windows))
 
 def test_two_classes_use_a_sigmoid_and_give_two_columns(embedded):
     two = [c for c in embedded.clips if c.label in ("other", "punch/jab")]

@@ -26,6 +26,7 @@ from actionrec.data.datasets import coarse
 from actionrec.data.video import FrameSpec
 from actionrec.errors import ActionrecError
 from actionrec.features.mobilenet import EMBEDDING_DIM, Embedder, EmbedderConfig, preprocess, tuned_weights_id
+from actionrec.learn.keras_file import save_keras
 from actionrec.learn.model_config import (BACKBONE_FILE, CONFIG_FILE, HISTORY_FILE, KINDS, MODEL_FILE, check_model_shapes,
                                           read_model_config)
 from actionrec.learn.regularization import DataSize, resolve
@@ -349,9 +350,9 @@ class TrainedModel:
         """
         directory = claim_output(directory, MODEL, overwrite=overwrite)
         with atomic_dir(directory) as tmp:
-            self.keras_model.save(tmp / MODEL_FILE)
+            save_keras(self.keras_model, tmp / MODEL_FILE)
             if self.backbone is not None:
-                self.backbone.save(tmp / BACKBONE_FILE)
+                save_keras(self.backbone, tmp / BACKBONE_FILE)
             write_json(tmp / CONFIG_FILE, self.config)
             write_json(tmp / HISTORY_FILE, self.history)
         return directory
