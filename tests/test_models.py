@@ -64,7 +64,6 @@ def test_lstm_round_trip(embedded, tmp_path):
     np.testing.assert_allclose(loaded.predict_window(windows[3]), trained.predict_windows(windows[3:4])[0], atol=1e-5)
 
 
-
 def test_the_same_seed_gives_the_same_model_file(embedded, tmp_path):
     """Two fits of one spec, saved apart in time: model.keras the same bytes (Keras alone writes the address of
     each shared layer setting, its save time and a zip time), and the directory differs only in when it was
@@ -91,6 +90,7 @@ def test_the_same_seed_gives_the_same_model_file(embedded, tmp_path):
     assert configs[0] == configs[1] and histories[0] == histories[1]
     windows = embedded.windows(4).sequences()
     np.testing.assert_array_equal(load_model(one).predict_windows(windows), load_model(two).predict_windows(windows))
+
 
 def test_two_classes_use_a_sigmoid_and_give_two_columns(embedded):
     two = [c for c in embedded.clips if c.label in ("other", "punch/jab")]

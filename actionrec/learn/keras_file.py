@@ -17,6 +17,8 @@ import os
 import zipfile
 from pathlib import Path
 
+from actionrec.util.atomic import atomic_path
+
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can hold; Keras gives its JSON entries this too
 
 
@@ -34,8 +36,7 @@ def canonical_keras(path: Path) -> None:
     with zipfile.ZipFile(path) as archive:
         entries = [(info, archive.read(info.filename)) for info in archive.infolist()]
     ids: dict[int, int] = {}
-    tmp = path.with_name(path.name + ".canonical")
-    with zipfile.ZipFile(tmp, "w") as out:
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w") as out:
         for info, data in entries:
             if info.filename == "config.json":
                 data = json.dumps(_renumber(json.loads(data), ids)).encode()
@@ -46,7 +47,6 @@ def canonical_keras(path: Path) -> None:
             fixed = zipfile.ZipInfo(info.filename, date_time=ZIP_EPOCH)
             fixed.compress_type, fixed.external_attr = info.compress_type, info.external_attr
             out.writestr(fixed, data)
-    os.replace(tmp, path)
 
 
 def _renumber(node, ids: dict[int, int]):
